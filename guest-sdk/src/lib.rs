@@ -1,0 +1,417 @@
+//! Write wasmserve socket handlers in Rust.
+//!
+//! A handler is a function that takes a [`Request`] — one TCP or Unix-stream
+//! connection, or one UDP or Unix datagram — and serves it, like the
+//! `handle()` method of a Python `socketserver.BaseRequestHandler`. One macro,
+//! [`export_handler!`], turns the function into the component's `handle`
+//! export. Build with `cargo build --release --target wasm32-wasip2`; no other
+//! tool is needed.
+//!
+//! # A tour
+//!
+//! Echo, the classic: send back everything until the client closes. `&Request`
+//! implements [`std::io::Read`] and [`std::io::Write`], like `&TcpStream`:
+//!
+//! ```no_run
+//! use wasmserve_sdk::Request;
+//!
+//! fn handle(request: Request) -> std::io::Result<()> {
+//!     std::io::copy(&mut &request, &mut &request)?;
+//!     Ok(())
+//! }
+//!
+//! wasmserve_sdk::export_handler!(handle);
+//! # fn main() {}
+//! ```
+//!
+//! A line protocol, with the standard library's buffered reader:
+//!
+//! ```no_run
+//! use std::io::{BufRead, BufReader, Write};
+//! use wasmserve_sdk::Request;
+//!
+//! fn handle(request: Request) -> std::io::Result<()> {
+//!     let mut out = &request;
+//!     for line in BufReader::new(&request).lines() {
+//!         let line = line?;
+//!         println!("{} said {line:?}", request.peer_addr()); // goes to the host log
+//!         writeln!(out, "{}", line.to_uppercase())?;
+//!     }
+//!     Ok(())
+//! }
+//!
+//! wasmserve_sdk::export_handler!(handle);
+//! # fn main() {}
+//! ```
+//!
+//! The same handler serves datagrams: on UDP or a Unix datagram socket,
+//! [`Request::recv`] yields the datagram's payload and then end of stream,
+//! and each [`Request::sendall`] sends one datagram back to the sender.
+//!
+//! Whatever the guest prints to stdout or stderr becomes a line in the host's
+//! log, tagged with the connection.
+
+#![deny(missing_docs)]
+
+use std::fmt;
+use std::io;
+
+// The generated code below refers to this crate by name, as handler crates do.
+extern crate self as wasmserve_sdk;
+
+#[doc(hidden)]
+pub mod bindings {
+    //! Bindings generated from `wit/handler.wit`; use the crate's own types.
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "wasmserve:handler/handler",
+        pub_export_macro: true,
+        export_macro_name: "__export_handler_world",
+        default_bindings_module: "wasmserve_sdk::bindings",
+        runtime_path: "wasmserve_sdk::__private::wit_bindgen::rt",
+    });
+}
+
+use bindings::wasmserve::handler::types as wit;
+
+/// One request: a connection on a stream transport, or a datagram on a
+/// datagram transport. Dropping it closes the connection.
+///
+/// `&Request` implements [`io::Read`] and [`io::Write`], so
+/// [`io::BufReader`], `read_line`, `lines()` and [`io::copy`] work as they do
+/// with a `&TcpStream`:
+///
+/// ```no_run
+/// use std::io::{BufRead, BufReader};
+/// # fn handle(request: wasmserve_sdk::Request) -> std::io::Result<()> {
+/// let mut first_line = String::new();
+/// BufReader::new(&request).read_line(&mut first_line)?;
+/// # Ok(()) }
+/// ```
+pub struct Request {
+    /// The host's resource handle.
+    inner: wit::Request,
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("transport", &self.transport())
+            .field("peer_addr", &self.peer_addr())
+            .field("local_addr", &self.local_addr())
+            .finish()
+    }
+}
+
+impl Request {
+    /// The most bytes one [`Request::recv`] returns, whatever is asked: the
+    /// host caps a read at 64 KiB, which holds any UDP datagram.
+    pub const MAX_RECV: usize = 64 * 1024;
+
+    /// Receives up to `max` bytes, waiting until at least one arrives, like
+    /// Python's `socket.recv`. An empty vector means end of stream: the peer
+    /// closed its side, or a datagram's payload was read already.
+    ///
+    /// ```no_run
+    /// # fn handle(request: wasmserve_sdk::Request) -> Result<(), wasmserve_sdk::Error> {
+    /// let data = request.recv(1024)?;
+    /// if data.is_empty() {
+    ///     return Ok(()); // the client is done
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn recv(&self, max: usize) -> Result<Vec<u8>, Error> {
+        let max = u32::try_from(max).unwrap_or(u32::MAX);
+        self.inner.read(max).map_err(Error::from)
+    }
+
+    /// Sends every byte of `bytes`, like Python's `socket.sendall`. On a
+    /// datagram transport, each call sends one datagram back to the sender.
+    ///
+    /// ```no_run
+    /// # fn handle(request: wasmserve_sdk::Request) -> Result<(), wasmserve_sdk::Error> {
+    /// request.sendall(b"Thank you for connecting")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn sendall(&self, bytes: &[u8]) -> Result<(), Error> {
+        self.inner.write(bytes).map_err(Error::from)
+    }
+
+    /// Shuts down the sending half: the peer reads end of stream, while this
+    /// handler can still receive. Does nothing on datagram transports.
+    ///
+    /// ```no_run
+    /// # fn handle(request: wasmserve_sdk::Request) -> Result<(), wasmserve_sdk::Error> {
+    /// request.sendall(b"bye\n")?;
+    /// request.shutdown_write()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn shutdown_write(&self) -> Result<(), Error> {
+        self.inner.shutdown_write().map_err(Error::from)
+    }
+
+    /// The client's address: `"127.0.0.1:50000"`, `"[::1]:50000"`, a Unix
+    /// socket path, or `""` for an unbound Unix socket.
+    ///
+    /// ```no_run
+    /// # fn handle(request: wasmserve_sdk::Request) {
+    /// println!("connection from {}", request.peer_addr());
+    /// # }
+    /// ```
+    pub fn peer_addr(&self) -> String {
+        self.inner.peer_addr()
+    }
+
+    /// The address the request arrived on, in the same format as
+    /// [`Request::peer_addr`].
+    ///
+    /// ```no_run
+    /// # fn handle(request: wasmserve_sdk::Request) {
+    /// let served_on = request.local_addr();
+    /// # }
+    /// ```
+    pub fn local_addr(&self) -> String {
+        self.inner.local_addr()
+    }
+
+    /// The kind of socket the request arrived on.
+    ///
+    /// ```no_run
+    /// use wasmserve_sdk::Transport;
+    /// # fn handle(request: wasmserve_sdk::Request) {
+    /// if request.transport().is_datagram() {
+    ///     // one request per datagram
+    /// }
+    /// # }
+    /// ```
+    pub fn transport(&self) -> Transport {
+        match self.inner.transport() {
+            wit::Transport::Tcp => Transport::Tcp,
+            wit::Transport::Udp => Transport::Udp,
+            wit::Transport::UnixStream => Transport::UnixStream,
+            wit::Transport::UnixDatagram => Transport::UnixDatagram,
+        }
+    }
+}
+
+impl io::Read for &Request {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let data = self.recv(buf.len())?;
+        // The host never returns more than asked; stay safe if it did.
+        let n = data.len().min(buf.len());
+        buf[..n].copy_from_slice(&data[..n]);
+        Ok(n)
+    }
+}
+
+impl io::Read for Request {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl io::Write for &Request {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sendall(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        Ok(self.sendall(buf)?)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl io::Write for Request {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        (&*self).write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The kind of socket a request arrived on.
+///
+/// ```
+/// use wasmserve_sdk::Transport;
+/// assert_eq!(Transport::UnixDatagram.to_string(), "unix-datagram");
+/// assert!(Transport::Udp.is_datagram());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// A TCP connection.
+    Tcp,
+    /// One UDP datagram.
+    Udp,
+    /// A Unix-domain stream connection.
+    UnixStream,
+    /// One Unix-domain datagram.
+    UnixDatagram,
+}
+
+impl Transport {
+    /// Whether each request is a single datagram (UDP, Unix datagram).
+    ///
+    /// ```
+    /// assert!(!wasmserve_sdk::Transport::Tcp.is_datagram());
+    /// ```
+    pub fn is_datagram(self) -> bool {
+        matches!(self, Transport::Udp | Transport::UnixDatagram)
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+            Transport::UnixStream => "unix-stream",
+            Transport::UnixDatagram => "unix-datagram",
+        })
+    }
+}
+
+/// Why an operation on a [`Request`] failed.
+///
+/// It converts into [`io::Error`] (so `?` works in handlers returning
+/// `io::Result`), with [`io::ErrorKind::BrokenPipe`] for `Closed` and
+/// [`io::ErrorKind::TimedOut`] for `TimedOut`.
+///
+/// ```no_run
+/// use wasmserve_sdk::Error;
+/// # fn handle(request: wasmserve_sdk::Request) -> Result<(), Error> {
+/// match request.sendall(b"hello\n") {
+///     Ok(()) | Err(Error::Closed) => Ok(()), // a client that left is no failure
+///     Err(other) => Err(other),
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The peer closed or reset the connection; nothing more can be sent.
+    Closed,
+    /// The host's idle timeout passed before the peer sent anything.
+    TimedOut,
+    /// Any other failure, with the host's description.
+    Other(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Closed => f.write_str("connection closed"),
+            Error::TimedOut => f.write_str("timed out"),
+            Error::Other(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<wit::Error> for Error {
+    fn from(err: wit::Error) -> Self {
+        match err {
+            wit::Error::Closed => Error::Closed,
+            wit::Error::TimedOut => Error::TimedOut,
+            wit::Error::Other(message) => Error::Other(message),
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Closed => io::Error::new(io::ErrorKind::BrokenPipe, err),
+            Error::TimedOut => io::Error::new(io::ErrorKind::TimedOut, err),
+            Error::Other(message) => io::Error::other(message),
+        }
+    }
+}
+
+/// What a handler function may return: `()`, or a `Result` whose error
+/// is displayable (an [`io::Error`], an [`Error`], a `String`, ...). An
+/// error is reported to the host, which logs it with the connection.
+///
+/// ```
+/// use wasmserve_sdk::HandlerResult;
+/// assert_eq!(().into_handler_result(), Ok(()));
+/// let failed: Result<(), &str> = Err("bad request");
+/// assert_eq!(failed.into_handler_result(), Err("bad request".to_string()));
+/// ```
+pub trait HandlerResult {
+    /// The outcome as the host sees it: `Err` carries the message to log.
+    fn into_handler_result(self) -> Result<(), String>;
+}
+
+impl HandlerResult for () {
+    fn into_handler_result(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: fmt::Display> HandlerResult for Result<(), E> {
+    fn into_handler_result(self) -> Result<(), String> {
+        self.map_err(|err| err.to_string())
+    }
+}
+
+/// Exports a function as the component's `handle`: the one line that makes
+/// a crate a wasmserve handler.
+///
+/// The function takes a [`Request`] and returns `()` or a `Result` (see
+/// [`HandlerResult`]). Use it once per crate, in a `cdylib` crate built for
+/// `wasm32-wasip2`.
+///
+/// ```no_run
+/// fn handle(request: wasmserve_sdk::Request) -> Result<(), wasmserve_sdk::Error> {
+///     request.sendall(b"Thank you for connecting")
+/// }
+///
+/// wasmserve_sdk::export_handler!(handle);
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! export_handler {
+    ($handle:path) => {
+        const _: () = {
+            struct WasmserveHandler;
+
+            impl $crate::bindings::Guest for WasmserveHandler {
+                fn handle(
+                    request: $crate::bindings::wasmserve::handler::types::Request,
+                ) -> ::core::result::Result<(), $crate::__private::String> {
+                    $crate::__private::run($handle, request)
+                }
+            }
+
+            $crate::bindings::__export_handler_world!(WasmserveHandler with_types_in $crate::bindings);
+        };
+    };
+}
+
+#[doc(hidden)]
+pub mod __private {
+    //! Support for [`export_handler!`](crate::export_handler); not public API.
+    pub use std::string::String;
+    pub use wit_bindgen;
+
+    /// Calls the user's handler with the SDK's request type.
+    pub fn run<R: crate::HandlerResult>(
+        handle: impl FnOnce(crate::Request) -> R,
+        request: crate::wit::Request,
+    ) -> Result<(), String> {
+        handle(crate::Request { inner: request }).into_handler_result()
+    }
+}

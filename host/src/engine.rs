@@ -1,0 +1,60 @@
+//! Every wasmtime knob, in one place.
+//!
+//! One [`wasmtime::Engine`] serves the whole process: it compiles the
+//! handler once and owns the pooling allocator from which every per-request
+//! instance takes its memory, tables and fiber stack.
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// The sizes the engine is built for. They bound what one instance, and all
+/// live instances together, may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineLimits {
+    /// How many handler instances may be alive at once. The listeners admit
+    /// no more connections than this, so a burst waits for a free slot
+    /// instead of failing to instantiate.
+    pub max_instances: u32,
+    /// The most linear memory one instance may grow to, in bytes. A guest
+    /// that asks for more sees `memory.grow` fail (Rust guests then abort).
+    pub max_memory_bytes: usize,
+}
+
+impl Default for EngineLimits {
+    fn default() -> Self {
+        Self {
+            max_instances: 1024,
+            max_memory_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// A component compiled for wasm32-wasip2 by rustc is a handful of core
+/// instances (the program, plus small shim modules that wire WASI imports).
+const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
+/// The program's memory; shims have none, but other toolchains may add one.
+const MEMORIES_PER_COMPONENT: u32 = 2;
+/// The program's function table plus the shims' indirect-call tables.
+const TABLES_PER_COMPONENT: u32 = 4;
+
+/// Builds the engine: Cranelift, async support (host imports suspend the
+/// guest's fiber), and a pooling allocator sized from `limits`.
+pub fn build_engine(limits: EngineLimits) -> wasmtime::Result<Engine> {
+    let instances = limits.max_instances.max(1);
+
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(instances)
+        .total_core_instances(instances.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+        .total_memories(instances.saturating_mul(MEMORIES_PER_COMPONENT))
+        .total_tables(instances.saturating_mul(TABLES_PER_COMPONENT))
+        // One fiber stack per instance: `handle` runs on it from start to end.
+        .total_stacks(instances)
+        .max_memory_size(limits.max_memory_bytes);
+
+    let mut config = Config::new();
+    config
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        // Initialise memories by mapping the compiled image copy-on-write
+        // rather than copying data segments: instantiation stays O(1).
+        .memory_init_cow(true);
+    Engine::new(&config)
+}

@@ -1,0 +1,114 @@
+//! Errors that library callers may want to match on.
+//!
+//! Each message is one line that names the thing at fault and, where there is
+//! one, the fix. The binary prints them as `error: <message>`.
+
+use std::path::PathBuf;
+
+/// Why a handler component could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The handler path does not exist.
+    #[error(
+        "handler {path:?} does not exist (build one with `cargo build --release --target wasm32-wasip2 -p echo`, or check the path)"
+    )]
+    NotFound {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The handler file exists but could not be read.
+    #[error("cannot read handler {path:?}: {source}")]
+    Read {
+        /// The path given.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The file does not start with the WebAssembly magic bytes.
+    #[error(
+        "handler {path:?} is not a WebAssembly file (it does not start with \\0asm); pass a component built for wasm32-wasip2"
+    )]
+    NotWasm {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The file is a core WebAssembly module rather than a component.
+    #[error(
+        "handler {path:?} is a core WebAssembly module, not a component; build it with `--target wasm32-wasip2` (or wrap it with `wasm-tools component new`)"
+    )]
+    CoreModule {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// wasmtime rejected or failed to compile the component.
+    #[error("handler {path:?} is not a valid component: {reason}")]
+    Compile {
+        /// The path given.
+        path: PathBuf,
+        /// wasmtime's explanation, on one line.
+        reason: String,
+    },
+    /// The component imports something the host does not provide.
+    #[error(
+        "handler {path:?} needs an import wasmserve does not provide: {reason}; handlers may import only `{world}` and WASI"
+    )]
+    UnsupportedImport {
+        /// The path given.
+        path: PathBuf,
+        /// wasmtime's explanation, on one line.
+        reason: String,
+        /// The world handlers must implement.
+        world: &'static str,
+    },
+    /// The component does not export a compatible `handle` function.
+    #[error(
+        "handler {path:?} does not export `handle` from world `{world}` (it exports: {exports}); build it with wasmserve-sdk's `export_handler!`"
+    )]
+    MissingExport {
+        /// The path given.
+        path: PathBuf,
+        /// What the component exports instead, comma separated.
+        exports: String,
+        /// The world handlers must implement.
+        world: &'static str,
+    },
+}
+
+/// Why a listener could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    /// The host part of an address did not resolve.
+    #[error("cannot resolve {addr:?}: {source}")]
+    Resolve {
+        /// The address as written.
+        addr: String,
+        /// What the resolver said.
+        source: std::io::Error,
+    },
+    /// Another socket is bound to the address.
+    #[error(
+        "cannot listen on {transport} {addr}: address already in use (another process is listening there; pick another port, or 0 for any free one)"
+    )]
+    AddressInUse {
+        /// The transport, e.g. `tcp`.
+        transport: &'static str,
+        /// The address.
+        addr: String,
+    },
+    /// Binding failed for another reason (permissions, address not local, ...).
+    #[error("cannot listen on {transport} {addr}: {source}")]
+    Bind {
+        /// The transport, e.g. `tcp`.
+        transport: &'static str,
+        /// The address.
+        addr: String,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+}
+
+/// Flattens an error and its causes (`{:#}`) into one line.
+pub fn one_line(err: &impl std::fmt::Display) -> String {
+    let text = format!("{err:#}");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
