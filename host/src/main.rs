@@ -1,6 +1,7 @@
 //! The `wasmserve` binary: parse flags, set up logging, run. All logic lives
 //! in the library (see `wasmserve::cli::Cli::run`).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -13,6 +14,7 @@ fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()

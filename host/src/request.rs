@@ -6,6 +6,7 @@
 //! suspends its fiber and occupies no thread.
 
 use std::io;
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -17,6 +18,13 @@ use crate::state::InstanceState;
 /// The most bytes one `read` call returns, whatever the guest asks for; it
 /// bounds the host memory one read can allocate on the guest's behalf.
 pub const MAX_READ: usize = 64 * 1024;
+
+/// After a handler returns, how long the host keeps reading (and discarding)
+/// what the client still sends, so that closing a socket with unread input
+/// does not reset the connection and destroy the reply in flight.
+const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
+/// The most unread input a lingering close discards before giving up.
+const LINGER_MAX_BYTES: usize = 256 * 1024;
 
 /// One request, as the host holds it: the socket and what the guest may ask
 /// about it.
@@ -67,6 +75,18 @@ impl Request {
         }
     }
 
+    /// Closes the request gracefully once the guest is done with it: the
+    /// write side is shut down at once (the peer sees end of stream after the
+    /// last byte written), then a background task drains what the peer still
+    /// sends for a short while before the socket is closed.
+    fn close(self) {
+        match self.io {
+            RequestIo::Tcp(stream) => {
+                tokio::spawn(linger(stream));
+            }
+        }
+    }
+
     async fn read(&mut self, max: u32) -> Result<Vec<u8>, RequestError> {
         let max = usize::try_from(max).unwrap_or(MAX_READ).clamp(1, MAX_READ);
         let mut buf = Vec::with_capacity(max);
@@ -89,6 +109,26 @@ impl Request {
         };
         shut.map_err(request_error)
     }
+}
+
+/// Shuts down the write side, then discards input until the peer closes, the
+/// timeout passes, or [`LINGER_MAX_BYTES`] were read (like Apache's lingering
+/// close). Closing with unread input would send a reset instead of a FIN.
+async fn linger<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut stream: S) {
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let drain = async {
+        let mut discarded = 0;
+        let mut buf = [0u8; 4096];
+        while discarded < LINGER_MAX_BYTES {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => discarded += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIMEOUT, drain).await;
 }
 
 /// Maps an I/O error to the variant the guest can match on.
@@ -144,10 +184,7 @@ impl HostRequest for InstanceState {
     }
 
     async fn drop(&mut self, this: Resource<Request>) -> wasmtime::Result<()> {
-        let mut request = self.table.delete(this)?;
-        // Send FIN after everything written so far; errors only mean the
-        // peer is gone already.
-        let _ = request.shutdown_write().await;
+        self.table.delete(this)?.close();
         Ok(())
     }
 }

@@ -1,0 +1,70 @@
+//! A misbehaving guest ends only its own connection; its output is logged.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+
+use crate::fixtures::FAULTY;
+use crate::support::{Server, read_to_end};
+
+/// Sends one line and reads one line back.
+fn exchange(stream: &mut BufReader<TcpStream>, line: &str) -> String {
+    stream
+        .get_mut()
+        .write_all(format!("{line}\n").as_bytes())
+        .expect("send");
+    let mut reply = String::new();
+    stream.read_line(&mut reply).expect("receive");
+    reply
+}
+
+#[test]
+fn a_trap_ends_only_its_own_connection() {
+    let server = Server::start(FAULTY, &[]);
+    let mut bystander = BufReader::new(server.connect());
+    assert_eq!(exchange(&mut bystander, "before"), "before\n");
+
+    let mut offender = server.connect();
+    offender.write_all(b"panic\n").expect("send");
+    let rest = read_to_end(offender);
+    assert!(rest.is_empty(), "a trapped connection sends nothing more");
+    let line = server.wait_for_log(&["handler trapped", "conn{"]);
+    assert!(line.contains("faulty.wasm"), "{line}");
+    server.wait_for_log(&["asked to panic"]);
+
+    // The connection that was open during the trap still works, and so do
+    // new ones.
+    assert_eq!(exchange(&mut bystander, "after"), "after\n");
+    let mut newcomer = BufReader::new(server.connect());
+    assert_eq!(exchange(&mut newcomer, "new"), "new\n");
+}
+
+#[test]
+fn an_error_returned_by_handle_is_logged() {
+    let server = Server::start(FAULTY, &[]);
+    let mut stream = server.connect();
+    stream.write_all(b"error\n").expect("send");
+    assert!(read_to_end(stream).is_empty());
+    server.wait_for_log(&["handler returned an error: asked to fail"]);
+    let mut next = BufReader::new(server.connect());
+    assert_eq!(exchange(&mut next, "still here"), "still here\n");
+}
+
+#[test]
+fn guest_stdout_and_stderr_become_log_lines_of_the_connection() {
+    let server = Server::start(FAULTY, &[]);
+    let mut stream = BufReader::new(server.connect());
+    let port = stream.get_ref().local_addr().expect("local addr").port();
+    assert_eq!(exchange(&mut stream, "print hello"), "printed\n");
+    let peer = format!("127.0.0.1:{port}");
+    let stdout = server.wait_for_log(&["stdout says hello"]);
+    assert!(
+        stdout.contains("conn{") && stdout.contains(&peer),
+        "{stdout}"
+    );
+    assert!(stdout.contains("INFO"), "{stdout}");
+    let stderr = server.wait_for_log(&["stderr says hello"]);
+    assert!(
+        stderr.contains("WARN") && stderr.contains(&peer),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,16 @@
+//! Integration tests: each starts the real `wasmserve` binary with a real
+//! compiled handler and talks to it over real sockets.
+//!
+//! The handlers are built for wasm32-wasip2 once, by this crate's build
+//! script; their paths are the constants in [`fixtures`].
+
+mod fixtures {
+    include!(concat!(env!("OUT_DIR"), "/fixtures.rs"));
+}
+mod support;
+
+mod bad_input;
+mod echo;
+mod greet;
+mod guest_failures;
+mod shutdown;

@@ -1,0 +1,224 @@
+//! Starting and stopping a `wasmserve` process, and small socket helpers.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const WASMSERVE: &str = env!("CARGO_BIN_EXE_wasmserve-under-test");
+
+/// How long a server may take to print its `listening` lines.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running `wasmserve` process; killed on drop. If the test failed, the
+/// server's log is printed so the failure can be understood.
+pub struct Server {
+    child: Option<Child>,
+    /// The addresses from the `listening` lines, in order.
+    pub addrs: Vec<SocketAddr>,
+    /// The `listening` lines themselves.
+    pub listening: Vec<String>,
+    /// Everything the server wrote to stderr so far.
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts `wasmserve --handler <handler> --tcp 0` (plus `extra` flags)
+    /// and waits until it listens.
+    pub fn start(handler: &str, extra: &[&str]) -> Server {
+        let mut args = vec!["--handler", handler, "--tcp", "0"];
+        args.extend_from_slice(extra);
+        Server::start_with(&args, 1)
+    }
+
+    /// Starts `wasmserve <args>` and waits for `listeners` listening lines.
+    pub fn start_with(args: &[&str], listeners: usize) -> Server {
+        let mut child = Command::new(WASMSERVE)
+            .args(args)
+            .env("RUST_LOG", "info,wasmserve=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start wasmserve");
+
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let log_writer = Arc::clone(&log);
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                log_writer.lock().expect("log lock").push(line);
+            }
+        });
+
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (lines_tx, lines_rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+
+        let mut server = Server {
+            child: Some(child),
+            addrs: Vec::new(),
+            listening: Vec::new(),
+            log,
+        };
+        while server.listening.len() < listeners {
+            let line = lines_rx.recv_timeout(START_TIMEOUT).unwrap_or_else(|_| {
+                panic!(
+                    "wasmserve {args:?} did not print a listening line; log:\n{}",
+                    server.log_text()
+                )
+            });
+            let addr = line
+                .split_whitespace()
+                .nth(2)
+                .and_then(|addr| addr.parse().ok())
+                .unwrap_or_else(|| panic!("unexpected listening line {line:?}"));
+            server.addrs.push(addr);
+            server.listening.push(line);
+        }
+        server
+    }
+
+    /// The first listener's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    /// A new TCP connection to the first listener.
+    pub fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(self.addr()).expect("cannot connect to wasmserve");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("set read timeout");
+        stream
+    }
+
+    /// The server's stderr so far, one string.
+    pub fn log_text(&self) -> String {
+        self.log.lock().expect("log lock").join("\n")
+    }
+
+    /// Waits until a log line contains every one of `needles`; returns it.
+    pub fn wait_for_log(&self, needles: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(line) = self
+                .log
+                .lock()
+                .expect("log lock")
+                .iter()
+                .find(|line| needles.iter().all(|needle| line.contains(needle)))
+            {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line contains {needles:?}; log:\n{}",
+                self.log_text()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM (or SIGINT) and waits for the process to exit.
+    pub fn stop(&mut self, signal: &str, within: Duration) -> ExitStatus {
+        let child = self.child.as_mut().expect("server is running");
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("cannot run kill");
+        assert!(status.success(), "kill -{signal} failed");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for wasmserve") {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "wasmserve did not exit within {within:?} of SIG{signal}; log:\n{}",
+                self.log_text()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if thread::panicking() {
+            eprintln!("--- wasmserve log ---\n{}\n---", self.log_text());
+        }
+    }
+}
+
+/// Runs `wasmserve <args>` that must fail; returns its exit status and stderr.
+pub fn run_failing(args: &[&str]) -> (ExitStatus, String) {
+    let output = Command::new(WASMSERVE)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run wasmserve");
+    assert!(
+        output.stdout.is_empty(),
+        "a failed start printed on stdout: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Sends `data` and, at the same time, reads until end of stream (so a large
+/// payload cannot deadlock on full socket buffers); returns what came back.
+pub fn round_trip(stream: TcpStream, data: Vec<u8>) -> Vec<u8> {
+    let mut writer = stream.try_clone().expect("clone stream");
+    let sender = thread::spawn(move || {
+        use std::io::Write;
+        writer.write_all(&data).expect("send");
+        writer
+            .shutdown(std::net::Shutdown::Write)
+            .expect("half close");
+    });
+    let received = read_to_end(stream);
+    sender.join().expect("sender thread");
+    received
+}
+
+/// Reads until the server closes the connection.
+pub fn read_to_end(mut stream: TcpStream) -> Vec<u8> {
+    let mut received = Vec::new();
+    stream.read_to_end(&mut received).expect("receive");
+    received
+}
+
+/// Deterministic bytes that differ per `seed`, so crossed streams show.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as u8
+        })
+        .collect()
+}
