@@ -139,8 +139,21 @@ impl Handler {
         match instance.call_handle(&mut store, request).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(message)) => Err(HandleError::Guest(message)),
-            Err(trap) => Err(HandleError::Trap(one_line(&trap))),
+            Err(trap) => Err(HandleError::Trap(trap_message(&trap))),
         }
+    }
+}
+
+/// The short cause of a trap (`wasm trap: wasm \`unreachable\` instruction
+/// executed`); the guest's backtrace goes to the debug log instead, as it
+/// runs to dozens of frames.
+fn trap_message(err: &wasmtime::Error) -> String {
+    if let Some(backtrace) = err.downcast_ref::<wasmtime::WasmBacktrace>() {
+        tracing::debug!("guest backtrace:\n{backtrace}");
+    }
+    match err.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => one_line(&err.root_cause()),
     }
 }
 

@@ -85,8 +85,13 @@ impl TcpListener {
             }
             let request = Request::tcp(stream);
             let id = server.next_connection_id();
-            let span =
-                tracing::info_span!("conn", id, peer = %request.peer_addr(), transport = "tcp");
+            let span = tracing::info_span!(
+                "conn",
+                id,
+                peer = %request.peer_addr(),
+                transport = "tcp",
+                handler = server.handler.name()
+            );
             let server_for_task = Arc::clone(&server);
             server.tasks.spawn(
                 async move {

@@ -47,7 +47,7 @@ pub struct DrainReport {
 #[derive(Debug)]
 pub(crate) struct Server {
     /// The handler every request is served with.
-    handler: Arc<Handler>,
+    pub(crate) handler: Arc<Handler>,
     /// One permit per request in flight (see [`ServeConfig::max_connections`]).
     pub(crate) permits: Arc<Semaphore>,
     /// Stop-accepting and cut signals.
@@ -69,15 +69,11 @@ impl Server {
     /// guest does, only this request is affected.
     pub(crate) async fn serve_request(&self, request: Request) {
         let started = Instant::now();
-        tracing::debug!(handler = self.handler.name(), "connection opened");
+        tracing::debug!("connection opened");
         tokio::select! {
             result = self.handler.handle(request) => match result {
                 Ok(()) => tracing::debug!(elapsed = ?started.elapsed(), "connection closed"),
-                Err(err) => tracing::error!(
-                    handler = self.handler.name(),
-                    cause = %err,
-                    "connection ended by handler failure"
-                ),
+                Err(err) => tracing::error!(cause = %err, "connection ended by handler failure"),
             },
             _ = self.shutdown.cut_requested() => {
                 self.cut.fetch_add(1, Ordering::Relaxed);

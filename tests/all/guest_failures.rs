@@ -68,3 +68,21 @@ fn guest_stdout_and_stderr_become_log_lines_of_the_connection() {
         "{stderr}"
     );
 }
+
+#[test]
+fn max_memory_bounds_each_instance() {
+    let server = Server::start(FAULTY, &["--max-memory", "16"]);
+    let mut small = BufReader::new(server.connect());
+    assert_eq!(exchange(&mut small, "grow 4"), "grew 4\n");
+
+    let mut big = server.connect();
+    big.write_all(b"grow 32\n").expect("send");
+    assert!(read_to_end(big).is_empty(), "an instance over the limit is ended");
+    server.wait_for_log(&["handler trapped"]);
+
+    // The limit is per instance: a new connection may use 4 MiB again, and
+    // the connection that stayed within it is unaffected.
+    assert_eq!(exchange(&mut small, "grow 4"), "grew 4\n");
+    let mut fresh = BufReader::new(server.connect());
+    assert_eq!(exchange(&mut fresh, "grow 8"), "grew 8\n");
+}
