@@ -77,7 +77,10 @@ fn max_memory_bounds_each_instance() {
 
     let mut big = server.connect();
     big.write_all(b"grow 32\n").expect("send");
-    assert!(read_to_end(big).is_empty(), "an instance over the limit is ended");
+    assert!(
+        read_to_end(big).is_empty(),
+        "an instance over the limit is ended"
+    );
     server.wait_for_log(&["handler trapped"]);
 
     // The limit is per instance: a new connection may use 4 MiB again, and
