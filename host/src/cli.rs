@@ -2,6 +2,7 @@
 //! which validates everything, binds, prints the `listening` lines and
 //! serves until a signal.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -10,32 +11,40 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::engine::{EngineLimits, build_engine};
 use crate::error::{ListenError, one_line};
 use crate::handler::Handler;
-use crate::listener::Listener;
+use crate::inherited;
+use crate::listener::{ListenOptions, ListenSpec, Listener, MAX_UDP_PAYLOAD};
 use crate::server::{ServeConfig, serve};
 use crate::shutdown::{self, Shutdown};
 
 /// Serve sockets with sandboxed WebAssembly handlers.
 ///
-/// Every accepted connection calls the `handle` export of a fresh instance of
-/// the handler component (a `wasmserve:handler` world component, e.g. built
-/// with the wasmserve-sdk crate for wasm32-wasip2).
+/// Every accepted connection, and every received datagram, calls the
+/// `handle` export of a fresh instance of the handler component (a
+/// `wasmserve:handler` world component, e.g. built with the wasmserve-sdk
+/// crate for wasm32-wasip2).
 ///
 /// For each listener, one line `listening <transport> <address> handler=<name>`
 /// is printed on stdout once it is bound. Logs go to stderr (filter them with
 /// RUST_LOG, e.g. RUST_LOG=debug). Ctrl-C or SIGTERM stops accepting, lets
-/// in-flight connections finish (see --drain-timeout), then exits 0.
+/// in-flight requests finish (see --drain-timeout), then exits 0.
+///
+/// Under systemd socket activation (LISTEN_PID/LISTEN_FDS), the passed
+/// sockets are served as well, with the transport read from each socket.
 #[derive(Debug, Parser)]
 #[command(name = "wasmserve", version, about, long_about)]
 #[command(after_help = "Examples:\n  \
-    wasmserve --handler echo.wasm --tcp 8100          # 127.0.0.1:8100\n  \
-    wasmserve --handler echo.wasm --tcp 0.0.0.0:8100  # all IPv4 interfaces\n  \
-    wasmserve --handler echo.wasm --tcp [::]:8100     # all IPv6 interfaces\n  \
-    wasmserve --handler greet.wasm --tcp 0            # any free port")]
+    wasmserve --handler echo.wasm --tcp 8100                # TCP on 127.0.0.1:8100\n  \
+    wasmserve --handler echo.wasm --tcp 0.0.0.0:8100        # all IPv4 interfaces\n  \
+    wasmserve --handler echo.wasm --tcp [::]:8100           # all IPv6 interfaces\n  \
+    wasmserve --handler echo.wasm --tcp 8100 --udp 8100     # TCP and UDP\n  \
+    wasmserve --handler echo.wasm --unix /tmp/echo.sock     # Unix stream socket\n  \
+    wasmserve --handler echo.wasm --unix-dgram /tmp/e.sock  # Unix datagram socket\n  \
+    wasmserve --handler greet.wasm --tcp 0 --max-requests 1 # serve one client, exit")]
 pub struct Cli {
     /// The handler component (.wasm) that serves every request.
     #[arg(long, value_name = "PATH")]
@@ -43,24 +52,101 @@ pub struct Cli {
 
     /// Serve TCP on [HOST:]PORT. A bare port binds 127.0.0.1 (loopback only);
     /// use 0.0.0.0:PORT or [::]:PORT for all interfaces, port 0 for any free
-    /// port. Repeat the flag to listen on several addresses.
-    #[arg(long, value_name = "[HOST:]PORT", required = true)]
+    /// port. Repeatable, like every listener flag.
+    #[arg(long, value_name = "[HOST:]PORT", help_heading = "Listeners")]
     pub tcp: Vec<ListenAddr>,
 
-    /// Connections served at once; more clients wait in the listen backlog
-    /// until one ends. Also sizes the instance pool.
+    /// Serve UDP on [HOST:]PORT: each datagram is one request, and each
+    /// write of the handler sends one datagram back to the sender.
+    #[arg(long, value_name = "[HOST:]PORT", help_heading = "Listeners")]
+    pub udp: Vec<ListenAddr>,
+
+    /// Serve a Unix stream socket at PATH. A stale socket file is replaced;
+    /// a live socket or another kind of file is refused. Removed at exit.
+    #[arg(long, value_name = "PATH", help_heading = "Listeners")]
+    pub unix: Vec<PathBuf>,
+
+    /// Serve a Unix datagram socket at PATH. Replies go to the sender's
+    /// bound path; an unbound sender gets no reply.
+    #[arg(long = "unix-dgram", value_name = "PATH", help_heading = "Listeners")]
+    pub unix_dgram: Vec<PathBuf>,
+
+    /// Serve the already-bound socket inherited as descriptor N (what
+    /// Python's socket.fromfd does); the transport is read from the socket.
+    #[arg(long = "listen-fd", value_name = "N", help_heading = "Listeners")]
+    pub listen_fd: Vec<i32>,
+
+    /// Permissions of the Unix socket files, in octal (e.g. 660).
+    #[arg(long, value_name = "MODE", value_parser = parse_mode, help_heading = "Socket options")]
+    pub unix_mode: Option<u32>,
+
+    /// Listen backlog: connections the kernel queues while all
+    /// --max-connections are busy.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1024,
+        help_heading = "Socket options"
+    )]
+    pub backlog: i32,
+
+    /// Set TCP_NODELAY on accepted TCP connections (small writes go out at
+    /// once).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, help_heading = "Socket options")]
+    pub tcp_nodelay: bool,
+
+    /// Set SO_REUSEADDR on TCP and UDP sockets (restart without waiting out
+    /// TIME_WAIT).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, help_heading = "Socket options")]
+    pub reuse_addr: bool,
+
+    /// SO_RCVBUF of listening sockets, in bytes (default: the OS's).
+    #[arg(long, value_name = "BYTES", help_heading = "Socket options")]
+    pub recv_buffer: Option<usize>,
+
+    /// The largest datagram served, in bytes; longer ones are dropped and
+    /// logged.
+    #[arg(long, value_name = "BYTES", default_value_t = MAX_UDP_PAYLOAD, value_parser = parse_datagram_size, help_heading = "Socket options")]
+    pub max_datagram: usize,
+
+    /// When a handler's read waits this long for a silent client, the read
+    /// fails with `timed-out` (e.g. 30s; default: wait forever).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Socket options")]
+    pub idle_timeout: Option<Duration>,
+
+    /// Requests (connections or datagrams) served at once; more clients wait
+    /// in the listen backlog until one ends. Also sizes the instance pool.
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_connections: u32,
+
+    /// Serve N requests (connections or datagrams), wait for them to finish,
+    /// then exit 0, like socketserver's handle_request().
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_requests: Option<u64>,
 
     /// Linear memory one handler instance may grow to, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub max_memory: u32,
 
-    /// After Ctrl-C or SIGTERM, how long in-flight connections may take to
+    /// After Ctrl-C or SIGTERM, how long in-flight requests may take to
     /// finish before they are cut (e.g. 10s, 500ms, 1m). A second signal cuts
     /// them at once.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
+}
+
+fn parse_datagram_size(text: &str) -> Result<usize, String> {
+    text.parse::<usize>()
+        .ok()
+        .filter(|size| (1..=65_536).contains(size))
+        .ok_or_else(|| format!("expected a size in bytes from 1 to 65536, got {text:?}"))
+}
+
+fn parse_mode(text: &str) -> Result<u32, String> {
+    u32::from_str_radix(text.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|mode| *mode <= 0o7777)
+        .ok_or_else(|| format!("expected an octal mode such as 660 or 0o600, got {text:?}"))
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -140,12 +226,62 @@ impl fmt::Display for ListenAddr {
 }
 
 impl Cli {
+    /// Everything to listen on, in flag order (TCP, UDP, Unix, Unix
+    /// datagram, inherited descriptors), plus sockets passed by systemd.
+    pub fn listen_specs(&self) -> Result<Vec<ListenSpec>, ListenError> {
+        let mut specs: Vec<ListenSpec> = Vec::new();
+        specs.extend(self.tcp.iter().cloned().map(ListenSpec::Tcp));
+        specs.extend(self.udp.iter().cloned().map(ListenSpec::Udp));
+        specs.extend(self.unix.iter().cloned().map(ListenSpec::Unix));
+        specs.extend(
+            self.unix_dgram
+                .iter()
+                .cloned()
+                .map(ListenSpec::UnixDatagram),
+        );
+        let mut fds = self.listen_fd.clone();
+        fds.extend(inherited::systemd_fds()?);
+        let mut seen = HashSet::new();
+        for fd in fds {
+            if !seen.insert(fd) {
+                return Err(ListenError::Inherited {
+                    fd,
+                    reason: "given more than once".to_owned(),
+                });
+            }
+            specs.push(ListenSpec::Fd(fd));
+        }
+        Ok(specs)
+    }
+
+    /// The socket settings the flags ask for.
+    pub fn listen_options(&self) -> ListenOptions {
+        ListenOptions {
+            backlog: self.backlog,
+            tcp_nodelay: self.tcp_nodelay,
+            reuse_addr: self.reuse_addr,
+            recv_buffer: self.recv_buffer,
+            max_datagram: self.max_datagram,
+            idle_timeout: self.idle_timeout,
+            unix_mode: self.unix_mode,
+        }
+    }
+
     /// Loads the handler, binds every listener, prints the `listening` lines,
-    /// then serves until Ctrl-C or SIGTERM and drains.
+    /// then serves until Ctrl-C or SIGTERM (or `--max-requests`) and drains.
     ///
     /// Everything that can be checked is checked before the first socket is
     /// bound, so a bad handler never leaves a half-started server.
     pub async fn run(self) -> anyhow::Result<()> {
+        let specs = self.listen_specs()?;
+        if specs.is_empty() {
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::MissingRequiredArgument,
+                    "no listener: give at least one of --tcp, --udp, --unix, --unix-dgram or --listen-fd",
+                )
+                .exit();
+        }
         let engine = build_engine(EngineLimits {
             max_instances: self.max_connections,
             max_memory_bytes: usize::try_from(self.max_memory)?.saturating_mul(1024 * 1024),
@@ -153,13 +289,14 @@ impl Cli {
         .map_err(|err| anyhow::anyhow!("configuring the wasm engine: {}", one_line(&err)))?;
         let handler = Arc::new(Handler::load(&engine, &self.handler)?);
 
-        let mut listeners = Vec::with_capacity(self.tcp.len());
-        for addr in &self.tcp {
-            listeners.push(Listener::bind_tcp(addr).await?);
+        let options = self.listen_options();
+        let mut listeners = Vec::with_capacity(specs.len());
+        for spec in &specs {
+            listeners.push(Listener::bind(spec, &options).await?);
         }
         let mut stdout = std::io::stdout().lock();
         for listener in &listeners {
-            writeln!(stdout, "listening {listener} handler={}", handler.name())?;
+            writeln!(stdout, "{}", listener.listening_line(handler.name()))?;
         }
         stdout.flush()?;
         drop(stdout);
@@ -168,10 +305,13 @@ impl Cli {
         tokio::spawn(watch_signals(shutdown.clone()));
         let config = ServeConfig {
             max_connections: self.max_connections,
+            max_requests: self.max_requests,
             drain_timeout: self.drain_timeout,
+            listen: options,
         };
         let report = serve(listeners, handler, config, shutdown).await;
         tracing::info!(
+            served = report.served,
             in_flight = report.in_flight,
             drained = report.in_flight as u64 - report.cut,
             cut = report.cut,
@@ -187,7 +327,7 @@ async fn watch_signals(shutdown: Shutdown) {
     tracing::info!(
         "stop signal received: no longer accepting; a second signal cuts in-flight connections"
     );
-    shutdown.stop_accepting();
+    shutdown.begin_drain();
     shutdown::signal().await;
     tracing::warn!("second stop signal: cutting in-flight connections");
     shutdown.cut();

@@ -95,6 +95,30 @@ pub enum ListenError {
         /// The address.
         addr: String,
     },
+    /// A Unix socket path exists and is not a socket.
+    #[error(
+        "cannot listen on {path}: the path exists and is not a socket; remove it or choose another path"
+    )]
+    NotASocket {
+        /// The path.
+        path: String,
+    },
+    /// A Unix socket path is a socket that a live process listens on.
+    #[error(
+        "cannot listen on {path}: another process is listening on this socket; stop it or choose another path"
+    )]
+    SocketInUse {
+        /// The path.
+        path: String,
+    },
+    /// An inherited descriptor cannot be used as a listener.
+    #[error("cannot use inherited descriptor {fd}: {reason}")]
+    Inherited {
+        /// The descriptor number.
+        fd: i32,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Binding failed for another reason (permissions, address not local, ...).
     #[error("cannot listen on {transport} {addr}: {source}")]
     Bind {

@@ -12,7 +12,9 @@
 //! - [`cli`]: command-line flags (clap) and listen-address parsing.
 //! - [`server`]: [`server::serve`] ties listeners, the handler and the shutdown
 //!   signal together; `main` and the tests drive it the same way.
-//! - [`listener`]: binds sockets and runs the accept loop, with backpressure.
+//! - [`listener`]: binds sockets of every transport (TCP, UDP, Unix stream,
+//!   Unix datagram) and runs their accept/receive loops, with backpressure.
+//! - [`inherited`]: sockets passed in by systemd or `--listen-fd`.
 //! - [`shutdown`]: the stop-accepting / drain / cut signal passed down to every task.
 //! - [`handler`]: loads and checks a handler component once, then serves each
 //!   request in its own `Store` and instance.
@@ -30,6 +32,7 @@ pub mod engine;
 pub mod error;
 pub mod guest_output;
 pub mod handler;
+pub mod inherited;
 pub mod listener;
 pub mod request;
 pub mod server;

@@ -1,22 +1,26 @@
-//! The host side of the `request` resource: one accepted connection, lent to
-//! the guest for the duration of `handle`.
+//! The host side of the `request` resource: one accepted connection, or one
+//! received datagram, lent to the guest for the duration of `handle`.
 //!
 //! The guest sees the methods of `wasmserve:handler/types.request`; each one
 //! lands here as an async host function, so a guest waiting in `read`
 //! suspends its fiber and occupies no thread.
 
 use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket, UnixDatagram, UnixStream};
 use wasmtime::component::Resource;
 
 use crate::bindings::{HostRequest, RequestError, Transport, TypesHost};
 use crate::state::InstanceState;
 
 /// The most bytes one `read` call returns, whatever the guest asks for; it
-/// bounds the host memory one read can allocate on the guest's behalf.
+/// bounds the host memory one read can allocate on the guest's behalf, and
+/// holds any UDP datagram.
 pub const MAX_READ: usize = 64 * 1024;
 
 /// After a handler returns, how long the host keeps reading (and discarding)
@@ -36,6 +40,9 @@ pub struct Request {
     peer_addr: String,
     /// The local address, formatted once for `local-addr`.
     local_addr: String,
+    /// How long a `read` may wait for the peer before it fails with
+    /// `timed-out`; `None` waits forever.
+    idle_timeout: Option<Duration>,
 }
 
 /// The socket behind a [`Request`], per transport.
@@ -43,23 +50,89 @@ pub struct Request {
 enum RequestIo {
     /// An accepted TCP connection.
     Tcp(TcpStream),
+    /// An accepted Unix-domain stream connection.
+    Unix(UnixStream),
+    /// One received datagram and the way to answer it.
+    Datagram(Datagram),
+}
+
+/// A received datagram: its payload, read once, and where replies go.
+#[derive(Debug)]
+struct Datagram {
+    /// The payload; `read` hands it out, then reports end of stream.
+    payload: Vec<u8>,
+    /// How much of `payload` the guest has read.
+    read_pos: usize,
+    /// The socket and address replies are sent to.
+    reply: DatagramReply,
+}
+
+/// Where the replies to a datagram go: back to its sender, from the socket
+/// it arrived on.
+#[derive(Debug, Clone)]
+pub enum DatagramReply {
+    /// A UDP datagram from `peer`.
+    Udp {
+        /// The listening socket, shared by every datagram it received.
+        socket: Arc<UdpSocket>,
+        /// The sender.
+        peer: SocketAddr,
+    },
+    /// A Unix datagram; `peer` is `None` when the sender is not bound to a
+    /// path, and then replies are discarded.
+    Unix {
+        /// The listening socket, shared by every datagram it received.
+        socket: Arc<UnixDatagram>,
+        /// The sender's bound path, if any.
+        peer: Option<PathBuf>,
+    },
 }
 
 impl Request {
     /// Wraps an accepted TCP connection.
-    pub fn tcp(stream: TcpStream) -> Self {
-        let peer_addr = stream
-            .peer_addr()
-            .map(|addr| addr.to_string())
-            .unwrap_or_default();
-        let local_addr = stream
-            .local_addr()
-            .map(|addr| addr.to_string())
-            .unwrap_or_default();
+    pub fn tcp(stream: TcpStream, idle_timeout: Option<Duration>) -> Self {
+        let peer_addr = stream.peer_addr().map(|addr| addr.to_string());
+        let local_addr = stream.local_addr().map(|addr| addr.to_string());
         Self {
             io: RequestIo::Tcp(stream),
+            peer_addr: peer_addr.unwrap_or_default(),
+            local_addr: local_addr.unwrap_or_default(),
+            idle_timeout,
+        }
+    }
+
+    /// Wraps an accepted Unix-domain stream connection. The peer address is
+    /// the client's bound path, usually `""` (clients rarely bind).
+    pub fn unix(stream: UnixStream, idle_timeout: Option<Duration>) -> Self {
+        let peer_addr = stream.peer_addr().ok().and_then(|addr| unix_path(&addr));
+        let local_addr = stream.local_addr().ok().and_then(|addr| unix_path(&addr));
+        Self {
+            io: RequestIo::Unix(stream),
+            peer_addr: peer_addr.unwrap_or_default(),
+            local_addr: local_addr.unwrap_or_default(),
+            idle_timeout,
+        }
+    }
+
+    /// Wraps one received datagram; `local_addr` is the listening socket's
+    /// address as the guest should see it.
+    pub fn datagram(payload: Vec<u8>, reply: DatagramReply, local_addr: String) -> Self {
+        let peer_addr = match &reply {
+            DatagramReply::Udp { peer, .. } => peer.to_string(),
+            DatagramReply::Unix { peer, .. } => peer
+                .as_ref()
+                .map(|path| path.display().to_string())
+                .unwrap_or_default(),
+        };
+        Self {
+            io: RequestIo::Datagram(Datagram {
+                payload,
+                read_pos: 0,
+                reply,
+            }),
             peer_addr,
             local_addr,
+            idle_timeout: None,
         }
     }
 
@@ -68,37 +141,59 @@ impl Request {
         &self.peer_addr
     }
 
+    /// The local address as the guest sees it.
+    pub fn local_addr(&self) -> &str {
+        &self.local_addr
+    }
+
     /// The transport this request arrived on.
     pub fn transport(&self) -> Transport {
-        match self.io {
+        match &self.io {
             RequestIo::Tcp(_) => Transport::Tcp,
+            RequestIo::Unix(_) => Transport::UnixStream,
+            RequestIo::Datagram(datagram) => match datagram.reply {
+                DatagramReply::Udp { .. } => Transport::Udp,
+                DatagramReply::Unix { .. } => Transport::UnixDatagram,
+            },
         }
     }
 
-    /// Closes the request gracefully once the guest is done with it: the
-    /// write side is shut down at once (the peer sees end of stream after the
-    /// last byte written), then a background task drains what the peer still
-    /// sends for a short while before the socket is closed.
+    /// Closes the request gracefully once the guest is done with it: for a
+    /// stream, the write side is shut down at once (the peer sees end of
+    /// stream after the last byte written), then a background task drains
+    /// what the peer still sends for a short while before the socket closes.
     fn close(self) {
         match self.io {
             RequestIo::Tcp(stream) => {
                 tokio::spawn(linger(stream));
             }
+            RequestIo::Unix(stream) => {
+                tokio::spawn(linger(stream));
+            }
+            RequestIo::Datagram(_) => {}
         }
     }
 
     async fn read(&mut self, max: u32) -> Result<Vec<u8>, RequestError> {
         let max = usize::try_from(max).unwrap_or(MAX_READ).clamp(1, MAX_READ);
-        let mut buf = Vec::with_capacity(max);
-        let read = match &mut self.io {
-            RequestIo::Tcp(stream) => stream.read_buf(&mut buf).await,
-        };
-        read.map(|_| buf).map_err(request_error)
+        let idle_timeout = self.idle_timeout;
+        match &mut self.io {
+            RequestIo::Tcp(stream) => read_stream(stream, max, idle_timeout).await,
+            RequestIo::Unix(stream) => read_stream(stream, max, idle_timeout).await,
+            RequestIo::Datagram(datagram) => {
+                let rest = &datagram.payload[datagram.read_pos..];
+                let chunk = rest[..rest.len().min(max)].to_vec();
+                datagram.read_pos += chunk.len();
+                Ok(chunk)
+            }
+        }
     }
 
     async fn write(&mut self, bytes: &[u8]) -> Result<(), RequestError> {
         let written = match &mut self.io {
             RequestIo::Tcp(stream) => stream.write_all(bytes).await,
+            RequestIo::Unix(stream) => stream.write_all(bytes).await,
+            RequestIo::Datagram(datagram) => datagram.reply.send(bytes).await,
         };
         written.map_err(request_error)
     }
@@ -106,15 +201,63 @@ impl Request {
     async fn shutdown_write(&mut self) -> Result<(), RequestError> {
         let shut = match &mut self.io {
             RequestIo::Tcp(stream) => stream.shutdown().await,
+            RequestIo::Unix(stream) => stream.shutdown().await,
+            RequestIo::Datagram(_) => Ok(()),
         };
         shut.map_err(request_error)
     }
 }
 
+impl DatagramReply {
+    /// Sends one datagram back to the sender.
+    async fn send(&self, bytes: &[u8]) -> io::Result<()> {
+        let sent = match self {
+            DatagramReply::Udp { socket, peer } => socket.send_to(bytes, peer).await?,
+            DatagramReply::Unix { socket, peer } => match peer {
+                Some(path) => socket.send_to(bytes, path).await?,
+                None => {
+                    tracing::debug!("reply discarded: the sender has no address");
+                    bytes.len()
+                }
+            },
+        };
+        if sent == bytes.len() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "datagram truncated: sent {sent} of {} bytes",
+                bytes.len()
+            )))
+        }
+    }
+}
+
+/// The path of a Unix socket address, or `None` when it is unnamed.
+pub(crate) fn unix_path(addr: &tokio::net::unix::SocketAddr) -> Option<String> {
+    addr.as_pathname().map(|path| path.display().to_string())
+}
+
+/// Reads up to `max` bytes, failing with `timed-out` after `idle_timeout`.
+async fn read_stream<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    max: usize,
+    idle_timeout: Option<Duration>,
+) -> Result<Vec<u8>, RequestError> {
+    let mut buf = Vec::with_capacity(max);
+    let read = match idle_timeout {
+        Some(limit) => match tokio::time::timeout(limit, stream.read_buf(&mut buf)).await {
+            Ok(read) => read,
+            Err(_) => return Err(RequestError::TimedOut),
+        },
+        None => stream.read_buf(&mut buf).await,
+    };
+    read.map(|_| buf).map_err(request_error)
+}
+
 /// Shuts down the write side, then discards input until the peer closes, the
 /// timeout passes, or [`LINGER_MAX_BYTES`] were read (like Apache's lingering
 /// close). Closing with unread input would send a reset instead of a FIN.
-async fn linger<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut stream: S) {
+async fn linger<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
     if stream.shutdown().await.is_err() {
         return;
     }

@@ -7,29 +7,38 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::handler::Handler;
-use crate::listener::{Listener, connection_permits};
+use crate::listener::{ListenOptions, Listener};
 use crate::request::Request;
 use crate::shutdown::Shutdown;
 
 /// How the server runs, beyond what it listens on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServeConfig {
     /// Requests served at once, over all listeners; further clients wait in
     /// the listen backlog. Must not exceed the engine's instance pool.
     pub max_connections: u32,
+    /// Serve this many requests (connections or datagrams), let them
+    /// finish, then stop, like socketserver's `handle_request()`; `None`
+    /// serves until a stop signal.
+    pub max_requests: Option<u64>,
     /// How long in-flight requests may take to finish after a stop signal.
     pub drain_timeout: Duration,
+    /// Socket settings for every listener.
+    pub listen: ListenOptions,
 }
 
 impl Default for ServeConfig {
     fn default() -> Self {
         Self {
             max_connections: 1024,
+            max_requests: None,
             drain_timeout: Duration::from_secs(10),
+            listen: ListenOptions::default(),
         }
     }
 }
@@ -37,6 +46,8 @@ impl Default for ServeConfig {
 /// What happened to the requests that were in flight at shutdown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DrainReport {
+    /// Requests served in all.
+    pub served: u64,
     /// Requests in flight when the server stopped accepting.
     pub in_flight: usize,
     /// Of those, how many were cut because the drain timed out.
@@ -48,56 +59,139 @@ pub struct DrainReport {
 pub(crate) struct Server {
     /// The handler every request is served with.
     pub(crate) handler: Arc<Handler>,
+    /// Socket settings, read by the listeners' loops.
+    pub(crate) listen_options: ListenOptions,
     /// One permit per request in flight (see [`ServeConfig::max_connections`]).
-    pub(crate) permits: Arc<Semaphore>,
-    /// Stop-accepting and cut signals.
+    permits: Arc<Semaphore>,
+    /// With `--max-requests`, one permit per request still to be served;
+    /// a permit is used up (forgotten) by each request admitted.
+    budget: Option<(Arc<Semaphore>, u64)>,
+    /// Stop-accepting, drain and cut signals.
     pub(crate) shutdown: Shutdown,
     /// Every request task, so shutdown can wait for them.
-    pub(crate) tasks: TaskTracker,
-    /// The id the next connection gets in log lines.
-    next_id: AtomicU64,
+    tasks: TaskTracker,
+    /// Requests admitted so far; the next one's id in log lines is this + 1.
+    served: AtomicU64,
     /// Requests ended by [`Shutdown::cut`].
     cut: AtomicU64,
 }
 
+/// The right to serve one request: a connection permit, held until the
+/// request ends.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    /// Returned to the semaphore when the request task ends.
+    permit: OwnedSemaphorePermit,
+    /// The request's budget permit, used up once the request arrives.
+    budget: Option<OwnedSemaphorePermit>,
+}
+
 impl Server {
-    pub(crate) fn next_connection_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
+    /// Waits until one more request may be served: a free connection slot
+    /// and, with `--max-requests`, budget left. `None` once accepting stops.
+    pub(crate) async fn admit(&self) -> Option<Admission> {
+        let wait = async {
+            let permit = Arc::clone(&self.permits).acquire_owned().await.ok()?;
+            let budget = match &self.budget {
+                Some((budget, _)) => Some(Arc::clone(budget).acquire_owned().await.ok()?),
+                None => None,
+            };
+            Some(Admission { permit, budget })
+        };
+        tokio::select! {
+            admission = wait => admission,
+            _ = self.shutdown.accepting_stopped() => None,
+        }
+    }
+
+    /// Serves `request` in its own task, inside a span that every log line
+    /// of the request (the guest's output included) carries.
+    pub(crate) fn spawn_request(self: &Arc<Self>, request: Request, admission: Admission) {
+        let id = self.served.fetch_add(1, Ordering::Relaxed) + 1;
+        let Admission { permit, budget } = admission;
+        if let (Some(budget), Some((_, max))) = (budget, &self.budget) {
+            budget.forget();
+            if id >= *max {
+                tracing::info!(
+                    max_requests = max,
+                    "served the requested number of requests; stopping"
+                );
+                self.shutdown.stop_accepting();
+            }
+        }
+        let span = tracing::info_span!(
+            "conn",
+            id,
+            peer = %request.peer_addr(),
+            transport = %transport_name(&request),
+            handler = self.handler.name()
+        );
+        let server = Arc::clone(self);
+        self.tasks.spawn(
+            async move {
+                server.serve_request(request).await;
+                drop(permit);
+            }
+            .instrument(span),
+        );
     }
 
     /// Serves one request to the end, or until shutdown cuts it. Whatever the
     /// guest does, only this request is affected.
-    pub(crate) async fn serve_request(&self, request: Request) {
+    async fn serve_request(&self, request: Request) {
         let started = Instant::now();
-        tracing::debug!("connection opened");
+        tracing::debug!(local = request.local_addr(), "request started");
         tokio::select! {
             result = self.handler.handle(request) => match result {
-                Ok(()) => tracing::debug!(elapsed = ?started.elapsed(), "connection closed"),
-                Err(err) => tracing::error!(cause = %err, "connection ended by handler failure"),
+                Ok(()) => tracing::debug!(elapsed = ?started.elapsed(), "request finished"),
+                Err(err) => tracing::error!(cause = %err, "request ended by handler failure"),
             },
             _ = self.shutdown.cut_requested() => {
                 self.cut.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(elapsed = ?started.elapsed(), "connection cut by shutdown");
+                tracing::warn!(elapsed = ?started.elapsed(), "request cut by shutdown");
             }
         }
     }
 }
 
-/// Serves `listeners` with `handler` until `shutdown` asks to stop accepting,
-/// then waits up to [`ServeConfig::drain_timeout`] for in-flight requests
-/// and cuts the rest.
+/// The WIT name of a request's transport, for log lines.
+fn transport_name(request: &Request) -> &'static str {
+    use crate::bindings::Transport;
+    match request.transport() {
+        Transport::Tcp => "tcp",
+        Transport::Udp => "udp",
+        Transport::UnixStream => "unix-stream",
+        Transport::UnixDatagram => "unix-datagram",
+    }
+}
+
+/// Serves `listeners` with `handler` until `shutdown` asks to stop accepting
+/// (or `--max-requests` were served), then waits for in-flight requests:
+/// after a stop signal for at most [`ServeConfig::drain_timeout`], then they
+/// are cut.
 pub async fn serve(
     listeners: Vec<Listener>,
     handler: Arc<Handler>,
     config: ServeConfig,
     shutdown: Shutdown,
 ) -> DrainReport {
+    let max_connections = usize::try_from(config.max_connections)
+        .unwrap_or(usize::MAX)
+        .clamp(1, Semaphore::MAX_PERMITS);
+    let budget = config.max_requests.map(|max| {
+        let permits = usize::try_from(max)
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS);
+        (Arc::new(Semaphore::new(permits)), max)
+    });
     let server = Arc::new(Server {
         handler,
-        permits: connection_permits(config.max_connections),
+        listen_options: config.listen.clone(),
+        permits: Arc::new(Semaphore::new(max_connections)),
+        budget,
         shutdown: shutdown.clone(),
         tasks: TaskTracker::new(),
-        next_id: AtomicU64::new(1),
+        served: AtomicU64::new(0),
         cut: AtomicU64::new(0),
     });
 
@@ -107,24 +201,31 @@ pub async fn serve(
         .collect();
     shutdown.accepting_stopped().await;
     for accept_loop in accept_loops {
-        // The loops return as soon as accepting stops; a panic in one would
-        // already have been reported by tokio.
+        // The loops return as soon as accepting stops, dropping (closing)
+        // their sockets; a panic in one was already reported by tokio.
         let _ = accept_loop.await;
     }
 
     server.tasks.close();
     let in_flight = server.tasks.len();
     if in_flight > 0 {
-        tracing::info!(in_flight, timeout = ?config.drain_timeout, "draining connections");
+        tracing::info!(in_flight, "waiting for in-flight requests");
     }
-    if tokio::time::timeout(config.drain_timeout, server.tasks.wait())
-        .await
-        .is_err()
-    {
-        shutdown.cut();
-        server.tasks.wait().await;
+    let drain_expired = async {
+        shutdown.drain_begun().await;
+        tokio::time::sleep(config.drain_timeout).await;
+    };
+    tokio::select! {
+        _ = server.tasks.wait() => {}
+        _ = drain_expired => {
+            tracing::warn!(timeout = ?config.drain_timeout, "drain timeout passed; cutting in-flight requests");
+            shutdown.cut();
+            server.tasks.wait().await;
+        }
+        _ = shutdown.cut_requested() => server.tasks.wait().await,
     }
     DrainReport {
+        served: server.served.load(Ordering::Relaxed),
         in_flight,
         cut: server.cut.load(Ordering::Relaxed),
     }

@@ -1,16 +1,18 @@
 //! The stop signal passed down to every listener and connection task.
 //!
-//! Shutting down has two steps, as in mini-redis and `wasmtime serve`:
-//! first stop accepting and let in-flight requests finish (drain), then, if
-//! the drain takes too long or a second signal arrives, cut what is left.
+//! Stopping has up to three steps, as in mini-redis and `wasmtime serve`:
+//! stop accepting; drain (let in-flight requests finish, for at most the
+//! drain timeout once a stop signal arrived); cut what is left.
 
 use tokio_util::sync::CancellationToken;
 
 /// A cloneable handle to the process's shutdown state.
 #[derive(Debug, Clone, Default)]
 pub struct Shutdown {
-    /// Cancelled when listeners must stop accepting (the drain begins).
+    /// Cancelled when listeners must stop accepting.
     stop_accepting: CancellationToken,
+    /// Cancelled when a stop signal arrived: the drain timeout starts.
+    drain: CancellationToken,
     /// Cancelled when in-flight requests must end now.
     cut: CancellationToken,
 }
@@ -21,25 +23,32 @@ impl Shutdown {
         Self::default()
     }
 
-    /// Asks listeners to stop accepting; in-flight requests go on.
+    /// Asks listeners to stop accepting; in-flight requests go on for as
+    /// long as they take (as after `--max-requests`).
     pub fn stop_accepting(&self) {
         self.stop_accepting.cancel();
     }
 
-    /// Asks every in-flight request to end now (and stops accepting too).
-    pub fn cut(&self) {
+    /// Stops accepting and starts the drain timeout (a stop signal).
+    pub fn begin_drain(&self) {
         self.stop_accepting.cancel();
-        self.cut.cancel();
+        self.drain.cancel();
     }
 
-    /// Whether [`Shutdown::stop_accepting`] (or [`Shutdown::cut`]) was called.
-    pub fn is_stopping(&self) -> bool {
-        self.stop_accepting.is_cancelled()
+    /// Asks every in-flight request to end now (and stops accepting too).
+    pub fn cut(&self) {
+        self.begin_drain();
+        self.cut.cancel();
     }
 
     /// Resolves once listeners must stop accepting.
     pub async fn accepting_stopped(&self) {
         self.stop_accepting.cancelled().await
+    }
+
+    /// Resolves once the drain timeout has started.
+    pub async fn drain_begun(&self) {
+        self.drain.cancelled().await
     }
 
     /// Resolves once in-flight requests must end.
@@ -50,24 +59,17 @@ impl Shutdown {
 
 /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
 pub async fn signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(err) => {
-                tracing::warn!(cause = %err, "cannot watch SIGTERM; only Ctrl-C stops the server");
-                let _ = tokio::signal::ctrl_c().await;
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        Err(err) => {
+            tracing::warn!(cause = %err, "cannot watch SIGTERM; only Ctrl-C stops the server");
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

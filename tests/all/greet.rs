@@ -23,8 +23,8 @@ fn prints_one_listening_line_per_listener() {
     );
     for (line, addr) in server.listening.iter().zip(&server.addrs) {
         assert_eq!(line, &format!("listening tcp {addr} handler=greet.wasm"));
-        assert_eq!(addr.ip().to_string(), "127.0.0.1");
-        assert_ne!(addr.port(), 0, "port 0 is replaced by the real port");
+        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+        assert!(!addr.ends_with(":0"), "port 0 is replaced by the real port");
     }
     assert_ne!(server.addrs[0], server.addrs[1]);
     for addr in &server.addrs {

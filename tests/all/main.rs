@@ -14,3 +14,4 @@ mod echo;
 mod greet;
 mod guest_failures;
 mod shutdown;
+mod transports;

@@ -18,8 +18,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// server's log is printed so the failure can be understood.
 pub struct Server {
     child: Option<Child>,
-    /// The addresses from the `listening` lines, in order.
-    pub addrs: Vec<SocketAddr>,
+    /// The addresses from the `listening` lines, in order (`ip:port` or a
+    /// socket path).
+    pub addrs: Vec<String>,
     /// The `listening` lines themselves.
     pub listening: Vec<String>,
     /// Everything the server wrote to stderr so far.
@@ -37,8 +38,16 @@ impl Server {
 
     /// Starts `wasmserve <args>` and waits for `listeners` listening lines.
     pub fn start_with(args: &[&str], listeners: usize) -> Server {
-        let mut child = Command::new(WASMSERVE)
-            .args(args)
+        let mut command = Command::new(WASMSERVE);
+        command.args(args);
+        Server::spawn(command, listeners)
+    }
+
+    /// Spawns `command` (a wasmserve invocation, possibly wrapped) and waits
+    /// for `listeners` listening lines.
+    pub fn spawn(mut command: Command, listeners: usize) -> Server {
+        let args: Vec<_> = command.get_args().map(|arg| arg.to_owned()).collect();
+        let mut child = command
             .env("RUST_LOG", "info,wasmserve=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -79,19 +88,20 @@ impl Server {
                 )
             });
             let addr = line
-                .split_whitespace()
-                .nth(2)
-                .and_then(|addr| addr.parse().ok())
+                .strip_prefix("listening ")
+                .and_then(|rest| rest.split_whitespace().nth(1))
                 .unwrap_or_else(|| panic!("unexpected listening line {line:?}"));
-            server.addrs.push(addr);
+            server.addrs.push(addr.to_owned());
             server.listening.push(line);
         }
         server
     }
 
-    /// The first listener's address.
+    /// The first listener's address, which must be an IP one.
     pub fn addr(&self) -> SocketAddr {
         self.addrs[0]
+            .parse()
+            .unwrap_or_else(|_| panic!("{} is not an IP address", self.addrs[0]))
     }
 
     /// A new TCP connection to the first listener.
@@ -139,6 +149,12 @@ impl Server {
             .status()
             .expect("cannot run kill");
         assert!(status.success(), "kill -{signal} failed");
+        self.wait_exit(within)
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let child = self.child.as_mut().expect("server is running");
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = child.try_wait().expect("wait for wasmserve") {
@@ -147,7 +163,7 @@ impl Server {
             }
             assert!(
                 Instant::now() < deadline,
-                "wasmserve did not exit within {within:?} of SIG{signal}; log:\n{}",
+                "wasmserve did not exit within {within:?}; log:\n{}",
                 self.log_text()
             );
             thread::sleep(Duration::from_millis(20));

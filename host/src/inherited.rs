@@ -1,0 +1,77 @@
+//! Listening sockets handed over by the parent process: systemd socket
+//! activation (`LISTEN_PID` / `LISTEN_FDS`) and `--listen-fd N`, the use case
+//! of Python's `socket.fromfd`.
+//!
+//! The transport is read from the socket itself (stream or datagram, IP or
+//! Unix), so one `.socket` unit can hand wasmserve any mix of sockets.
+
+use std::os::fd::{FromRawFd, RawFd};
+
+use socket2::Socket;
+
+use crate::error::ListenError;
+use crate::listener::{ListenOptions, Listener};
+
+/// The first descriptor systemd passes (after stdin, stdout, stderr).
+pub const SD_LISTEN_FDS_START: RawFd = 3;
+
+/// The descriptors systemd passed to this process, if it was socket
+/// activated: `LISTEN_FDS` descriptors from 3 on, when `LISTEN_PID` is this
+/// process. (The variables stay set: guests never see the host's
+/// environment, and wasmserve starts no other process.)
+pub fn systemd_fds() -> Result<Vec<RawFd>, ListenError> {
+    let Some(pid) = std::env::var_os("LISTEN_PID") else {
+        return Ok(Vec::new());
+    };
+    let count = std::env::var_os("LISTEN_FDS");
+    if pid.to_str().and_then(|pid| pid.parse::<u32>().ok()) != Some(std::process::id()) {
+        // Meant for another process (e.g. our parent): not ours to take.
+        return Ok(Vec::new());
+    }
+    let count = count
+        .and_then(|count| count.to_str()?.parse::<RawFd>().ok())
+        .ok_or_else(|| ListenError::Inherited {
+            fd: SD_LISTEN_FDS_START,
+            reason: "LISTEN_PID is set but LISTEN_FDS is not a number".to_owned(),
+        })?;
+    Ok((0..count).map(|i| SD_LISTEN_FDS_START + i).collect())
+}
+
+/// Takes ownership of descriptor `fd`, which must be an open socket (bound;
+/// listening, for streams), and wraps it in a [`Listener`].
+pub fn adopt_fd(fd: RawFd, options: &ListenOptions) -> Result<Listener, ListenError> {
+    let fail = |reason: String| ListenError::Inherited { fd, reason };
+    if fd < SD_LISTEN_FDS_START {
+        return Err(fail(
+            "descriptors 0, 1 and 2 are stdin, stdout and stderr".to_owned(),
+        ));
+    }
+    // Check that the descriptor is open and is a socket before owning it;
+    // /proc names a socket `socket:[inode]`.
+    let target = std::fs::read_link(format!("/proc/self/fd/{fd}"))
+        .map_err(|_| fail("no such open descriptor".to_owned()))?;
+    if !target.to_string_lossy().starts_with("socket:") {
+        return Err(fail(format!("it is not a socket ({})", target.display())));
+    }
+    // SAFETY: `fd` is open (checked above), is a socket, and nothing else in
+    // this process owns it: the caller passes each inherited descriptor once
+    // (duplicates are refused in `Cli::listen_specs`).
+    #[expect(
+        unsafe_code,
+        reason = "adopting an inherited descriptor needs from_raw_fd"
+    )]
+    let socket = unsafe { Socket::from_raw_fd(fd) };
+    if socket.r#type().map_err(|err| fail(err.to_string()))? == socket2::Type::STREAM
+        && !socket.is_listener().unwrap_or(true)
+    {
+        socket
+            .listen(options.backlog)
+            .map_err(|err| fail(format!("cannot listen: {err}")))?;
+    }
+    if let Some(size) = options.recv_buffer {
+        socket
+            .set_recv_buffer_size(size)
+            .map_err(|err| fail(err.to_string()))?;
+    }
+    Listener::adopt(socket, Some(fd), None).map_err(|err| fail(err.to_string()))
+}
