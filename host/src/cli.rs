@@ -17,6 +17,7 @@ use crate::engine::{EngineLimits, build_engine};
 use crate::error::{ListenError, one_line};
 use crate::handler::Handler;
 use crate::inherited;
+use crate::limits::ConnectionLimits;
 use crate::listener::{ListenOptions, ListenSpec, Listener, MAX_UDP_PAYLOAD};
 use crate::server::{ServeConfig, serve};
 use crate::shutdown::{self, Shutdown};
@@ -111,12 +112,12 @@ pub struct Cli {
 
     /// When a handler's read waits this long for a silent client, the read
     /// fails with `timed-out` (e.g. 30s; default: wait forever).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Socket options")]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Limits")]
     pub idle_timeout: Option<Duration>,
 
     /// Requests (connections or datagrams) served at once; more clients wait
     /// in the listen backlog until one ends. Also sizes the instance pool.
-    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=100_000), help_heading = "Limits")]
     pub max_connections: u32,
 
     /// Serve N requests (connections or datagrams), wait for them to finish,
@@ -124,9 +125,20 @@ pub struct Cli {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_requests: Option<u64>,
 
-    /// Linear memory one handler instance may grow to, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    /// Linear memory one handler instance may grow to, in MiB; past it the
+    /// guest's allocation fails (a Rust guest then aborts: its request ends).
+    #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096), help_heading = "Limits")]
     pub max_memory: u32,
+
+    /// CPU time one request may use (guest code and the host work it causes,
+    /// not time spent waiting for the client), e.g. 1s, 200ms.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration, help_heading = "Limits")]
+    pub max_cpu: Duration,
+
+    /// Longest a request may last from start to end, e.g. 10m (default: no
+    /// limit).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Limits")]
+    pub max_lifetime: Option<Duration>,
 
     /// After Ctrl-C or SIGTERM, how long in-flight requests may take to
     /// finish before they are cut (e.g. 10s, 500ms, 1m). A second signal cuts
@@ -282,9 +294,10 @@ impl Cli {
                 )
                 .exit();
         }
+        let max_memory_bytes = usize::try_from(self.max_memory)?.saturating_mul(1024 * 1024);
         let engine = build_engine(EngineLimits {
             max_instances: self.max_connections,
-            max_memory_bytes: usize::try_from(self.max_memory)?.saturating_mul(1024 * 1024),
+            max_memory_bytes,
         })
         .map_err(|err| anyhow::anyhow!("configuring the wasm engine: {}", one_line(&err)))?;
         let handler = Arc::new(Handler::load(&engine, &self.handler)?);
@@ -308,6 +321,11 @@ impl Cli {
             max_requests: self.max_requests,
             drain_timeout: self.drain_timeout,
             listen: options,
+            limits: ConnectionLimits {
+                max_memory_bytes,
+                max_cpu: self.max_cpu,
+                max_lifetime: self.max_lifetime,
+            },
         };
         let report = serve(listeners, handler, config, shutdown).await;
         tracing::info!(
@@ -315,6 +333,7 @@ impl Cli {
             in_flight = report.in_flight,
             drained = report.in_flight as u64 - report.cut,
             cut = report.cut,
+            failures = %report.failure_summary(),
             "stopped"
         );
         Ok(())

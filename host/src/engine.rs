@@ -4,6 +4,8 @@
 //! handler once and owns the pooling allocator from which every per-request
 //! instance takes its memory, tables and fiber stack.
 
+use std::time::Duration;
+
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// The sizes the engine is built for. They bound what one instance, and all
@@ -28,6 +30,19 @@ impl Default for EngineLimits {
     }
 }
 
+/// How often the epoch advances. A guest running wasm code is interrupted at
+/// most this long after the tick: it then yields to the tokio scheduler (so a
+/// busy guest cannot hold a worker thread) or is ended when over its CPU
+/// budget. One tick is also the resolution of `--max-cpu`.
+pub const EPOCH_TICK: Duration = Duration::from_millis(2);
+
+/// The most wasm stack a guest may use; deeper recursion traps with "call
+/// stack exhausted" (wasmtime's default).
+const MAX_WASM_STACK: usize = 512 * 1024;
+/// Each instance's fiber stack: the wasm stack plus room for the host
+/// functions the guest calls (they run on the same fiber).
+const ASYNC_STACK: usize = MAX_WASM_STACK + 512 * 1024;
+
 /// A component compiled for wasm32-wasip2 by rustc is a handful of core
 /// instances (the program, plus small shim modules that wire WASI imports).
 const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
@@ -37,7 +52,8 @@ const MEMORIES_PER_COMPONENT: u32 = 2;
 const TABLES_PER_COMPONENT: u32 = 4;
 
 /// Builds the engine: Cranelift, async support (host imports suspend the
-/// guest's fiber), and a pooling allocator sized from `limits`.
+/// guest's fiber), epoch interruption, and a pooling allocator sized from
+/// `limits`; and starts the engine's one epoch ticker thread.
 pub fn build_engine(limits: EngineLimits) -> wasmtime::Result<Engine> {
     let instances = limits.max_instances.max(1);
 
@@ -55,6 +71,31 @@ pub fn build_engine(limits: EngineLimits) -> wasmtime::Result<Engine> {
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
         // Initialise memories by mapping the compiled image copy-on-write
         // rather than copying data segments: instantiation stays O(1).
-        .memory_init_cow(true);
-    Engine::new(&config)
+        .memory_init_cow(true)
+        // Guests check the epoch at loop heads and function entries; the
+        // ticker below advances it.
+        .epoch_interruption(true)
+        .max_wasm_stack(MAX_WASM_STACK)
+        .async_stack_size(ASYNC_STACK);
+    let engine = Engine::new(&config)?;
+    start_epoch_ticker(&engine)?;
+    Ok(engine)
+}
+
+/// One thread per engine advances the epoch every [`EPOCH_TICK`] (never one
+/// per request: that costs a thread and a wake-up per request). It ends when
+/// the engine is dropped.
+fn start_epoch_ticker(engine: &Engine) -> wasmtime::Result<()> {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("wasmserve-epoch".to_owned())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map_err(|err| wasmtime::format_err!("cannot start the epoch ticker thread: {err}"))?;
+    Ok(())
 }

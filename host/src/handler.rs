@@ -9,11 +9,14 @@
 
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Engine, Store};
+use wasmtime::{Engine, Store, UpdateDeadline};
 
 use crate::bindings::{self, HandlerWorldPre, WORLD_NAME};
 use crate::error::{LoadError, one_line};
+use crate::limits::{ConnectionLimits, CpuBudgetExceeded};
 use crate::request::Request;
 use crate::state::InstanceState;
 
@@ -35,19 +38,79 @@ impl std::fmt::Debug for Handler {
     }
 }
 
+/// Why a request ended badly: the label in logs and in the failure counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureCause {
+    /// The instance could not be created (for example no pool slot left).
+    Instantiate,
+    /// The guest trapped: a panic, `unreachable`, an out-of-bounds access...
+    Trap,
+    /// The guest tried to grow its memory past `--max-memory`.
+    OutOfMemory,
+    /// The guest used more CPU than `--max-cpu`.
+    CpuBudget,
+    /// The guest recursed past the wasm stack limit.
+    StackOverflow,
+    /// The client sent nothing for `--idle-timeout` and the handler gave up.
+    IdleTimeout,
+    /// The request lasted longer than `--max-lifetime`.
+    MaxLifetime,
+    /// The guest returned an error from `handle`.
+    GuestError,
+}
+
+impl FailureCause {
+    /// Every cause, in a fixed order (for counters).
+    pub const ALL: [FailureCause; 8] = [
+        FailureCause::Instantiate,
+        FailureCause::Trap,
+        FailureCause::OutOfMemory,
+        FailureCause::CpuBudget,
+        FailureCause::StackOverflow,
+        FailureCause::IdleTimeout,
+        FailureCause::MaxLifetime,
+        FailureCause::GuestError,
+    ];
+
+    /// The cause's name in logs and metrics, e.g. `out_of_memory`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCause::Instantiate => "instantiate",
+            FailureCause::Trap => "trap",
+            FailureCause::OutOfMemory => "out_of_memory",
+            FailureCause::CpuBudget => "cpu_budget",
+            FailureCause::StackOverflow => "stack_overflow",
+            FailureCause::IdleTimeout => "idle_timeout",
+            FailureCause::MaxLifetime => "max_lifetime",
+            FailureCause::GuestError => "guest_error",
+        }
+    }
+}
+
+impl std::fmt::Display for FailureCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How one request ended badly. The connection is closed either way; other
 /// requests are not affected.
 #[derive(Debug, thiserror::Error)]
-pub enum HandleError {
-    /// The instance could not be created (for example no pool slot left).
-    #[error("cannot instantiate handler: {0}")]
-    Instantiate(String),
-    /// The guest trapped: a panic, an out-of-bounds access, `unreachable`...
-    #[error("handler trapped: {0}")]
-    Trap(String),
-    /// The guest returned an error from `handle`.
-    #[error("handler returned an error: {0}")]
-    Guest(String),
+#[error("{message}")]
+pub struct HandleError {
+    /// The kind of failure.
+    pub cause: FailureCause,
+    /// What happened, on one line.
+    pub message: String,
+}
+
+impl HandleError {
+    fn new(cause: FailureCause, message: impl Into<String>) -> Self {
+        Self {
+            cause,
+            message: message.into(),
+        }
+    }
 }
 
 /// The WebAssembly header: magic bytes, then a version and a layer. Layer 0 is
@@ -122,39 +185,100 @@ impl Handler {
         &self.path
     }
 
-    /// Serves one request in a fresh instance; the instance and everything it
-    /// allocated are dropped when this returns.
-    pub async fn handle(&self, request: Request) -> Result<(), HandleError> {
-        let mut store = Store::new(self.pre.engine(), InstanceState::new());
+    /// Serves one request in a fresh instance under `limits`; the instance
+    /// and everything it allocated are dropped when this returns.
+    pub async fn handle(
+        &self,
+        request: Request,
+        limits: &ConnectionLimits,
+    ) -> Result<(), HandleError> {
+        let instantiate_error = |err: wasmtime::Error| {
+            HandleError::new(
+                FailureCause::Instantiate,
+                format!("cannot instantiate handler: {}", one_line(&err)),
+            )
+        };
+        let mut store = Store::new(
+            self.pre.engine(),
+            InstanceState::new(limits.max_memory_bytes),
+        );
+        store.limiter(|state| &mut state.memory);
+        let max_cpu = limits.max_cpu;
+        store.epoch_deadline_callback(move |store| {
+            if store.data().cpu.used() > max_cpu {
+                return Err(CpuBudgetExceeded { budget: max_cpu }.into());
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store.set_epoch_deadline(1);
         let request = store
             .data_mut()
             .table
             .push(request)
-            .map_err(|err| HandleError::Instantiate(one_line(&err)))?;
+            .map_err(|err| instantiate_error(err.into()))?;
         let instance = self
             .pre
             .instantiate_async(&mut store)
             .await
-            .map_err(|err| HandleError::Instantiate(one_line(&err)))?;
-        match instance.call_handle(&mut store, request).await {
+            .map_err(instantiate_error)?;
+
+        let cpu = Arc::clone(&store.data().cpu);
+        let call = cpu.meter(instance.call_handle(&mut store, request));
+        let outcome = match limits.max_lifetime {
+            Some(lifetime) => match tokio::time::timeout(lifetime, call).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    return Err(HandleError::new(
+                        FailureCause::MaxLifetime,
+                        format!("request lasted longer than {lifetime:?} (--max-lifetime)"),
+                    ));
+                }
+            },
+            None => call.await,
+        };
+        let state = store.data();
+        match outcome {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(HandleError::Guest(message)),
-            Err(trap) => Err(HandleError::Trap(trap_message(&trap))),
+            Ok(Err(message)) if state.idle_timed_out => Err(HandleError::new(
+                FailureCause::IdleTimeout,
+                format!("client idle past --idle-timeout; handler returned an error: {message}"),
+            )),
+            Ok(Err(message)) => Err(HandleError::new(
+                FailureCause::GuestError,
+                format!("handler returned an error: {message}"),
+            )),
+            Err(err) => Err(classify_trap(&err, state)),
         }
     }
 }
 
-/// The short cause of a trap (`wasm trap: wasm \`unreachable\` instruction
-/// executed`); the guest's backtrace goes to the debug log instead, as it
-/// runs to dozens of frames.
-fn trap_message(err: &wasmtime::Error) -> String {
+/// Names the cause of a trap; the guest's backtrace goes to the debug log,
+/// as it runs to dozens of frames.
+fn classify_trap(err: &wasmtime::Error, state: &InstanceState) -> HandleError {
     if let Some(backtrace) = err.downcast_ref::<wasmtime::WasmBacktrace>() {
-        tracing::debug!("guest backtrace:\n{backtrace}");
+        tracing::debug!(backtrace = %one_line(backtrace), "guest trapped");
     }
-    match err.downcast_ref::<wasmtime::Trap>() {
+    if let Some(exceeded) = err.downcast_ref::<CpuBudgetExceeded>() {
+        return HandleError::new(FailureCause::CpuBudget, format!("handler {exceeded}"));
+    }
+    let trap = err.downcast_ref::<wasmtime::Trap>();
+    let message = match trap {
         Some(trap) => trap.to_string(),
         None => one_line(&err.root_cause()),
+    };
+    if trap == Some(&wasmtime::Trap::StackOverflow) {
+        return HandleError::new(
+            FailureCause::StackOverflow,
+            format!("handler overflowed its stack: {message}"),
+        );
     }
+    if state.memory.refused() {
+        return HandleError::new(
+            FailureCause::OutOfMemory,
+            format!("handler ran out of memory (--max-memory) and trapped: {message}"),
+        );
+    }
+    HandleError::new(FailureCause::Trap, format!("handler trapped: {message}"))
 }
 
 /// The imports every handler may use: the `wasmserve:handler/types`

@@ -18,7 +18,9 @@
 //! - [`shutdown`]: the stop-accepting / drain / cut signal passed down to every task.
 //! - [`handler`]: loads and checks a handler component once, then serves each
 //!   request in its own `Store` and instance.
-//! - [`engine`]: every wasmtime knob (pooling allocator, limits) in one place.
+//! - [`engine`]: every wasmtime knob (pooling allocator, epochs, stacks) in
+//!   one place, and the one epoch ticker thread.
+//! - [`limits`]: per-request memory, CPU and lifetime limits.
 //! - [`request`]: the host side of the `request` resource a guest reads and writes.
 //! - [`state`]: the per-instance store data (resource table, WASI context).
 //! - [`guest_output`]: turns a guest's stdout/stderr into log lines.
@@ -33,6 +35,7 @@ pub mod error;
 pub mod guest_output;
 pub mod handler;
 pub mod inherited;
+pub mod limits;
 pub mod listener;
 pub mod request;
 pub mod server;

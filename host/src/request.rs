@@ -296,7 +296,11 @@ impl HostRequest for InstanceState {
         this: Resource<Request>,
         max: u32,
     ) -> wasmtime::Result<Result<Vec<u8>, RequestError>> {
-        Ok(self.table.get_mut(&this)?.read(max).await)
+        let read = self.table.get_mut(&this)?.read(max).await;
+        if matches!(read, Err(RequestError::TimedOut)) {
+            self.idle_timed_out = true;
+        }
+        Ok(read)
     }
 
     async fn write(

@@ -11,7 +11,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::handler::Handler;
+use crate::handler::{FailureCause, Handler};
+use crate::limits::ConnectionLimits;
 use crate::listener::{ListenOptions, Listener};
 use crate::request::Request;
 use crate::shutdown::Shutdown;
@@ -30,6 +31,8 @@ pub struct ServeConfig {
     pub drain_timeout: Duration,
     /// Socket settings for every listener.
     pub listen: ListenOptions,
+    /// What each request may use.
+    pub limits: ConnectionLimits,
 }
 
 impl Default for ServeConfig {
@@ -39,6 +42,7 @@ impl Default for ServeConfig {
             max_requests: None,
             drain_timeout: Duration::from_secs(10),
             listen: ListenOptions::default(),
+            limits: ConnectionLimits::default(),
         }
     }
 }
@@ -52,6 +56,55 @@ pub struct DrainReport {
     pub in_flight: usize,
     /// Of those, how many were cut because the drain timed out.
     pub cut: u64,
+    /// Requests that ended badly, per cause (in [`FailureCause::ALL`] order).
+    pub failures: [u64; FailureCause::ALL.len()],
+}
+
+impl DrainReport {
+    /// `trap=1 out_of_memory=2`: the non-zero failure counts, for the log.
+    pub fn failure_summary(&self) -> String {
+        let counts: Vec<String> = FailureCause::ALL
+            .iter()
+            .zip(self.failures)
+            .filter(|(_, count)| *count > 0)
+            .map(|(cause, count)| format!("{cause}={count}"))
+            .collect();
+        if counts.is_empty() {
+            "none".to_owned()
+        } else {
+            counts.join(" ")
+        }
+    }
+}
+
+/// Requests that ended badly, counted per cause.
+#[derive(Debug, Default)]
+pub struct FailureCounts {
+    /// One counter per cause, in [`FailureCause::ALL`] order.
+    counts: [AtomicU64; FailureCause::ALL.len()],
+}
+
+impl FailureCounts {
+    fn index(cause: FailureCause) -> usize {
+        FailureCause::ALL
+            .iter()
+            .position(|known| *known == cause)
+            .unwrap_or_default()
+    }
+
+    /// Counts one failure.
+    pub fn record(&self, cause: FailureCause) {
+        self.counts[Self::index(cause)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many failures of `cause` were counted.
+    pub fn get(&self, cause: FailureCause) -> u64 {
+        self.counts[Self::index(cause)].load(Ordering::Relaxed)
+    }
+
+    fn snapshot(&self) -> [u64; FailureCause::ALL.len()] {
+        FailureCause::ALL.map(|cause| self.get(cause))
+    }
 }
 
 /// State shared by every listener and request task of one server.
@@ -61,6 +114,10 @@ pub(crate) struct Server {
     pub(crate) handler: Arc<Handler>,
     /// Socket settings, read by the listeners' loops.
     pub(crate) listen_options: ListenOptions,
+    /// What each request may use.
+    limits: ConnectionLimits,
+    /// Requests that ended badly, per cause.
+    failures: FailureCounts,
     /// One permit per request in flight (see [`ServeConfig::max_connections`]).
     permits: Arc<Semaphore>,
     /// With `--max-requests`, one permit per request still to be served;
@@ -142,9 +199,17 @@ impl Server {
         let started = Instant::now();
         tracing::debug!(local = request.local_addr(), "request started");
         tokio::select! {
-            result = self.handler.handle(request) => match result {
+            result = self.handler.handle(request, &self.limits) => match result {
                 Ok(()) => tracing::debug!(elapsed = ?started.elapsed(), "request finished"),
-                Err(err) => tracing::error!(cause = %err, "request ended by handler failure"),
+                Err(err) => {
+                    self.failures.record(err.cause);
+                    tracing::error!(
+                        cause = err.cause.as_str(),
+                        error = %err,
+                        elapsed = ?started.elapsed(),
+                        "request ended by handler failure"
+                    );
+                }
             },
             _ = self.shutdown.cut_requested() => {
                 self.cut.fetch_add(1, Ordering::Relaxed);
@@ -187,6 +252,8 @@ pub async fn serve(
     let server = Arc::new(Server {
         handler,
         listen_options: config.listen.clone(),
+        limits: config.limits,
+        failures: FailureCounts::default(),
         permits: Arc::new(Semaphore::new(max_connections)),
         budget,
         shutdown: shutdown.clone(),
@@ -228,5 +295,6 @@ pub async fn serve(
         served: server.served.load(Ordering::Relaxed),
         in_flight,
         cut: server.cut.load(Ordering::Relaxed),
+        failures: server.failures.snapshot(),
     }
 }

@@ -1,9 +1,12 @@
 //! The data every per-request `Store` holds.
 
+use std::sync::Arc;
+
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::guest_output::{GuestOutput, GuestStream};
+use crate::limits::{CpuMeter, MemoryLimiter};
 
 /// The store data of one handler instance, which lives exactly as long as one
 /// request (one connection or one datagram).
@@ -15,6 +18,12 @@ pub struct InstanceState {
     /// environment, no arguments, no sockets, no name lookups; stdin is
     /// empty and stdout/stderr go to the host log.
     wasi: WasiCtx,
+    /// Caps the guest's linear memory; remembers a refused growth.
+    pub(crate) memory: MemoryLimiter,
+    /// The CPU time this request has used, read by the epoch callback.
+    pub(crate) cpu: Arc<CpuMeter>,
+    /// Whether a `read` failed with `timed-out` (the idle timeout).
+    pub(crate) idle_timed_out: bool,
 }
 
 impl std::fmt::Debug for InstanceState {
@@ -24,8 +33,9 @@ impl std::fmt::Debug for InstanceState {
 }
 
 impl InstanceState {
-    /// Fresh state for one request, with the locked-down WASI context.
-    pub fn new() -> Self {
+    /// Fresh state for one request, with the locked-down WASI context and
+    /// memory capped at `max_memory_bytes`.
+    pub fn new(max_memory_bytes: usize) -> Self {
         let wasi = WasiCtx::builder()
             .stdout(GuestOutput::new(GuestStream::Stdout))
             .stderr(GuestOutput::new(GuestStream::Stderr))
@@ -36,13 +46,10 @@ impl InstanceState {
         Self {
             table: ResourceTable::new(),
             wasi,
+            memory: MemoryLimiter::new(max_memory_bytes),
+            cpu: Arc::new(CpuMeter::default()),
+            idle_timed_out: false,
         }
-    }
-}
-
-impl Default for InstanceState {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -81,7 +81,7 @@ fn max_memory_bounds_each_instance() {
         read_to_end(big).is_empty(),
         "an instance over the limit is ended"
     );
-    server.wait_for_log(&["handler trapped"]);
+    server.wait_for_log(&["cause=\"out_of_memory\"", "ran out of memory"]);
 
     // The limit is per instance: a new connection may use 4 MiB again, and
     // the connection that stayed within it is unaffected.

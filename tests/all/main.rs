@@ -13,5 +13,6 @@ mod bad_input;
 mod echo;
 mod greet;
 mod guest_failures;
+mod limits;
 mod shutdown;
 mod transports;

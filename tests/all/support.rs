@@ -97,6 +97,11 @@ impl Server {
         server
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server is running").id()
+    }
+
     /// The first listener's address, which must be an IP one.
     pub fn addr(&self) -> SocketAddr {
         self.addrs[0]

@@ -1,0 +1,173 @@
+//! What one request may use, and how each limit is enforced.
+//!
+//! - Memory: [`MemoryLimiter`] refuses `memory.grow` past the limit and
+//!   remembers that it did, so the trap that usually follows is reported as
+//!   "out of memory" rather than a bare `unreachable`.
+//! - CPU: [`CpuMeter`] adds up the time the request's future spends being
+//!   polled (guest code and synchronous host code; not time spent waiting
+//!   for the client). The engine's epoch ticker interrupts running guests
+//!   every tick; the epoch callback then ends a guest over budget, or yields
+//!   to the tokio scheduler so one busy guest cannot starve the others.
+//! - Lifetime and idleness are plain timeouts around the call and around
+//!   each read (see `request.rs`).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// The limits every request of a server runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// The most linear memory one instance may grow to, in bytes.
+    pub max_memory_bytes: usize,
+    /// The CPU time one request may use (guest execution plus synchronous
+    /// host work on its behalf).
+    pub max_cpu: Duration,
+    /// How long one request may last from start to end; `None` is no limit.
+    pub max_lifetime: Option<Duration>,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_memory_bytes: 64 * 1024 * 1024,
+            max_cpu: Duration::from_secs(1),
+            max_lifetime: None,
+        }
+    }
+}
+
+/// A `ResourceLimiter` that caps linear memory and remembers a refusal.
+#[derive(Debug, Clone)]
+pub struct MemoryLimiter {
+    /// The cap, in bytes.
+    max_bytes: usize,
+    /// Whether a `memory.grow` was refused.
+    refused: bool,
+}
+
+impl MemoryLimiter {
+    /// A limiter that refuses growth past `max_bytes`.
+    pub fn new(max_bytes: usize) -> Self {
+        Self {
+            max_bytes,
+            refused: false,
+        }
+    }
+
+    /// Whether the guest asked for more memory than allowed.
+    pub fn refused(&self) -> bool {
+        self.refused
+    }
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.refused = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Tables are bounded by the pooling allocator's slot size.
+        Ok(true)
+    }
+}
+
+/// The error an epoch callback returns to end a guest over its CPU budget.
+#[derive(Debug, thiserror::Error)]
+#[error("used more than {budget:?} of CPU time (--max-cpu)")]
+pub struct CpuBudgetExceeded {
+    /// The budget that was exceeded.
+    pub budget: Duration,
+}
+
+/// CPU time used by one request: the sum of the durations of every poll of
+/// its future, plus the poll in progress.
+#[derive(Debug)]
+pub struct CpuMeter {
+    /// When the meter was made; the other fields count from here.
+    origin: Instant,
+    /// Nanoseconds spent in finished polls.
+    used: AtomicU64,
+    /// When the poll in progress started (nanoseconds after `origin`, plus
+    /// one), or 0 between polls.
+    poll_started: AtomicU64,
+}
+
+impl Default for CpuMeter {
+    fn default() -> Self {
+        Self {
+            origin: Instant::now(),
+            used: AtomicU64::new(0),
+            poll_started: AtomicU64::new(0),
+        }
+    }
+}
+
+impl CpuMeter {
+    fn now(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The CPU time used so far, the poll in progress included.
+    pub fn used(&self) -> Duration {
+        let started = self.poll_started.load(Ordering::Relaxed);
+        let running = if started == 0 {
+            0
+        } else {
+            self.now().saturating_sub(started - 1)
+        };
+        Duration::from_nanos(self.used.load(Ordering::Relaxed).saturating_add(running))
+    }
+
+    /// Wraps `future` so that the time spent polling it is counted here.
+    pub fn meter<F: Future>(self: &Arc<Self>, future: F) -> Metered<F> {
+        Metered {
+            inner: future,
+            meter: Arc::clone(self),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future whose polls are timed by a [`CpuMeter`].
+    #[derive(Debug)]
+    pub struct Metered<F> {
+        #[pin]
+        inner: F,
+        meter: Arc<CpuMeter>,
+    }
+}
+
+impl<F: Future> Future for Metered<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let meter = this.meter;
+        let start = meter.now();
+        meter.poll_started.store(start + 1, Ordering::Relaxed);
+        let output = this.inner.poll(cx);
+        meter.poll_started.store(0, Ordering::Relaxed);
+        meter
+            .used
+            .fetch_add(meter.now().saturating_sub(start), Ordering::Relaxed);
+        output
+    }
+}
