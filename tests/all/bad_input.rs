@@ -3,25 +3,7 @@
 use std::net::TcpListener;
 
 use crate::fixtures::NOT_A_HANDLER;
-use crate::support::run_failing;
-
-/// Runs wasmserve with `args`, expects failure with exactly one stderr line
-/// that contains every one of `needles`.
-fn assert_one_line_error(args: &[&str], needles: &[&str]) {
-    let (status, stderr) = run_failing(args);
-    assert!(!status.success(), "{args:?} should fail");
-    assert_eq!(status.code(), Some(1), "{args:?}: {stderr}");
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "{args:?} should print one line, printed:\n{stderr}"
-    );
-    assert!(lines[0].starts_with("error: "), "{}", lines[0]);
-    for needle in needles {
-        assert!(lines[0].contains(needle), "{:?} lacks {needle:?}", lines[0]);
-    }
-}
+use crate::support::{assert_one_line_error, assert_usage_error};
 
 fn temp_file_with(bytes: &[u8]) -> tempfile::NamedTempFile {
     let file = tempfile::Builder::new()
@@ -112,18 +94,14 @@ fn a_port_already_in_use() {
 #[test]
 fn addresses_that_do_not_parse() {
     for bad in ["abc", "70000", "127.0.0.1:", "::1:80", "[::1]:port"] {
-        let (status, stderr) = run_failing(&["--handler", "x.wasm", "--tcp", bad]);
-        assert_eq!(status.code(), Some(2), "{bad}: {stderr}");
-        let first = stderr.lines().next().unwrap_or_default();
-        assert!(first.starts_with("error: invalid value"), "{bad}: {first}");
-        assert!(first.contains("expected [HOST:]PORT"), "{bad}: {first}");
-        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_usage_error(
+            &["--handler", "x.wasm", "--tcp", bad],
+            "expected [HOST:]PORT",
+        );
     }
 }
 
 #[test]
 fn no_listener_is_a_usage_error() {
-    let (status, stderr) = run_failing(&["--handler", "x.wasm"]);
-    assert_eq!(status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("--tcp"), "{stderr}");
+    assert_usage_error(&["--handler", "x.wasm"], "--tcp");
 }

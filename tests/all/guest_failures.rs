@@ -1,27 +1,15 @@
 //! A misbehaving guest ends only its own connection; its output is logged.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
+use std::io::{BufReader, Write};
 
 use crate::fixtures::FAULTY;
-use crate::support::{Server, read_to_end};
-
-/// Sends one line and reads one line back.
-fn exchange(stream: &mut BufReader<TcpStream>, line: &str) -> String {
-    stream
-        .get_mut()
-        .write_all(format!("{line}\n").as_bytes())
-        .expect("send");
-    let mut reply = String::new();
-    stream.read_line(&mut reply).expect("receive");
-    reply
-}
+use crate::support::{Server, exchange_line, read_to_end};
 
 #[test]
 fn a_trap_ends_only_its_own_connection() {
     let server = Server::start(FAULTY, &[]);
     let mut bystander = BufReader::new(server.connect());
-    assert_eq!(exchange(&mut bystander, "before"), "before\n");
+    assert_eq!(exchange_line(&mut bystander, "before"), "before\n");
 
     let mut offender = server.connect();
     offender.write_all(b"panic\n").expect("send");
@@ -33,9 +21,9 @@ fn a_trap_ends_only_its_own_connection() {
 
     // The connection that was open during the trap still works, and so do
     // new ones.
-    assert_eq!(exchange(&mut bystander, "after"), "after\n");
+    assert_eq!(exchange_line(&mut bystander, "after"), "after\n");
     let mut newcomer = BufReader::new(server.connect());
-    assert_eq!(exchange(&mut newcomer, "new"), "new\n");
+    assert_eq!(exchange_line(&mut newcomer, "new"), "new\n");
 }
 
 #[test]
@@ -46,7 +34,7 @@ fn an_error_returned_by_handle_is_logged() {
     assert!(read_to_end(stream).is_empty());
     server.wait_for_log(&["handler returned an error: asked to fail"]);
     let mut next = BufReader::new(server.connect());
-    assert_eq!(exchange(&mut next, "still here"), "still here\n");
+    assert_eq!(exchange_line(&mut next, "still here"), "still here\n");
 }
 
 #[test]
@@ -54,7 +42,7 @@ fn guest_stdout_and_stderr_become_log_lines_of_the_connection() {
     let server = Server::start(FAULTY, &[]);
     let mut stream = BufReader::new(server.connect());
     let port = stream.get_ref().local_addr().expect("local addr").port();
-    assert_eq!(exchange(&mut stream, "print hello"), "printed\n");
+    assert_eq!(exchange_line(&mut stream, "print hello"), "printed\n");
     let peer = format!("127.0.0.1:{port}");
     let stdout = server.wait_for_log(&["stdout says hello"]);
     assert!(
@@ -73,7 +61,7 @@ fn guest_stdout_and_stderr_become_log_lines_of_the_connection() {
 fn max_memory_bounds_each_instance() {
     let server = Server::start(FAULTY, &["--max-memory", "16"]);
     let mut small = BufReader::new(server.connect());
-    assert_eq!(exchange(&mut small, "grow 4"), "grew 4\n");
+    assert_eq!(exchange_line(&mut small, "grow 4"), "grew 4\n");
 
     let mut big = server.connect();
     big.write_all(b"grow 32\n").expect("send");
@@ -85,7 +73,7 @@ fn max_memory_bounds_each_instance() {
 
     // The limit is per instance: a new connection may use 4 MiB again, and
     // the connection that stayed within it is unaffected.
-    assert_eq!(exchange(&mut small, "grow 4"), "grew 4\n");
+    assert_eq!(exchange_line(&mut small, "grow 4"), "grew 4\n");
     let mut fresh = BufReader::new(server.connect());
-    assert_eq!(exchange(&mut fresh, "grow 8"), "grew 8\n");
+    assert_eq!(exchange_line(&mut fresh, "grow 8"), "grew 8\n");
 }

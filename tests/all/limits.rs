@@ -9,7 +9,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::fixtures::{ECHO, FAULTY};
-use crate::support::{Server, pattern};
+use crate::support::{Server, exchange_line, pattern};
 
 /// Limits small enough to trip quickly in tests.
 const TEST_LIMITS: &[&str] = &[
@@ -21,16 +21,6 @@ const TEST_LIMITS: &[&str] = &[
     "32",
 ];
 
-fn exchange(stream: &mut BufReader<TcpStream>, line: &str) -> String {
-    stream
-        .get_mut()
-        .write_all(format!("{line}\n").as_bytes())
-        .expect("send");
-    let mut reply = String::new();
-    stream.read_line(&mut reply).expect("receive");
-    reply
-}
-
 /// 50 connections, each exchanging 20 distinct lines, all checked.
 fn bystanders(server: &Server) -> Vec<thread::JoinHandle<()>> {
     (0..50)
@@ -39,7 +29,7 @@ fn bystanders(server: &Server) -> Vec<thread::JoinHandle<()>> {
             thread::spawn(move || {
                 for round in 0..20 {
                     let line = format!("bystander {client} round {round}");
-                    assert_eq!(exchange(&mut stream, &line), format!("{line}\n"));
+                    assert_eq!(exchange_line(&mut stream, &line), format!("{line}\n"));
                     thread::sleep(Duration::from_millis(10));
                 }
             })
@@ -78,7 +68,7 @@ fn hostile_guests_end_only_their_own_request() {
     // Warm up: one of every normal path, so the baseline RSS includes them.
     for _ in 0..3 {
         let mut warm = BufReader::new(server.connect());
-        assert_eq!(exchange(&mut warm, "grow 8"), "grew 8\n");
+        assert_eq!(exchange_line(&mut warm, "grow 8"), "grew 8\n");
     }
     let baseline = rss_kib(&server);
 
@@ -130,12 +120,12 @@ fn the_sandbox_holds() {
     let unreachable = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = unreachable.local_addr().expect("addr").port();
     let mut stream = BufReader::new(server.connect());
-    let file = exchange(&mut stream, "open-file");
+    let file = exchange_line(&mut stream, "open-file");
     assert!(file.starts_with("denied: "), "{file}");
-    assert_eq!(exchange(&mut stream, "env"), "env: 0 vars, 0 args\n");
-    let socket = exchange(&mut stream, &format!("connect {port}"));
+    assert_eq!(exchange_line(&mut stream, "env"), "env: 0 vars, 0 args\n");
+    let socket = exchange_line(&mut stream, &format!("connect {port}"));
     assert!(socket.starts_with("denied: "), "{socket}");
-    let lookup = exchange(&mut stream, "lookup");
+    let lookup = exchange_line(&mut stream, "lookup");
     assert!(lookup.starts_with("denied: "), "{lookup}");
 }
 

@@ -206,6 +206,48 @@ pub fn run_failing(args: &[&str]) -> (ExitStatus, String) {
     )
 }
 
+/// Runs wasmserve with `args`, expects exit code 1 with exactly one stderr
+/// line, `error: ...`, that contains every one of `needles`.
+pub fn assert_one_line_error(args: &[&str], needles: &[&str]) {
+    let (status, stderr) = run_failing(args);
+    assert_eq!(status.code(), Some(1), "{args:?}: {stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{args:?} should print one line, printed:\n{stderr}"
+    );
+    assert!(lines[0].starts_with("error: "), "{}", lines[0]);
+    for needle in needles {
+        assert!(lines[0].contains(needle), "{:?} lacks {needle:?}", lines[0]);
+    }
+}
+
+/// Runs wasmserve with `args`, expects a usage error (exit code 2) whose
+/// first line, `error: ...`, contains `needle`.
+pub fn assert_usage_error(args: &[&str], needle: &str) {
+    let (status, stderr) = run_failing(args);
+    assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("error: ") && first.contains(needle),
+        "{args:?}: {first}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Sends one line and reads one line back.
+pub fn exchange_line(stream: &mut BufReader<TcpStream>, line: &str) -> String {
+    use std::io::Write;
+    stream
+        .get_mut()
+        .write_all(format!("{line}\n").as_bytes())
+        .expect("send");
+    let mut reply = String::new();
+    stream.read_line(&mut reply).expect("receive");
+    reply
+}
+
 /// Sends `data` and, at the same time, reads until end of stream (so a large
 /// payload cannot deadlock on full socket buffers); returns what came back.
 pub fn round_trip(stream: TcpStream, data: Vec<u8>) -> Vec<u8> {

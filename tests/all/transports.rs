@@ -11,7 +11,10 @@ use std::thread;
 use std::time::Duration;
 
 use crate::fixtures::{ECHO, GREET, WHOAMI};
-use crate::support::{Server, WASMSERVE, pattern, read_to_end, run_failing};
+use crate::support::{
+    Server, WASMSERVE, assert_one_line_error, assert_usage_error, pattern, read_to_end, round_trip,
+    run_failing,
+};
 
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -110,7 +113,7 @@ fn ipv6_tcp_and_udp() {
     assert!(server.listening[0].starts_with("listening tcp [::1]:"));
     assert!(server.listening[1].starts_with("listening udp [::1]:"));
     let stream = TcpStream::connect(&server.addrs[0]).expect("connect over IPv6");
-    assert_eq!(crate::support::round_trip(stream, b"six".to_vec()), b"six");
+    assert_eq!(round_trip(stream, b"six".to_vec()), b"six");
     assert_eq!(udp_exchange(&udp_client(&server.addrs[1]), b"six"), b"six");
 }
 
@@ -118,10 +121,7 @@ fn ipv6_tcp_and_udp() {
 fn host_names_are_resolved_at_start() {
     let server = Server::start_with(&["--handler", ECHO, "--tcp", "localhost:0"], 1);
     let stream = TcpStream::connect(&server.addrs[0]).expect("connect");
-    assert_eq!(
-        crate::support::round_trip(stream, b"named".to_vec()),
-        b"named"
-    );
+    assert_eq!(round_trip(stream, b"named".to_vec()), b"named");
 }
 
 #[test]
@@ -354,6 +354,13 @@ else:
 os.execv(wasmserve, args)
 "#;
 
+/// Echo over the inherited TCP and UDP sockets.
+fn assert_inherited_echo(server: &Server, word: &[u8]) {
+    let stream = TcpStream::connect(&server.addrs[0]).expect("connect");
+    assert_eq!(round_trip(stream, word.to_vec()), word);
+    assert_eq!(udp_exchange(&udp_client(&server.addrs[1]), word), word);
+}
+
 fn serve_inherited(mode: &str) -> Server {
     let mut command = Command::new("python3");
     command.args(["-c", SPAWN_WITH_SOCKETS, mode, WASMSERVE, ECHO]);
@@ -389,42 +396,18 @@ fn systemd_socket_activation_serves_the_passed_sockets() {
         "{}",
         server.listening[1]
     );
-    let stream = TcpStream::connect(&server.addrs[0]).expect("connect");
-    assert_eq!(
-        crate::support::round_trip(stream, b"activated".to_vec()),
-        b"activated"
-    );
-    assert_eq!(
-        udp_exchange(&udp_client(&server.addrs[1]), b"dgram"),
-        b"dgram"
-    );
+    assert_inherited_echo(&server, b"activated");
 }
 
 #[test]
 fn listen_fd_serves_an_inherited_socket() {
     let server = serve_inherited("fd");
-    let stream = TcpStream::connect(&server.addrs[0]).expect("connect");
-    assert_eq!(
-        crate::support::round_trip(stream, b"inherited".to_vec()),
-        b"inherited"
-    );
-    assert_eq!(
-        udp_exchange(&udp_client(&server.addrs[1]), b"dgram"),
-        b"dgram"
-    );
+    assert_inherited_echo(&server, b"inherited");
 }
 
 #[test]
 fn bad_transport_flags_get_one_line_errors() {
-    let one_line = |args: &[&str], needle: &str| {
-        let (status, stderr) = run_failing(args);
-        assert_eq!(status.code(), Some(1), "{args:?}: {stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-        assert!(
-            stderr.starts_with("error: ") && stderr.contains(needle),
-            "{args:?}: {stderr}"
-        );
-    };
+    let one_line = |args: &[&str], needle: &str| assert_one_line_error(args, &[needle]);
     one_line(
         &["--handler", ECHO, "--unix", "/nonexistent-dir/x.sock"],
         "cannot listen on unix /nonexistent-dir/x.sock",
@@ -448,15 +431,7 @@ fn bad_transport_flags_get_one_line_errors() {
         "address already in use",
     );
 
-    let usage = |args: &[&str], needle: &str| {
-        let (status, stderr) = run_failing(args);
-        assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
-        let first = stderr.lines().next().unwrap_or_default();
-        assert!(
-            first.starts_with("error: ") && first.contains(needle),
-            "{args:?}: {first}"
-        );
-    };
+    let usage = assert_usage_error;
     usage(
         &["--handler", ECHO, "--udp", "nope"],
         "expected [HOST:]PORT",
