@@ -140,6 +140,17 @@ pub struct Cli {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Limits")]
     pub max_lifetime: Option<Duration>,
 
+    /// Where compiled handlers are cached, so a restart skips compiling an
+    /// unchanged handler (default: $XDG_CACHE_HOME/wasmserve or
+    /// ~/.cache/wasmserve).
+    #[arg(long, value_name = "DIR", env = "WASMSERVE_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Compile the handler at every start instead of using the cache
+    /// (overrides --cache-dir).
+    #[arg(long)]
+    pub no_cache: bool,
+
     /// After Ctrl-C or SIGTERM, how long in-flight requests may take to
     /// finish before they are cut (e.g. 10s, 500ms, 1m). A second signal cuts
     /// them at once.
@@ -266,6 +277,21 @@ impl Cli {
         Ok(specs)
     }
 
+    /// The compile cache directory in force, if any.
+    pub fn compile_cache_dir(&self) -> Option<PathBuf> {
+        if self.no_cache {
+            return None;
+        }
+        self.cache_dir.clone().or_else(|| {
+            let base = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache"))
+                })?;
+            Some(base.join("wasmserve"))
+        })
+    }
+
     /// The socket settings the flags ask for.
     pub fn listen_options(&self) -> ListenOptions {
         ListenOptions {
@@ -295,10 +321,13 @@ impl Cli {
                 .exit();
         }
         let max_memory_bytes = usize::try_from(self.max_memory)?.saturating_mul(1024 * 1024);
-        let engine = build_engine(EngineLimits {
-            max_instances: self.max_connections,
-            max_memory_bytes,
-        })
+        let engine = build_engine(
+            EngineLimits {
+                max_instances: self.max_connections,
+                max_memory_bytes,
+            },
+            self.compile_cache_dir().as_deref(),
+        )
         .map_err(|err| anyhow::anyhow!("configuring the wasm engine: {}", one_line(&err)))?;
         let handler = Arc::new(Handler::load(&engine, &self.handler)?);
 

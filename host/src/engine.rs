@@ -4,6 +4,7 @@
 //! handler once and owns the pooling allocator from which every per-request
 //! instance takes its memory, tables and fiber stack.
 
+use std::path::Path;
 use std::time::Duration;
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -54,7 +55,11 @@ const TABLES_PER_COMPONENT: u32 = 4;
 /// Builds the engine: Cranelift, async support (host imports suspend the
 /// guest's fiber), epoch interruption, and a pooling allocator sized from
 /// `limits`; and starts the engine's one epoch ticker thread.
-pub fn build_engine(limits: EngineLimits) -> wasmtime::Result<Engine> {
+///
+/// With `cache_dir`, compiled handlers are kept on disk, keyed by a hash of
+/// the component and of this engine's configuration, so a restart with an
+/// unchanged handler skips Cranelift.
+pub fn build_engine(limits: EngineLimits, cache_dir: Option<&Path>) -> wasmtime::Result<Engine> {
     let instances = limits.max_instances.max(1);
 
     let mut pool = PoolingAllocationConfig::new();
@@ -77,6 +82,11 @@ pub fn build_engine(limits: EngineLimits) -> wasmtime::Result<Engine> {
         .epoch_interruption(true)
         .max_wasm_stack(MAX_WASM_STACK)
         .async_stack_size(ASYNC_STACK);
+    if let Some(dir) = cache_dir {
+        let mut cache = wasmtime::CacheConfig::new();
+        cache.with_directory(dir);
+        config.cache(Some(wasmtime::Cache::new(cache)?));
+    }
     let engine = Engine::new(&config)?;
     start_epoch_ticker(&engine)?;
     Ok(engine)

@@ -61,3 +61,43 @@ fn serves_on_ipv6_loopback() {
     assert!(server.listening[0].starts_with("listening tcp [::1]:"));
     assert_eq!(read_to_end(server.connect()), GREETING);
 }
+
+/// A handler compiled once is kept in the compile cache, keyed by content:
+/// the first server fills a fresh cache directory, the second adds nothing,
+/// and `--no-cache` still serves.
+#[test]
+fn compiled_handlers_are_cached_on_disk() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let dir = cache.path().to_str().expect("utf-8 path");
+    let count_files = || {
+        fn walk(dir: &std::path::Path) -> usize {
+            std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|entry| {
+                    let path = entry.path();
+                    if path.is_dir() { walk(&path) } else { 1 }
+                })
+                .sum()
+        }
+        walk(cache.path())
+    };
+    let server = Server::start(GREET, &["--cache-dir", dir]);
+    assert_eq!(read_to_end(server.connect()), GREETING);
+    drop(server);
+    let cached = count_files();
+    assert!(cached > 0, "nothing was cached in {dir}");
+
+    let again = Server::start(GREET, &["--cache-dir", dir]);
+    assert_eq!(read_to_end(again.connect()), GREETING);
+    drop(again);
+    assert_eq!(
+        count_files(),
+        cached,
+        "an unchanged handler is not cached twice"
+    );
+
+    let server = Server::start(GREET, &["--no-cache"]);
+    assert_eq!(read_to_end(server.connect()), GREETING);
+}

@@ -47,17 +47,18 @@ fn rss_kib(server: &Server) -> u64 {
         .expect("VmRSS in /proc status")
 }
 
-/// Sends `command`; returns once the server has ended the connection.
-fn offend(server: &Server, command: &str) {
+const FAILURE: &str = "request ended by handler failure";
+
+/// Sends `command`; returns once the server has logged the connection's
+/// failure (the `failures`-th so far) and closed it.
+fn offend(server: &Server, command: &str, failures: usize) {
     let mut offender = server.connect();
     offender
         .write_all(format!("{command}\n").as_bytes())
         .expect("send");
-    if command == "flood" {
-        // Never read: the guest must block, not buffer without bound. The
-        // connection is ended by --max-lifetime; only then drain it.
-        server.wait_for_log(&["cause=\"max_lifetime\""]);
-    }
+    // The client does not read until the failure is logged: a flooding
+    // guest must block on the full socket, not buffer without bound.
+    server.wait_for_count(FAILURE, failures);
     let mut rest = Vec::new();
     let _ = offender.read_to_end(&mut rest);
 }
@@ -83,22 +84,24 @@ fn hostile_guests_end_only_their_own_request() {
     ];
     for (round, (command, cause)) in offences.iter().enumerate() {
         let clients = bystanders(&server);
-        offend(&server, command);
+        offend(&server, command, round + 1);
         for client in clients {
             if client.join().is_err() {
                 panic!("a bystander lost data while {command} ran");
             }
         }
-        let line = server.wait_for_log(&[
-            "request ended by handler failure",
-            &format!("cause=\"{cause}\""),
-        ]);
-        let failures = server
-            .log_text()
+        // Exactly one failure per offender, none for the bystanders.
+        server.wait_for_count(FAILURE, round + 1);
+        let log = server.log_text();
+        let line = log
             .lines()
-            .filter(|line| line.contains("request ended by handler failure"))
-            .count();
-        assert_eq!(failures, round + 1, "one failure logged per offender");
+            .filter(|line| line.contains(FAILURE))
+            .nth(round)
+            .expect("the offender's failure line");
+        assert!(
+            line.contains(&format!("cause=\"{cause}\"")),
+            "{command}: {line}"
+        );
         for field in ["conn{id=", "peer=127.0.0.1:", "handler=\"faulty.wasm\""] {
             assert!(line.contains(field), "{command}: {line} lacks {field}");
         }

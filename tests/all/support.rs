@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 /// The binary under test.
 pub const WASMSERVE: &str = env!("CARGO_BIN_EXE_wasmserve-under-test");
 
+/// The compile cache every test server shares (so each handler is compiled
+/// once per test run, not once per server).
+pub const CACHE_DIR: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/compile-cache");
+
 /// How long a server may take to print its `listening` lines.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -49,6 +53,7 @@ impl Server {
         let args: Vec<_> = command.get_args().map(|arg| arg.to_owned()).collect();
         let mut child = command
             .env("RUST_LOG", "info,wasmserve=debug")
+            .env("WASMSERVE_CACHE_DIR", CACHE_DIR)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -145,6 +150,34 @@ impl Server {
         }
     }
 
+    /// Waits until exactly `count` log lines contain `needle` (failing if
+    /// more do, or if fewer do after 20 s).
+    pub fn wait_for_count(&self, needle: &str, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let seen = self
+                .log
+                .lock()
+                .expect("log lock")
+                .iter()
+                .filter(|line| line.contains(needle))
+                .count();
+            assert!(
+                seen <= count,
+                "{seen} log lines contain {needle:?}, expected {count}"
+            );
+            if seen == count {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{seen} log lines contain {needle:?}, expected {count}; log:\n{}",
+                self.log_text()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGTERM (or SIGINT) and waits for the process to exit.
     pub fn stop(&mut self, signal: &str, within: Duration) -> ExitStatus {
         let child = self.child.as_mut().expect("server is running");
@@ -192,6 +225,7 @@ impl Drop for Server {
 pub fn run_failing(args: &[&str]) -> (ExitStatus, String) {
     let output = Command::new(WASMSERVE)
         .args(args)
+        .env("WASMSERVE_CACHE_DIR", CACHE_DIR)
         .stdin(Stdio::null())
         .output()
         .expect("cannot run wasmserve");
