@@ -130,8 +130,9 @@ pub struct Cli {
     #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096), help_heading = "Limits")]
     pub max_memory: u32,
 
-    /// CPU time one request may use (guest code and the host work it causes,
-    /// not time spent waiting for the client), e.g. 1s, 200ms.
+    /// CPU time a request may use without reading from its client (guest
+    /// code and the host work it causes; the count restarts at every read),
+    /// e.g. 1s, 200ms. Ends guests that spin or write forever.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration, help_heading = "Limits")]
     pub max_cpu: Duration,
 

@@ -5,7 +5,7 @@
 //!   "out of memory" rather than a bare `unreachable`.
 //! - CPU: [`CpuMeter`] adds up the time the request's future spends being
 //!   polled (guest code and synchronous host code; not time spent waiting
-//!   for the client). The engine's epoch ticker interrupts running guests
+//!   for the client) since the guest last read from its client. The engine's epoch ticker interrupts running guests
 //!   every tick; the epoch callback then ends a guest over budget, or yields
 //!   to the tokio scheduler so one busy guest cannot starve the others.
 //! - Lifetime and idleness are plain timeouts around the call and around
@@ -24,7 +24,10 @@ pub struct ConnectionLimits {
     /// The most linear memory one instance may grow to, in bytes.
     pub max_memory_bytes: usize,
     /// The CPU time one request may use (guest execution plus synchronous
-    /// host work on its behalf).
+    /// host work on its behalf) without waiting for its client: the count
+    /// restarts at every `read`, so a long, busy but well-behaved connection
+    /// lives on, while a guest that computes (or writes) without ever
+    /// reading is ended.
     pub max_cpu: Duration,
     /// How long one request may last from start to end; `None` is no limit.
     pub max_lifetime: Option<Duration>,
@@ -134,6 +137,14 @@ impl CpuMeter {
             self.now().saturating_sub(started - 1)
         };
         Duration::from_nanos(self.used.load(Ordering::Relaxed).saturating_add(running))
+    }
+
+    /// Starts counting from zero again (the poll in progress included).
+    pub fn restart(&self) {
+        self.used.store(0, Ordering::Relaxed);
+        if self.poll_started.load(Ordering::Relaxed) != 0 {
+            self.poll_started.store(self.now() + 1, Ordering::Relaxed);
+        }
     }
 
     /// Wraps `future` so that the time spent polling it is counted here.

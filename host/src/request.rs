@@ -296,6 +296,8 @@ impl HostRequest for InstanceState {
         this: Resource<Request>,
         max: u32,
     ) -> wasmtime::Result<Result<Vec<u8>, RequestError>> {
+        // Reading means waiting for the client: the CPU budget starts over.
+        self.cpu.restart();
         let read = self.table.get_mut(&this)?.read(max).await;
         if matches!(read, Err(RequestError::TimedOut)) {
             self.idle_timed_out = true;
