@@ -340,6 +340,21 @@ impl From<Error> for io::Error {
     }
 }
 
+/// The operator's setting `name` (`wasmserve --set name=value`), or `None`
+/// when it is not set: a handler is configured without a rebuild.
+///
+/// ```no_run
+/// fn handle(request: wasmserve_sdk::Request) -> Result<(), wasmserve_sdk::Error> {
+///     let greeting = wasmserve_sdk::setting("greeting")
+///         .unwrap_or_else(|| "Thank you for connecting".to_owned());
+///     request.sendall(greeting.as_bytes())
+/// }
+/// # fn main() {}
+/// ```
+pub fn setting(name: &str) -> Option<String> {
+    bindings::wasmserve::handler::config::get(name)
+}
+
 /// What a handler function may return: `()`, or a `Result` whose error
 /// is displayable (an [`io::Error`], an [`Error`], a `String`, ...). An
 /// error is reported to the host, which logs it with the connection.

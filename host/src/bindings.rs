@@ -23,9 +23,12 @@ mod generated {
 
 pub use generated::Handler as HandlerWorld;
 pub use generated::HandlerPre as HandlerWorldPre;
+pub use generated::wasmserve::handler::config::{
+    Host as ConfigHost, add_to_linker as add_config_to_linker,
+};
 pub use generated::wasmserve::handler::types::{
     Error as RequestError, Host as TypesHost, HostRequest, Transport, add_to_linker,
 };
 
 /// The fully qualified name of the world handlers must implement, for messages.
-pub const WORLD_NAME: &str = "wasmserve:handler/handler@0.1.0";
+pub const WORLD_NAME: &str = "wasmserve:handler/handler@0.1.1";

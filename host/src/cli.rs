@@ -11,6 +11,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::{CommandFactory, Parser};
 
 use crate::engine::{EngineLimits, build_engine};
@@ -19,8 +20,9 @@ use crate::handler::Handler;
 use crate::inherited;
 use crate::limits::ConnectionLimits;
 use crate::listener::{ListenOptions, ListenSpec, Listener, MAX_UDP_PAYLOAD};
+use crate::reload::{self, HandlerSlot};
 use crate::server::{ServeConfig, serve};
-use crate::shutdown::{self, Shutdown};
+use crate::shutdown::{Shutdown, StopSignals};
 
 /// Serve sockets with sandboxed WebAssembly handlers.
 ///
@@ -47,9 +49,20 @@ use crate::shutdown::{self, Shutdown};
     wasmserve --handler echo.wasm --unix-dgram /tmp/e.sock  # Unix datagram socket\n  \
     wasmserve --handler greet.wasm --tcp 0 --max-requests 1 # serve one client, exit")]
 pub struct Cli {
-    /// The handler component (.wasm) that serves every request.
+    /// The handler component (.wasm) that serves every request. SIGHUP
+    /// reloads it from the same path.
     #[arg(long, value_name = "PATH")]
     pub handler: PathBuf,
+
+    /// Reload the handler whenever its file changes (new connections get
+    /// the new version; connections in flight finish on the old one).
+    #[arg(long)]
+    pub watch: bool,
+
+    /// A setting the handler reads through the `config` interface (e.g.
+    /// --set greeting=hello). Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_setting)]
+    pub settings: Vec<(String, String)>,
 
     /// Serve TCP on [HOST:]PORT. A bare port binds 127.0.0.1 (loopback only);
     /// use 0.0.0.0:PORT or [::]:PORT for all interfaces, port 0 for any free
@@ -157,6 +170,15 @@ pub struct Cli {
     /// them at once.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
+}
+
+fn parse_setting(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!(
+            "expected KEY=VALUE, e.g. greeting=hello, got {text:?}"
+        )),
+    }
 }
 
 fn parse_datagram_size(text: &str) -> Result<usize, String> {
@@ -330,22 +352,44 @@ impl Cli {
             self.compile_cache_dir().as_deref(),
         )
         .map_err(|err| anyhow::anyhow!("configuring the wasm engine: {}", one_line(&err)))?;
-        let handler = Arc::new(Handler::load(&engine, &self.handler)?);
+        let settings = Arc::new(self.settings.iter().cloned().collect());
+        let handler = Handler::load(&engine, &self.handler, settings)?;
 
         let options = self.listen_options();
         let mut listeners = Vec::with_capacity(specs.len());
         for spec in &specs {
             listeners.push(Listener::bind(spec, &options).await?);
         }
+        tracing::info!(
+            handler = handler.name(),
+            version = handler.hash(),
+            "handler loaded"
+        );
+        let handler = Arc::new(HandlerSlot::new(engine, handler));
+        tokio::spawn(
+            reload::reload_on_sighup(Arc::clone(&handler)).context("cannot watch SIGHUP")?,
+        );
+        let signals = StopSignals::new().context("cannot watch SIGINT and SIGTERM")?;
+        let _watcher = match self.watch {
+            true => Some(reload::watch_file(Arc::clone(&handler)).map_err(|err| {
+                anyhow::anyhow!("cannot watch {}: {err}", self.handler.display())
+            })?),
+            false => None,
+        };
+
         let mut stdout = std::io::stdout().lock();
         for listener in &listeners {
-            writeln!(stdout, "{}", listener.listening_line(handler.name()))?;
+            writeln!(
+                stdout,
+                "{}",
+                listener.listening_line(handler.current().name())
+            )?;
         }
         stdout.flush()?;
         drop(stdout);
 
         let shutdown = Shutdown::new();
-        tokio::spawn(watch_signals(shutdown.clone()));
+        tokio::spawn(watch_signals(signals, shutdown.clone()));
         let config = ServeConfig {
             max_connections: self.max_connections,
             max_requests: self.max_requests,
@@ -371,13 +415,13 @@ impl Cli {
 }
 
 /// First signal: stop accepting and drain. Second signal: cut what is left.
-async fn watch_signals(shutdown: Shutdown) {
-    shutdown::signal().await;
+async fn watch_signals(mut signals: StopSignals, shutdown: Shutdown) {
+    signals.recv().await;
     tracing::info!(
         "stop signal received: no longer accepting; a second signal cuts in-flight connections"
     );
     shutdown.begin_drain();
-    shutdown::signal().await;
+    signals.recv().await;
     tracing::warn!("second stop signal: cutting in-flight connections");
     shutdown.cut();
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
+use sha2::Digest;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store, UpdateDeadline};
 
@@ -18,7 +19,7 @@ use crate::bindings::{self, HandlerWorldPre, WORLD_NAME};
 use crate::error::{LoadError, one_line};
 use crate::limits::{ConnectionLimits, CpuBudgetExceeded};
 use crate::request::Request;
-use crate::state::InstanceState;
+use crate::state::{InstanceState, Settings};
 
 /// A loaded, checked handler component, ready to serve requests.
 pub struct Handler {
@@ -28,6 +29,11 @@ pub struct Handler {
     name: String,
     /// The component, compiled and linked once; each request instantiates it.
     pre: HandlerWorldPre<InstanceState>,
+    /// The first 12 hex digits of the file's SHA-256, to tell versions apart
+    /// in logs.
+    hash: String,
+    /// The operator's settings every instance can read.
+    settings: Arc<Settings>,
 }
 
 impl std::fmt::Debug for Handler {
@@ -121,7 +127,7 @@ const CORE_MODULE_LAYER: [u8; 2] = [0, 0];
 impl Handler {
     /// Loads the component at `path`, compiles it with `engine` and checks that
     /// it implements the `wasmserve:handler/handler` world.
-    pub fn load(engine: &Engine, path: &Path) -> Result<Self, LoadError> {
+    pub fn load(engine: &Engine, path: &Path, settings: Arc<Settings>) -> Result<Self, LoadError> {
         let bytes = std::fs::read(path).map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => LoadError::NotFound {
                 path: path.to_owned(),
@@ -168,16 +174,34 @@ impl Handler {
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.display().to_string());
+        let digest = sha2::Sha256::digest(&bytes);
+        let hash = digest
+            .iter()
+            .take(6)
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
         Ok(Self {
             path: path.to_owned(),
             name,
             pre,
+            hash,
+            settings,
         })
     }
 
     /// The handler's name for log lines and the `listening` line: its file name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The first 12 hex digits of the component file's SHA-256.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// The operator's settings its instances read.
+    pub fn settings(&self) -> Arc<Settings> {
+        Arc::clone(&self.settings)
     }
 
     /// The path the handler was loaded from.
@@ -200,7 +224,7 @@ impl Handler {
         };
         let mut store = Store::new(
             self.pre.engine(),
-            InstanceState::new(limits.max_memory_bytes),
+            InstanceState::new(limits.max_memory_bytes, Arc::clone(&self.settings)),
         );
         store.limiter(|state| &mut state.memory);
         let max_cpu = limits.max_cpu;
@@ -287,6 +311,10 @@ fn host_linker(engine: &Engine) -> wasmtime::Result<Linker<InstanceState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     bindings::add_to_linker::<InstanceState, HasSelf<InstanceState>>(&mut linker, |state| state)?;
+    bindings::add_config_to_linker::<InstanceState, HasSelf<InstanceState>>(
+        &mut linker,
+        |state| state,
+    )?;
     Ok(linker)
 }
 

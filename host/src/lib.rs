@@ -18,6 +18,7 @@
 //! - [`shutdown`]: the stop-accepting / drain / cut signal passed down to every task.
 //! - [`handler`]: loads and checks a handler component once, then serves each
 //!   request in its own `Store` and instance.
+//! - [`reload`]: hot swap of the handler (SIGHUP, `--watch`).
 //! - [`engine`]: every wasmtime knob (pooling allocator, epochs, stacks) in
 //!   one place, and the one epoch ticker thread.
 //! - [`limits`]: per-request memory, CPU and lifetime limits.
@@ -37,6 +38,7 @@ pub mod handler;
 pub mod inherited;
 pub mod limits;
 pub mod listener;
+pub mod reload;
 pub mod request;
 pub mod server;
 pub mod shutdown;

@@ -14,6 +14,7 @@ use tracing::Instrument;
 use crate::handler::{FailureCause, Handler};
 use crate::limits::ConnectionLimits;
 use crate::listener::{ListenOptions, Listener};
+use crate::reload::HandlerSlot;
 use crate::request::Request;
 use crate::shutdown::Shutdown;
 
@@ -110,8 +111,8 @@ impl FailureCounts {
 /// State shared by every listener and request task of one server.
 #[derive(Debug)]
 pub(crate) struct Server {
-    /// The handler every request is served with.
-    pub(crate) handler: Arc<Handler>,
+    /// The handler new requests are served with (replaced on reload).
+    handler: Arc<HandlerSlot>,
     /// Socket settings, read by the listeners' loops.
     pub(crate) listen_options: ListenOptions,
     /// What each request may use.
@@ -166,6 +167,9 @@ impl Server {
     pub(crate) fn spawn_request(self: &Arc<Self>, request: Request, admission: Admission) {
         let id = self.served.fetch_add(1, Ordering::Relaxed) + 1;
         let Admission { permit, budget } = admission;
+        // The whole request runs on the version current now, even if the
+        // handler is swapped meanwhile.
+        let handler = self.handler.current();
         if let (Some(budget), Some((_, max))) = (budget, &self.budget) {
             budget.forget();
             if id >= *max {
@@ -181,12 +185,13 @@ impl Server {
             id,
             peer = %request.peer_addr(),
             transport = %transport_name(&request),
-            handler = self.handler.name()
+            handler = handler.name(),
+            version = handler.hash()
         );
         let server = Arc::clone(self);
         self.tasks.spawn(
             async move {
-                server.serve_request(request).await;
+                server.serve_request(&handler, request).await;
                 drop(permit);
             }
             .instrument(span),
@@ -195,11 +200,11 @@ impl Server {
 
     /// Serves one request to the end, or until shutdown cuts it. Whatever the
     /// guest does, only this request is affected.
-    async fn serve_request(&self, request: Request) {
+    async fn serve_request(&self, handler: &Handler, request: Request) {
         let started = Instant::now();
         tracing::debug!(local = request.local_addr(), "request started");
         tokio::select! {
-            result = self.handler.handle(request, &self.limits) => match result {
+            result = handler.handle(request, &self.limits) => match result {
                 Ok(()) => tracing::debug!(elapsed = ?started.elapsed(), "request finished"),
                 Err(err) => {
                     self.failures.record(err.cause);
@@ -236,7 +241,7 @@ fn transport_name(request: &Request) -> &'static str {
 /// are cut.
 pub async fn serve(
     listeners: Vec<Listener>,
-    handler: Arc<Handler>,
+    handler: Arc<HandlerSlot>,
     config: ServeConfig,
     shutdown: Shutdown,
 ) -> DrainReport {

@@ -24,7 +24,12 @@ pub struct InstanceState {
     pub(crate) cpu: Arc<CpuMeter>,
     /// Whether a `read` failed with `timed-out` (the idle timeout).
     pub(crate) idle_timed_out: bool,
+    /// The operator's settings (`--set KEY=VALUE`), read by `config.get`.
+    settings: Arc<Settings>,
 }
+
+/// Settings given to every instance of a handler (`--set KEY=VALUE`).
+pub type Settings = std::collections::BTreeMap<String, String>;
 
 impl std::fmt::Debug for InstanceState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -35,7 +40,7 @@ impl std::fmt::Debug for InstanceState {
 impl InstanceState {
     /// Fresh state for one request, with the locked-down WASI context and
     /// memory capped at `max_memory_bytes`.
-    pub fn new(max_memory_bytes: usize) -> Self {
+    pub fn new(max_memory_bytes: usize, settings: Arc<Settings>) -> Self {
         let wasi = WasiCtx::builder()
             .stdout(GuestOutput::new(GuestStream::Stdout))
             .stderr(GuestOutput::new(GuestStream::Stderr))
@@ -49,6 +54,7 @@ impl InstanceState {
             memory: MemoryLimiter::new(max_memory_bytes),
             cpu: Arc::new(CpuMeter::default()),
             idle_timed_out: false,
+            settings,
         }
     }
 }
@@ -59,5 +65,11 @@ impl WasiView for InstanceState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+impl crate::bindings::ConfigHost for InstanceState {
+    async fn get(&mut self, name: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.settings.get(&name).cloned())
     }
 }

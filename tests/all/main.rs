@@ -14,5 +14,6 @@ mod echo;
 mod greet;
 mod guest_failures;
 mod limits;
+mod reload;
 mod shutdown;
 mod transports;

@@ -178,15 +178,19 @@ impl Server {
         }
     }
 
-    /// Sends SIGTERM (or SIGINT) and waits for the process to exit.
-    pub fn stop(&mut self, signal: &str, within: Duration) -> ExitStatus {
-        let child = self.child.as_mut().expect("server is running");
+    /// Sends `signal` (e.g. `HUP`) to the server.
+    pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .arg(format!("-{signal}"))
-            .arg(child.id().to_string())
+            .arg(self.pid().to_string())
             .status()
             .expect("cannot run kill");
         assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Sends SIGTERM (or SIGINT) and waits for the process to exit.
+    pub fn stop(&mut self, signal: &str, within: Duration) -> ExitStatus {
+        self.signal(signal);
         self.wait_exit(within)
     }
 
