@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
 
+use crate::config::{self, Service};
 use crate::engine::{EngineLimits, build_engine};
 use crate::error::{ListenError, one_line};
 use crate::handler::Handler;
@@ -40,6 +41,7 @@ use crate::shutdown::{Shutdown, StopSignals};
 /// sockets are served as well, with the transport read from each socket.
 #[derive(Debug, Parser)]
 #[command(name = "wasmserve", version, about, long_about)]
+#[command(args_conflicts_with_subcommands = true)]
 #[command(after_help = "Examples:\n  \
     wasmserve --handler echo.wasm --tcp 8100                # TCP on 127.0.0.1:8100\n  \
     wasmserve --handler echo.wasm --tcp 0.0.0.0:8100        # all IPv4 interfaces\n  \
@@ -49,10 +51,19 @@ use crate::shutdown::{Shutdown, StopSignals};
     wasmserve --handler echo.wasm --unix-dgram /tmp/e.sock  # Unix datagram socket\n  \
     wasmserve --handler greet.wasm --tcp 0 --max-requests 1 # serve one client, exit")]
 pub struct Cli {
+    /// A subcommand; without one, wasmserve serves.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// The handler component (.wasm) that serves every request. SIGHUP
     /// reloads it from the same path.
     #[arg(long, value_name = "PATH")]
-    pub handler: PathBuf,
+    pub handler: Option<PathBuf>,
+
+    /// Run the services of a configuration file (several handlers, each
+    /// with its listeners, limits and settings) instead of --handler.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// Reload the handler whenever its file changes (new connections get
     /// the new version; connections in flight finish on the old one).
@@ -172,6 +183,15 @@ pub struct Cli {
     pub drain_timeout: Duration,
 }
 
+/// wasmserve's subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Validate a config file or a handler (parse, compile, world match,
+    /// addresses) without binding anything; exit non-zero listing every
+    /// problem.
+    Check(CheckArgs),
+}
+
 fn parse_setting(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
@@ -220,13 +240,13 @@ impl ListenAddr {
         let host = self.host.as_deref().unwrap_or(Self::DEFAULT_HOST);
         let mut addrs = tokio::net::lookup_host((host, self.port))
             .await
-            .map_err(|source| ListenError::Resolve {
+            .map_err(|cause| ListenError::Resolve {
                 addr: self.to_string(),
-                source,
+                cause,
             })?;
         addrs.next().ok_or_else(|| ListenError::Resolve {
             addr: self.to_string(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address found"),
+            cause: std::io::Error::new(std::io::ErrorKind::NotFound, "no address found"),
         })
     }
 }
@@ -328,89 +348,245 @@ impl Cli {
         }
     }
 
-    /// Loads the handler, binds every listener, prints the `listening` lines,
-    /// then serves until Ctrl-C or SIGTERM (or `--max-requests`) and drains.
+    /// The services to run: the one the flags describe, or those of
+    /// `--config`.
+    pub fn services(&self) -> anyhow::Result<Vec<Service>> {
+        let listener_flags = !(self.tcp.is_empty()
+            && self.udp.is_empty()
+            && self.unix.is_empty()
+            && self.unix_dgram.is_empty()
+            && self.listen_fd.is_empty());
+        match (&self.config, &self.handler) {
+            (Some(_), Some(_)) => usage_error("give either --config or --handler, not both"),
+            (Some(_), None) if listener_flags => usage_error(
+                "listeners come from the config file's `listen` lists when --config is given",
+            ),
+            (Some(path), None) => Ok(config::load(path)?),
+            (None, None) => usage_error("give --handler PATH (or --config FILE)"),
+            (None, Some(handler)) => {
+                let listen = self.listen_specs()?;
+                if listen.is_empty() {
+                    usage_error(
+                        "no listener: give at least one of --tcp, --udp, --unix, --unix-dgram or --listen-fd",
+                    )?;
+                }
+                let name = handler
+                    .file_name()
+                    .map(|name| name.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| handler.display().to_string());
+                Ok(vec![Service {
+                    name,
+                    handler: handler.clone(),
+                    listen,
+                    listen_options: self.listen_options(),
+                    max_connections: self.max_connections,
+                    limits: ConnectionLimits {
+                        max_memory_bytes: usize::try_from(self.max_memory)?
+                            .saturating_mul(1024 * 1024),
+                        max_cpu: self.max_cpu,
+                        max_lifetime: self.max_lifetime,
+                    },
+                    settings: self.settings.iter().cloned().collect(),
+                    watch: self.watch,
+                }])
+            }
+        }
+    }
+
+    /// Runs the subcommand, or serves.
+    pub async fn run(self) -> anyhow::Result<()> {
+        match &self.command {
+            Some(Command::Check(check)) => check.run().await,
+            None => self.serve().await,
+        }
+    }
+
+    /// Loads every handler, binds every listener, prints the `listening`
+    /// lines, then serves until Ctrl-C or SIGTERM (or `--max-requests`) and
+    /// drains.
     ///
     /// Everything that can be checked is checked before the first socket is
     /// bound, so a bad handler never leaves a half-started server.
-    pub async fn run(self) -> anyhow::Result<()> {
-        let specs = self.listen_specs()?;
-        if specs.is_empty() {
-            Cli::command()
-                .error(
-                    clap::error::ErrorKind::MissingRequiredArgument,
-                    "no listener: give at least one of --tcp, --udp, --unix, --unix-dgram or --listen-fd",
-                )
-                .exit();
-        }
-        let max_memory_bytes = usize::try_from(self.max_memory)?.saturating_mul(1024 * 1024);
+    async fn serve(self) -> anyhow::Result<()> {
+        let services = self.services()?;
+        let from_config = self.config.is_some();
         let engine = build_engine(
             EngineLimits {
-                max_instances: self.max_connections,
-                max_memory_bytes,
+                max_instances: services.iter().map(|s| s.max_connections).sum(),
+                max_memory_bytes: services
+                    .iter()
+                    .map(|s| s.limits.max_memory_bytes)
+                    .max()
+                    .unwrap_or_default(),
             },
             self.compile_cache_dir().as_deref(),
         )
         .map_err(|err| anyhow::anyhow!("configuring the wasm engine: {}", one_line(&err)))?;
-        let settings = Arc::new(self.settings.iter().cloned().collect());
-        let handler = Handler::load(&engine, &self.handler, settings)?;
-
-        let options = self.listen_options();
-        let mut listeners = Vec::with_capacity(specs.len());
-        for spec in &specs {
-            listeners.push(Listener::bind(spec, &options).await?);
+        let mut handlers = Vec::with_capacity(services.len());
+        for service in &services {
+            let handler = Handler::load(
+                &engine,
+                &service.handler,
+                Arc::new(service.settings.clone()),
+            )?;
+            handlers.push(Arc::new(HandlerSlot::new(engine.clone(), handler)));
         }
-        tracing::info!(
-            handler = handler.name(),
-            version = handler.hash(),
-            "handler loaded"
-        );
-        let handler = Arc::new(HandlerSlot::new(engine, handler));
-        tokio::spawn(
-            reload::reload_on_sighup(Arc::clone(&handler)).context("cannot watch SIGHUP")?,
-        );
+        let mut bound = Vec::with_capacity(services.len());
+        for service in &services {
+            let mut listeners = Vec::with_capacity(service.listen.len());
+            for spec in &service.listen {
+                listeners.push(Listener::bind(spec, &service.listen_options).await?);
+            }
+            bound.push(listeners);
+        }
+        let mut watchers = Vec::new();
+        for (service, slot) in services.iter().zip(&handlers) {
+            tokio::spawn(
+                reload::reload_on_sighup(Arc::clone(slot)).context("cannot watch SIGHUP")?,
+            );
+            if service.watch {
+                watchers.push(reload::watch_file(Arc::clone(slot)).map_err(|err| {
+                    anyhow::anyhow!("cannot watch {}: {err}", service.handler.display())
+                })?);
+            }
+        }
         let signals = StopSignals::new().context("cannot watch SIGINT and SIGTERM")?;
-        let _watcher = match self.watch {
-            true => Some(reload::watch_file(Arc::clone(&handler)).map_err(|err| {
-                anyhow::anyhow!("cannot watch {}: {err}", self.handler.display())
-            })?),
-            false => None,
-        };
 
         let mut stdout = std::io::stdout().lock();
-        for listener in &listeners {
-            writeln!(
-                stdout,
-                "{}",
-                listener.listening_line(handler.current().name())
-            )?;
+        for ((service, slot), listeners) in services.iter().zip(&handlers).zip(&bound) {
+            let handler = slot.current();
+            tracing::info!(service = %service.name, handler = handler.name(), version = handler.hash(), "handler loaded");
+            for listener in listeners {
+                let line = listener.listening_line(slot.current().name());
+                match from_config {
+                    true => writeln!(stdout, "{line} service={}", service.name)?,
+                    false => writeln!(stdout, "{line}")?,
+                }
+            }
         }
         stdout.flush()?;
         drop(stdout);
 
         let shutdown = Shutdown::new();
         tokio::spawn(watch_signals(signals, shutdown.clone()));
-        let config = ServeConfig {
-            max_connections: self.max_connections,
-            max_requests: self.max_requests,
-            drain_timeout: self.drain_timeout,
-            listen: options,
-            limits: ConnectionLimits {
-                max_memory_bytes,
-                max_cpu: self.max_cpu,
-                max_lifetime: self.max_lifetime,
-            },
-        };
-        let report = serve(listeners, handler, config, shutdown).await;
-        tracing::info!(
-            served = report.served,
-            in_flight = report.in_flight,
-            drained = report.in_flight as u64 - report.cut,
-            cut = report.cut,
-            failures = %report.failure_summary(),
-            "stopped"
-        );
+        let mut running = tokio::task::JoinSet::new();
+        for ((service, slot), listeners) in services.into_iter().zip(handlers).zip(bound) {
+            let config = ServeConfig {
+                max_connections: service.max_connections,
+                max_requests: self.max_requests,
+                drain_timeout: self.drain_timeout,
+                listen: service.listen_options,
+                limits: service.limits,
+            };
+            let shutdown = shutdown.clone();
+            let name = service.name;
+            running.spawn(async move { (name, serve(listeners, slot, config, shutdown).await) });
+        }
+        while let Some(finished) = running.join_next().await {
+            let (service, report) = finished.context("a service task failed")?;
+            tracing::info!(
+                service,
+                served = report.served,
+                in_flight = report.in_flight,
+                drained = report.in_flight as u64 - report.cut,
+                cut = report.cut,
+                failures = %report.failure_summary(),
+                "stopped"
+            );
+        }
+        drop(watchers);
         Ok(())
+    }
+}
+
+/// Exits with a usage error (code 2), like clap's own.
+fn usage_error<T>(message: &str) -> anyhow::Result<T> {
+    Cli::command()
+        .error(clap::error::ErrorKind::MissingRequiredArgument, message)
+        .exit()
+}
+
+/// `wasmserve check`: validate without binding anything.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The configuration file to check.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "handler",
+        required_unless_present = "handler"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// A handler component to check.
+    #[arg(long, value_name = "PATH")]
+    pub handler: Option<PathBuf>,
+}
+
+impl CheckArgs {
+    /// Parses the config, compiles every handler, checks its world, resolves
+    /// every address; prints each problem and fails if there is any.
+    pub async fn run(&self) -> anyhow::Result<()> {
+        let services = match (&self.config, &self.handler) {
+            (Some(path), _) => config::load(path)?,
+            (None, Some(handler)) => vec![Service {
+                name: handler.display().to_string(),
+                handler: handler.clone(),
+                listen: Vec::new(),
+                listen_options: ListenOptions::default(),
+                max_connections: 1,
+                limits: ConnectionLimits::default(),
+                settings: Default::default(),
+                watch: false,
+            }],
+            (None, None) => usage_error("give --config FILE or --handler PATH")?,
+        };
+        let engine = build_engine(EngineLimits::default(), None)
+            .map_err(|err| anyhow::anyhow!("configuring the wasm engine: {}", one_line(&err)))?;
+        let mut problems = Vec::new();
+        for service in &services {
+            match Handler::load(&engine, &service.handler, Arc::default()) {
+                Ok(handler) => println!(
+                    "ok: service {:?}: handler {} (version {})",
+                    service.name,
+                    service.handler.display(),
+                    handler.hash()
+                ),
+                Err(err) => problems.push(format!("service {:?}: {err}", service.name)),
+            }
+            for spec in &service.listen {
+                if let Err(problem) = check_listen(spec).await {
+                    problems.push(format!("service {:?}: {problem}", service.name));
+                }
+            }
+        }
+        for problem in &problems {
+            eprintln!("error: {problem}");
+        }
+        match problems.len() {
+            0 => Ok(()),
+            n => anyhow::bail!("{n} problem(s) found"),
+        }
+    }
+}
+
+/// Checks a listen address without binding it.
+async fn check_listen(spec: &ListenSpec) -> Result<(), String> {
+    match spec {
+        ListenSpec::Tcp(addr) | ListenSpec::Udp(addr) => addr
+            .resolve()
+            .await
+            .map(drop)
+            .map_err(|err| err.to_string()),
+        ListenSpec::Unix(path) | ListenSpec::UnixDatagram(path) => match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(format!(
+                "cannot listen on {}: directory {} does not exist",
+                path.display(),
+                dir.display()
+            )),
+            _ => Ok(()),
+        },
+        ListenSpec::Fd(_) => Ok(()),
     }
 }
 

@@ -17,12 +17,12 @@ pub enum LoadError {
         path: PathBuf,
     },
     /// The handler file exists but could not be read.
-    #[error("cannot read handler {path:?}: {source}")]
+    #[error("cannot read handler {path:?}: {cause}")]
     Read {
         /// The path given.
         path: PathBuf,
         /// What the operating system said.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file does not start with the WebAssembly magic bytes.
     #[error(
@@ -78,12 +78,12 @@ pub enum LoadError {
 #[derive(Debug, thiserror::Error)]
 pub enum ListenError {
     /// The host part of an address did not resolve.
-    #[error("cannot resolve {addr:?}: {source}")]
+    #[error("cannot resolve {addr:?}: {cause}")]
     Resolve {
         /// The address as written.
         addr: String,
         /// What the resolver said.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Another socket is bound to the address.
     #[error(
@@ -120,14 +120,14 @@ pub enum ListenError {
         reason: String,
     },
     /// Binding failed for another reason (permissions, address not local, ...).
-    #[error("cannot listen on {transport} {addr}: {source}")]
+    #[error("cannot listen on {transport} {addr}: {cause}")]
     Bind {
         /// The transport, e.g. `tcp`.
         transport: &'static str,
         /// The address.
         addr: String,
         /// What the operating system said.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 

@@ -134,7 +134,7 @@ impl Handler {
             },
             _ => LoadError::Read {
                 path: path.to_owned(),
-                source,
+                cause: source,
             },
         })?;
         if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {

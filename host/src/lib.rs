@@ -10,6 +10,7 @@
 //! One module per concern, from the outside in:
 //!
 //! - [`cli`]: command-line flags (clap) and listen-address parsing.
+//! - [`config`]: the configuration file (several services, inetd style).
 //! - [`server`]: [`server::serve`] ties listeners, the handler and the shutdown
 //!   signal together; `main` and the tests drive it the same way.
 //! - [`listener`]: binds sockets of every transport (TCP, UDP, Unix stream,
@@ -31,6 +32,7 @@
 
 pub mod bindings;
 pub mod cli;
+pub mod config;
 pub mod engine;
 pub mod error;
 pub mod guest_output;

@@ -334,7 +334,7 @@ fn bind_error(transport: &'static str, addr: &str, source: std::io::Error) -> Li
         ListenError::Bind {
             transport,
             addr: addr.to_owned(),
-            source,
+            cause: source,
         }
     }
 }

@@ -10,6 +10,7 @@ mod fixtures {
 mod support;
 
 mod bad_input;
+mod config_file;
 mod echo;
 mod greet;
 mod guest_failures;
