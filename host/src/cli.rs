@@ -20,9 +20,9 @@ use crate::error::{ListenError, one_line};
 use crate::handler::Handler;
 use crate::inherited;
 use crate::limits::ConnectionLimits;
-use crate::listener::{ListenOptions, ListenSpec, Listener, MAX_UDP_PAYLOAD};
-use crate::reload::{self, HandlerSlot};
-use crate::server::{ServeConfig, serve};
+use crate::listener::{ListenOptions, ListenSpec, MAX_UDP_PAYLOAD};
+use crate::supervisor::Supervisor;
+
 use crate::shutdown::{Shutdown, StopSignals};
 
 /// Serve sockets with sandboxed WebAssembly handlers.
@@ -221,7 +221,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// A `[HOST:]PORT` listen address as written on the command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ListenAddr {
     /// The host part, without IPv6 brackets; `None` for a bare port.
     host: Option<String>,
@@ -409,7 +409,9 @@ impl Cli {
     /// bound, so a bad handler never leaves a half-started server.
     async fn serve(self) -> anyhow::Result<()> {
         let services = self.services()?;
-        let from_config = self.config.is_some();
+        if self.config.is_some() && self.max_requests.is_some() {
+            usage_error("--max-requests applies to --handler, not to --config")?;
+        }
         let engine = build_engine(
             EngineLimits {
                 max_instances: services.iter().map(|s| s.max_connections).sum(),
@@ -422,80 +424,61 @@ impl Cli {
             self.compile_cache_dir().as_deref(),
         )
         .map_err(|err| anyhow::anyhow!("configuring the wasm engine: {}", one_line(&err)))?;
-        let mut handlers = Vec::with_capacity(services.len());
-        for service in &services {
-            let handler = Handler::load(
-                &engine,
-                &service.handler,
-                Arc::new(service.settings.clone()),
-            )?;
-            handlers.push(Arc::new(HandlerSlot::new(engine.clone(), handler)));
-        }
-        let mut bound = Vec::with_capacity(services.len());
-        for service in &services {
-            let mut listeners = Vec::with_capacity(service.listen.len());
-            for spec in &service.listen {
-                listeners.push(Listener::bind(spec, &service.listen_options).await?);
-            }
-            bound.push(listeners);
-        }
-        let mut watchers = Vec::new();
-        for (service, slot) in services.iter().zip(&handlers) {
-            tokio::spawn(
-                reload::reload_on_sighup(Arc::clone(slot)).context("cannot watch SIGHUP")?,
-            );
-            if service.watch {
-                watchers.push(reload::watch_file(Arc::clone(slot)).map_err(|err| {
-                    anyhow::anyhow!("cannot watch {}: {err}", service.handler.display())
-                })?);
-            }
-        }
+        let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("cannot watch SIGHUP")?;
         let signals = StopSignals::new().context("cannot watch SIGINT and SIGTERM")?;
-
+        let shutdown = Shutdown::new();
+        let mut supervisor = Supervisor::new(
+            engine,
+            shutdown.clone(),
+            self.max_requests,
+            self.drain_timeout,
+            self.config.is_some(),
+        );
+        let lines = supervisor.apply(services).await?;
         let mut stdout = std::io::stdout().lock();
-        for ((service, slot), listeners) in services.iter().zip(&handlers).zip(&bound) {
-            let handler = slot.current();
-            tracing::info!(service = %service.name, handler = handler.name(), version = handler.hash(), "handler loaded");
-            for listener in listeners {
-                let line = listener.listening_line(slot.current().name());
-                match from_config {
-                    true => writeln!(stdout, "{line} service={}", service.name)?,
-                    false => writeln!(stdout, "{line}")?,
-                }
-            }
+        for line in lines {
+            writeln!(stdout, "{line}")?;
         }
         stdout.flush()?;
         drop(stdout);
 
-        let shutdown = Shutdown::new();
         tokio::spawn(watch_signals(signals, shutdown.clone()));
-        let mut running = tokio::task::JoinSet::new();
-        for ((service, slot), listeners) in services.into_iter().zip(handlers).zip(bound) {
-            let config = ServeConfig {
-                max_connections: service.max_connections,
-                max_requests: self.max_requests,
-                drain_timeout: self.drain_timeout,
-                listen: service.listen_options,
-                limits: service.limits,
-            };
-            let shutdown = shutdown.clone();
-            let name = service.name;
-            running.spawn(async move { (name, serve(listeners, slot, config, shutdown).await) });
+        loop {
+            tokio::select! {
+                _ = hangups.recv() => self.reload(&mut supervisor).await,
+                _ = shutdown.accepting_stopped() => break,
+            }
         }
-        while let Some(finished) = running.join_next().await {
-            let (service, report) = finished.context("a service task failed")?;
-            tracing::info!(
-                service,
-                served = report.served,
-                in_flight = report.in_flight,
-                drained = report.in_flight as u64 - report.cut,
-                cut = report.cut,
-                failures = %report.failure_summary(),
-                "stopped"
-            );
-        }
-        drop(watchers);
+        supervisor.finish().await;
         Ok(())
+    }
+
+    /// SIGHUP: re-read the config file and apply it, or reload the handler.
+    async fn reload(&self, supervisor: &mut Supervisor) {
+        let Some(path) = &self.config else {
+            supervisor.reload_handlers("SIGHUP").await;
+            return;
+        };
+        let applied = match config::load(path) {
+            Ok(services) => supervisor.apply(services).await,
+            Err(err) => Err(err.into()),
+        };
+        match applied {
+            Ok(lines) => {
+                let mut stdout = std::io::stdout().lock();
+                for line in lines {
+                    let _ = writeln!(stdout, "{line}");
+                }
+                let _ = stdout.flush();
+                tracing::info!(config = %path.display(), "configuration reloaded");
+            }
+            Err(err) => tracing::error!(
+                config = %path.display(),
+                cause = %one_line(&err),
+                "configuration reload failed; the running services are unchanged"
+            ),
+        }
     }
 }
 

@@ -11,6 +11,8 @@
 //!
 //! - [`cli`]: command-line flags (clap) and listen-address parsing.
 //! - [`config`]: the configuration file (several services, inetd style).
+//! - [`supervisor`]: the services of the process; applies a (re)loaded
+//!   configuration without closing sockets that stay wanted.
 //! - [`server`]: [`server::serve`] ties listeners, the handler and the shutdown
 //!   signal together; `main` and the tests drive it the same way.
 //! - [`listener`]: binds sockets of every transport (TCP, UDP, Unix stream,
@@ -45,6 +47,7 @@ pub mod request;
 pub mod server;
 pub mod shutdown;
 pub mod state;
+pub mod supervisor;
 
 pub use error::LoadError;
 pub use handler::Handler;

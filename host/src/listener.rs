@@ -65,7 +65,7 @@ impl Default for ListenOptions {
 pub const MAX_UDP_PAYLOAD: usize = 65_507;
 
 /// What to listen on, as given on the command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ListenSpec {
     /// `--tcp [HOST:]PORT`
     Tcp(ListenAddr),
@@ -187,17 +187,23 @@ impl Listener {
 
     /// Accepts connections or receives datagrams until shutdown, serving
     /// each in its own task.
-    pub(crate) async fn run(self, server: Arc<Server>) {
+    /// Accepts connections or receives datagrams, serving each in its own
+    /// task, until the server stops accepting; then hands the (still bound)
+    /// listener back, so a reconfigured service can keep it.
+    pub(crate) async fn run(self, server: Arc<Server>) -> Self {
         let options = server.listen_options.clone();
         let mut backoff = Backoff::default();
         let mut datagram_buf = Vec::new();
         loop {
             let Some(admission) = server.admit().await else {
-                return;
+                return self;
             };
             let received = tokio::select! {
-                received = self.next_request(&options, &mut datagram_buf) => received,
-                _ = server.shutdown.accepting_stopped() => return,
+                received = self.next_request(&options, &mut datagram_buf) => Some(received),
+                _ = server.shutdown.accepting_stopped() => None,
+            };
+            let Some(received) = received else {
+                return self;
             };
             match received {
                 Ok(Some(request)) => {

@@ -235,16 +235,50 @@ fn transport_name(request: &Request) -> &'static str {
     }
 }
 
-/// Serves `listeners` with `handler` until `shutdown` asks to stop accepting
-/// (or `--max-requests` were served), then waits for in-flight requests:
-/// after a stop signal for at most [`ServeConfig::drain_timeout`], then they
-/// are cut.
-pub async fn serve(
+/// A service that is serving: its accept loops and its drain task.
+#[derive(Debug)]
+pub struct RunningService {
+    /// One task per listener; each hands its listener back when it stops.
+    accept_loops: Vec<tokio::task::JoinHandle<Listener>>,
+    /// Resolves once accepting stopped and every request finished.
+    report: tokio::task::JoinHandle<DrainReport>,
+    /// This service's own stop signals.
+    shutdown: Shutdown,
+}
+
+impl RunningService {
+    /// Stops accepting and returns the listening sockets, still bound (the
+    /// kernel keeps queueing clients meanwhile), with the task that reports
+    /// once the requests in flight have finished.
+    pub async fn retire(self) -> (Vec<Listener>, tokio::task::JoinHandle<DrainReport>) {
+        self.shutdown.stop_accepting();
+        let mut listeners = Vec::with_capacity(self.accept_loops.len());
+        for accept_loop in self.accept_loops {
+            // A loop that panicked has lost its listener; tokio reported it.
+            if let Ok(listener) = accept_loop.await {
+                listeners.push(listener);
+            }
+        }
+        (listeners, self.report)
+    }
+
+    /// Waits until the service has stopped (see [`serve`]) and drained. Its
+    /// listening sockets are closed as soon as it stops accepting.
+    pub async fn finish(self) -> DrainReport {
+        for accept_loop in self.accept_loops {
+            drop(accept_loop.await);
+        }
+        self.report.await.unwrap_or_default()
+    }
+}
+
+/// Starts serving `listeners` with `handler`; see [`serve`].
+pub fn start(
     listeners: Vec<Listener>,
     handler: Arc<HandlerSlot>,
     config: ServeConfig,
     shutdown: Shutdown,
-) -> DrainReport {
+) -> RunningService {
     let max_connections = usize::try_from(config.max_connections)
         .unwrap_or(usize::MAX)
         .clamp(1, Semaphore::MAX_PERMITS);
@@ -266,17 +300,38 @@ pub async fn serve(
         served: AtomicU64::new(0),
         cut: AtomicU64::new(0),
     });
-
-    let accept_loops: Vec<_> = listeners
+    let loops = TaskTracker::new();
+    let accept_loops = listeners
         .into_iter()
-        .map(|listener| tokio::spawn(listener.run(Arc::clone(&server))))
+        .map(|listener| loops.spawn(listener.run(Arc::clone(&server))))
         .collect();
-    shutdown.accepting_stopped().await;
-    for accept_loop in accept_loops {
-        // The loops return as soon as accepting stops, dropping (closing)
-        // their sockets; a panic in one was already reported by tokio.
-        let _ = accept_loop.await;
+    loops.close();
+    let report = tokio::spawn(drain(server, loops, config.drain_timeout));
+    RunningService {
+        accept_loops,
+        report,
+        shutdown,
     }
+}
+
+/// Serves `listeners` with `handler` until `shutdown` asks to stop accepting
+/// (or `--max-requests` were served), then waits for in-flight requests:
+/// after a stop signal for at most [`ServeConfig::drain_timeout`], then they
+/// are cut.
+pub async fn serve(
+    listeners: Vec<Listener>,
+    handler: Arc<HandlerSlot>,
+    config: ServeConfig,
+    shutdown: Shutdown,
+) -> DrainReport {
+    start(listeners, handler, config, shutdown).finish().await
+}
+
+async fn drain(server: Arc<Server>, loops: TaskTracker, drain_timeout: Duration) -> DrainReport {
+    let shutdown = &server.shutdown;
+    shutdown.accepting_stopped().await;
+    // No request is admitted once every accept loop has returned.
+    loops.wait().await;
 
     server.tasks.close();
     let in_flight = server.tasks.len();
@@ -285,12 +340,12 @@ pub async fn serve(
     }
     let drain_expired = async {
         shutdown.drain_begun().await;
-        tokio::time::sleep(config.drain_timeout).await;
+        tokio::time::sleep(drain_timeout).await;
     };
     tokio::select! {
         _ = server.tasks.wait() => {}
         _ = drain_expired => {
-            tracing::warn!(timeout = ?config.drain_timeout, "drain timeout passed; cutting in-flight requests");
+            tracing::warn!(timeout = ?drain_timeout, "drain timeout passed; cutting in-flight requests");
             shutdown.cut();
             server.tasks.wait().await;
         }

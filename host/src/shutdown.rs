@@ -23,6 +23,16 @@ impl Shutdown {
         Self::default()
     }
 
+    /// A shutdown state that follows this one (every signal given here
+    /// reaches it) but can also be stopped on its own: one service's.
+    pub fn child(&self) -> Shutdown {
+        Shutdown {
+            stop_accepting: self.stop_accepting.child_token(),
+            drain: self.drain.child_token(),
+            cut: self.cut.child_token(),
+        }
+    }
+
     /// Asks listeners to stop accepting; in-flight requests go on for as
     /// long as they take (as after `--max-requests`).
     pub fn stop_accepting(&self) {

@@ -143,3 +143,86 @@ fn check_validates_without_binding_and_lists_every_problem() {
         .expect("run check");
     assert!(output.status.success());
 }
+
+/// SIGHUP re-reads the file: a changed service restarts on the socket it
+/// already had (same port, no refused client), a removed one goes away, an
+/// added one starts; a bad file changes nothing.
+#[test]
+fn sighup_applies_a_changed_config_keeping_unchanged_listeners() {
+    use std::io::Write;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let greet_socket = dir.path().join("greet.sock");
+    let who_socket = dir.path().join("who.sock");
+    let v1 = format!(
+        "[[service]]\nname = \"main\"\nhandler = \"{ECHO}\"\nlisten = [\"tcp:0\"]\n\n\
+         [[service]]\nname = \"greet\"\nhandler = \"{}\"\nlisten = [\"unix:{}\"]\n",
+        crate::fixtures::GREET,
+        greet_socket.display()
+    );
+    let config = write_config(dir.path(), &v1);
+    let server = Arc::new(Server::start_with(&["--config", &config], 2));
+    let port = server.addr();
+    assert_eq!(round_trip(server.connect(), b"abc".to_vec()), b"abc");
+    let mut before = server.connect();
+    before.write_all(b"x").expect("send");
+
+    // Clients keep connecting through the reload: none may be refused.
+    let stop = Arc::new(AtomicBool::new(false));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let prober = {
+        let (stop, refused) = (Arc::clone(&stop), Arc::clone(&refused));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match std::net::TcpStream::connect(port) {
+                    Ok(stream) => drop(round_trip(stream, b"probe".to_vec())),
+                    Err(_) => {
+                        refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        })
+    };
+
+    let v2 = format!(
+        "[[service]]\nname = \"main\"\nhandler = \"{}\"\nlisten = [\"tcp:0\"]\n\n\
+         [[service]]\nname = \"who\"\nhandler = \"{WHOAMI}\"\nlisten = [\"unix:{}\"]\n",
+        crate::fixtures::UPPERCASE,
+        who_socket.display()
+    );
+    write_config(dir.path(), &v2);
+    server.signal("HUP");
+    server.wait_for_log(&["configuration reloaded"]);
+    // Same port: the socket was handed over, not closed and reopened.
+    assert_eq!(round_trip(server.connect(), b"abc".to_vec()), b"ABC");
+    assert!(
+        !greet_socket.exists(),
+        "the removed service's socket is gone"
+    );
+    let mut reply = String::new();
+    UnixStream::connect(&who_socket)
+        .expect("the added service listens")
+        .read_to_string(&mut reply)
+        .expect("receive");
+    assert!(reply.starts_with("transport=unix-stream"), "{reply}");
+    // A connection opened before the reload finishes on the old version.
+    before
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half close");
+    assert_eq!(crate::support::read_to_end(before), b"x");
+
+    write_config(dir.path(), "[[service]]\nname = \"main\"\nbogus = 1\n");
+    server.signal("HUP");
+    server.wait_for_log(&["configuration reload failed", "bogus"]);
+    assert_eq!(round_trip(server.connect(), b"still".to_vec()), b"STILL");
+
+    stop.store(true, Ordering::Relaxed);
+    prober.join().expect("prober");
+    assert_eq!(
+        refused.load(Ordering::Relaxed),
+        0,
+        "clients were refused during the reload"
+    );
+}
