@@ -21,6 +21,7 @@ use crate::handler::Handler;
 use crate::inherited;
 use crate::limits::ConnectionLimits;
 use crate::listener::{ListenOptions, ListenSpec, MAX_UDP_PAYLOAD};
+use crate::metrics::{self, Metrics};
 use crate::supervisor::Supervisor;
 
 use crate::shutdown::{Shutdown, StopSignals};
@@ -171,6 +172,15 @@ pub struct Cli {
     #[arg(long, value_name = "DIR", env = "WASMSERVE_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
 
+    /// Serve Prometheus metrics at http://[HOST:]PORT/metrics (a bare port
+    /// binds 127.0.0.1).
+    #[arg(long, value_name = "[HOST:]PORT", help_heading = "Observing")]
+    pub metrics: Option<ListenAddr>,
+
+    /// Log lines as human-readable text or as one JSON object per line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, help_heading = "Observing")]
+    pub log_format: LogFormat,
+
     /// Compile the handler at every start instead of using the cache
     /// (overrides --cache-dir).
     #[arg(long)]
@@ -181,6 +191,15 @@ pub struct Cli {
     /// them at once.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
+}
+
+/// How log lines are written (to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `2026-11-25T04:47:58Z  INFO conn{id=1 peer=...}: message field=value`
+    Text,
+    /// One JSON object per line, with the span fields (`conn`, `peer`, ...).
+    Json,
 }
 
 /// wasmserve's subcommands.
@@ -428,14 +447,30 @@ impl Cli {
             .context("cannot watch SIGHUP")?;
         let signals = StopSignals::new().context("cannot watch SIGINT and SIGTERM")?;
         let shutdown = Shutdown::new();
+        let metrics = Arc::new(Metrics::new());
+        let metrics_listener = match &self.metrics {
+            Some(addr) => Some(metrics::bind(addr).await?),
+            None => None,
+        };
+        let summary: Vec<String> = services.iter().map(describe_service).collect();
         let mut supervisor = Supervisor::new(
             engine,
             shutdown.clone(),
             self.max_requests,
             self.drain_timeout,
             self.config.is_some(),
+            Arc::clone(&metrics),
         );
-        let lines = supervisor.apply(services).await?;
+        let mut lines = supervisor.apply(services).await?;
+        for service in summary {
+            tracing::info!("{service}");
+        }
+        if let Some(listener) = metrics_listener {
+            let addr = listener.local_addr()?;
+            tracing::info!("metrics at http://{addr}/metrics");
+            lines.push(format!("listening metrics {addr}"));
+            tokio::spawn(metrics::serve_metrics(listener, metrics));
+        }
         let mut stdout = std::io::stdout().lock();
         for line in lines {
             writeln!(stdout, "{line}")?;
@@ -479,6 +514,38 @@ impl Cli {
                 "configuration reload failed; the running services are unchanged"
             ),
         }
+    }
+}
+
+/// One line of the startup summary: a service, its listeners and limits.
+fn describe_service(service: &Service) -> String {
+    let listen: Vec<String> = service.listen.iter().map(describe_listen).collect();
+    let limits = &service.limits;
+    format!(
+        "service {:?}: handler {} on {}; limits: max-connections={} max-memory={}MiB max-cpu={:?} max-lifetime={} idle-timeout={}",
+        service.name,
+        service.handler.display(),
+        listen.join(", "),
+        service.max_connections,
+        limits.max_memory_bytes / (1024 * 1024),
+        limits.max_cpu,
+        limits
+            .max_lifetime
+            .map_or("none".to_owned(), |d| format!("{d:?}")),
+        service
+            .listen_options
+            .idle_timeout
+            .map_or("none".to_owned(), |d| format!("{d:?}")),
+    )
+}
+
+fn describe_listen(spec: &ListenSpec) -> String {
+    match spec {
+        ListenSpec::Tcp(addr) => format!("tcp:{addr}"),
+        ListenSpec::Udp(addr) => format!("udp:{addr}"),
+        ListenSpec::Unix(path) => format!("unix:{}", path.display()),
+        ListenSpec::UnixDatagram(path) => format!("unix-dgram:{}", path.display()),
+        ListenSpec::Fd(fd) => format!("fd:{fd}"),
     }
 }
 

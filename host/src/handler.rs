@@ -18,6 +18,7 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 use crate::bindings::{self, HandlerWorldPre, WORLD_NAME};
 use crate::error::{LoadError, one_line};
 use crate::limits::{ConnectionLimits, CpuBudgetExceeded};
+use crate::metrics::ServiceMetrics;
 use crate::request::Request;
 use crate::state::{InstanceState, Settings};
 
@@ -215,6 +216,7 @@ impl Handler {
         &self,
         request: Request,
         limits: &ConnectionLimits,
+        metrics: &ServiceMetrics,
     ) -> Result<(), HandleError> {
         let instantiate_error = |err: wasmtime::Error| {
             HandleError::new(
@@ -224,7 +226,11 @@ impl Handler {
         };
         let mut store = Store::new(
             self.pre.engine(),
-            InstanceState::new(limits.max_memory_bytes, Arc::clone(&self.settings)),
+            InstanceState::new(
+                limits.max_memory_bytes,
+                Arc::clone(&self.settings),
+                (metrics.bytes_in.clone(), metrics.bytes_out.clone()),
+            ),
         );
         store.limiter(|state| &mut state.memory);
         let max_cpu = limits.max_cpu;
@@ -240,11 +246,15 @@ impl Handler {
             .table
             .push(request)
             .map_err(|err| instantiate_error(err.into()))?;
+        let instantiating = std::time::Instant::now();
         let instance = self
             .pre
             .instantiate_async(&mut store)
             .await
             .map_err(instantiate_error)?;
+        metrics
+            .instantiation
+            .observe(instantiating.elapsed().as_secs_f64());
 
         let cpu = Arc::clone(&store.data().cpu);
         let call = cpu.meter(instance.call_handle(&mut store, request));

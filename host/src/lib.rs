@@ -22,6 +22,7 @@
 //! - [`handler`]: loads and checks a handler component once, then serves each
 //!   request in its own `Store` and instance.
 //! - [`reload`]: hot swap of the handler (SIGHUP, `--watch`).
+//! - [`metrics`]: Prometheus metrics and the `/metrics` endpoint.
 //! - [`engine`]: every wasmtime knob (pooling allocator, epochs, stacks) in
 //!   one place, and the one epoch ticker thread.
 //! - [`limits`]: per-request memory, CPU and lifetime limits.
@@ -42,6 +43,7 @@ pub mod handler;
 pub mod inherited;
 pub mod limits;
 pub mod listener;
+pub mod metrics;
 pub mod reload;
 pub mod request;
 pub mod server;

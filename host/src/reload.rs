@@ -15,6 +15,7 @@ use wasmtime::Engine;
 
 use crate::error::{LoadError, one_line};
 use crate::handler::Handler;
+use crate::metrics::ServiceMetrics;
 
 /// After a file event, wait this long for more (an editor's save is often a
 /// write, a rename and a chmod) before reloading once.
@@ -29,6 +30,8 @@ pub struct HandlerSlot {
     engine: Engine,
     /// Serialises reloads, so two triggers cannot race.
     reloading: tokio::sync::Mutex<()>,
+    /// Counts reloads, when the service has metrics.
+    metrics: Option<Arc<ServiceMetrics>>,
 }
 
 /// What a reload did.
@@ -52,6 +55,19 @@ impl HandlerSlot {
             current: RwLock::new(Arc::new(handler)),
             engine,
             reloading: tokio::sync::Mutex::new(()),
+            metrics: None,
+        }
+    }
+
+    /// Counts this slot's reloads in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<ServiceMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count_reload(&self, ok: bool) {
+        if let Some(metrics) = &self.metrics {
+            metrics.reload(ok);
         }
     }
 
@@ -96,17 +112,21 @@ impl HandlerSlot {
         let name = self.current().name().to_owned();
         match self.reload().await {
             Ok(ReloadOutcome::Swapped { from, to }) => {
+                self.count_reload(true);
                 tracing::info!(handler = %name, trigger, from, to, "handler reloaded");
             }
             Ok(ReloadOutcome::Unchanged) => {
                 tracing::debug!(handler = %name, trigger, "handler unchanged; not reloaded");
             }
-            Err(err) => tracing::error!(
-                handler = %name,
-                trigger,
-                cause = %one_line(&err),
-                "handler reload failed; the previous handler keeps serving"
-            ),
+            Err(err) => {
+                self.count_reload(false);
+                tracing::error!(
+                    handler = %name,
+                    trigger,
+                    cause = %one_line(&err),
+                    "handler reload failed; the previous handler keeps serving"
+                );
+            }
         }
     }
 }

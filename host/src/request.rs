@@ -299,8 +299,12 @@ impl HostRequest for InstanceState {
         // Reading means waiting for the client: the CPU budget starts over.
         self.cpu.restart();
         let read = self.table.get_mut(&this)?.read(max).await;
-        if matches!(read, Err(RequestError::TimedOut)) {
-            self.idle_timed_out = true;
+        match &read {
+            Ok(bytes) => {
+                self.bytes_in.inc_by(bytes.len() as u64);
+            }
+            Err(RequestError::TimedOut) => self.idle_timed_out = true,
+            Err(_) => {}
         }
         Ok(read)
     }
@@ -310,7 +314,11 @@ impl HostRequest for InstanceState {
         this: Resource<Request>,
         bytes: Vec<u8>,
     ) -> wasmtime::Result<Result<(), RequestError>> {
-        Ok(self.table.get_mut(&this)?.write(&bytes).await)
+        let written = self.table.get_mut(&this)?.write(&bytes).await;
+        if written.is_ok() {
+            self.bytes_out.inc_by(bytes.len() as u64);
+        }
+        Ok(written)
     }
 
     async fn shutdown_write(

@@ -14,12 +14,13 @@ use tracing::Instrument;
 use crate::handler::{FailureCause, Handler};
 use crate::limits::ConnectionLimits;
 use crate::listener::{ListenOptions, Listener};
+use crate::metrics::{Metrics, ServiceMetrics};
 use crate::reload::HandlerSlot;
 use crate::request::Request;
 use crate::shutdown::Shutdown;
 
 /// How the server runs, beyond what it listens on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ServeConfig {
     /// Requests served at once, over all listeners; further clients wait in
     /// the listen backlog. Must not exceed the engine's instance pool.
@@ -34,6 +35,8 @@ pub struct ServeConfig {
     pub listen: ListenOptions,
     /// What each request may use.
     pub limits: ConnectionLimits,
+    /// The service's metrics.
+    pub metrics: Arc<ServiceMetrics>,
 }
 
 impl Default for ServeConfig {
@@ -44,6 +47,7 @@ impl Default for ServeConfig {
             drain_timeout: Duration::from_secs(10),
             listen: ListenOptions::default(),
             limits: ConnectionLimits::default(),
+            metrics: Arc::new(Metrics::new()).service("default"),
         }
     }
 }
@@ -119,6 +123,8 @@ pub(crate) struct Server {
     limits: ConnectionLimits,
     /// Requests that ended badly, per cause.
     failures: FailureCounts,
+    /// The service's metrics.
+    metrics: Arc<ServiceMetrics>,
     /// One permit per request in flight (see [`ServeConfig::max_connections`]).
     permits: Arc<Semaphore>,
     /// With `--max-requests`, one permit per request still to be served;
@@ -149,7 +155,13 @@ impl Server {
     /// and, with `--max-requests`, budget left. `None` once accepting stops.
     pub(crate) async fn admit(&self) -> Option<Admission> {
         let wait = async {
-            let permit = Arc::clone(&self.permits).acquire_owned().await.ok()?;
+            let permit = match Arc::clone(&self.permits).try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) => {
+                    self.metrics.waited.inc();
+                    Arc::clone(&self.permits).acquire_owned().await.ok()?
+                }
+            };
             let budget = match &self.budget {
                 Some((budget, _)) => Some(Arc::clone(budget).acquire_owned().await.ok()?),
                 None => None,
@@ -188,10 +200,19 @@ impl Server {
             handler = handler.name(),
             version = handler.hash()
         );
+        let transport = transport_name(&request);
+        match transport {
+            "udp" | "unix-datagram" => {
+                self.metrics.datagrams.inc();
+            }
+            _ => self.metrics.accepted(transport),
+        }
+        self.metrics.active.inc();
         let server = Arc::clone(self);
         self.tasks.spawn(
             async move {
                 server.serve_request(&handler, request).await;
+                server.metrics.active.dec();
                 drop(permit);
             }
             .instrument(span),
@@ -204,10 +225,11 @@ impl Server {
         let started = Instant::now();
         tracing::debug!(local = request.local_addr(), "request started");
         tokio::select! {
-            result = handler.handle(request, &self.limits) => match result {
+            result = handler.handle(request, &self.limits, &self.metrics) => match result {
                 Ok(()) => tracing::debug!(elapsed = ?started.elapsed(), "request finished"),
                 Err(err) => {
                     self.failures.record(err.cause);
+                    self.metrics.failure(err.cause);
                     tracing::error!(
                         cause = err.cause.as_str(),
                         error = %err,
@@ -221,6 +243,9 @@ impl Server {
                 tracing::warn!(elapsed = ?started.elapsed(), "request cut by shutdown");
             }
         }
+        self.metrics
+            .duration
+            .observe(started.elapsed().as_secs_f64());
     }
 }
 
@@ -293,6 +318,7 @@ pub fn start(
         listen_options: config.listen.clone(),
         limits: config.limits,
         failures: FailureCounts::default(),
+        metrics: Arc::clone(&config.metrics),
         permits: Arc::new(Semaphore::new(max_connections)),
         budget,
         shutdown: shutdown.clone(),

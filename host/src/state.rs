@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use prometheus_client::metrics::counter::Counter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -26,6 +27,10 @@ pub struct InstanceState {
     pub(crate) idle_timed_out: bool,
     /// The operator's settings (`--set KEY=VALUE`), read by `config.get`.
     settings: Arc<Settings>,
+    /// Bytes the guest read from its client (the service's metric).
+    pub(crate) bytes_in: Counter,
+    /// Bytes the guest wrote to its client (the service's metric).
+    pub(crate) bytes_out: Counter,
 }
 
 /// Settings given to every instance of a handler (`--set KEY=VALUE`).
@@ -40,7 +45,11 @@ impl std::fmt::Debug for InstanceState {
 impl InstanceState {
     /// Fresh state for one request, with the locked-down WASI context and
     /// memory capped at `max_memory_bytes`.
-    pub fn new(max_memory_bytes: usize, settings: Arc<Settings>) -> Self {
+    pub fn new(
+        max_memory_bytes: usize,
+        settings: Arc<Settings>,
+        (bytes_in, bytes_out): (Counter, Counter),
+    ) -> Self {
         let wasi = WasiCtx::builder()
             .stdout(GuestOutput::new(GuestStream::Stdout))
             .stderr(GuestOutput::new(GuestStream::Stderr))
@@ -55,6 +64,8 @@ impl InstanceState {
             cpu: Arc::new(CpuMeter::default()),
             idle_timed_out: false,
             settings,
+            bytes_in,
+            bytes_out,
         }
     }
 }

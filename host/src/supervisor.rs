@@ -18,6 +18,7 @@ use wasmtime::Engine;
 use crate::config::Service;
 use crate::handler::Handler;
 use crate::listener::{ListenSpec, Listener};
+use crate::metrics::Metrics;
 use crate::reload::{self, HandlerSlot};
 use crate::server::{DrainReport, RunningService, ServeConfig, start};
 use crate::shutdown::Shutdown;
@@ -52,6 +53,8 @@ pub struct Supervisor {
     services: BTreeMap<String, Running>,
     /// Services stopped by a reload, still draining.
     retired: Vec<(String, JoinHandle<DrainReport>)>,
+    /// Every service's metrics.
+    metrics: Arc<Metrics>,
 }
 
 impl Supervisor {
@@ -62,6 +65,7 @@ impl Supervisor {
         max_requests: Option<u64>,
         drain_timeout: Duration,
         name_services: bool,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             engine,
@@ -71,6 +75,7 @@ impl Supervisor {
             name_services,
             services: BTreeMap::new(),
             retired: Vec::new(),
+            metrics,
         }
     }
 
@@ -96,7 +101,10 @@ impl Supervisor {
                         &spec.handler,
                         Arc::new(spec.settings.clone()),
                     )?;
-                    Arc::new(HandlerSlot::new(self.engine.clone(), handler))
+                    Arc::new(
+                        HandlerSlot::new(self.engine.clone(), handler)
+                            .with_metrics(self.metrics.service(&spec.name)),
+                    )
                 }
             };
             handlers.push(slot);
@@ -172,6 +180,7 @@ impl Supervisor {
                 drain_timeout: self.drain_timeout,
                 listen: spec.listen_options.clone(),
                 limits: spec.limits,
+                metrics: self.metrics.service(&spec.name),
             };
             // With --max-requests (one service), the service's stop is the
             // process's stop; otherwise each service can stop on its own.

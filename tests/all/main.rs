@@ -15,6 +15,7 @@ mod echo;
 mod greet;
 mod guest_failures;
 mod limits;
+mod observing;
 mod reload;
 mod shutdown;
 mod transports;

@@ -58,12 +58,29 @@ fn a_broken_replacement_keeps_the_old_handler_serving() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("handler.wasm");
     install(ECHO, &path);
-    let server = Server::start(path.to_str().expect("utf-8"), &[]);
+    let server = Server::start_with(
+        &[
+            "--handler",
+            path.to_str().expect("utf-8"),
+            "--tcp",
+            "0",
+            "--metrics",
+            "0",
+        ],
+        2,
+    );
     std::fs::write(&path, b"not wasm at all").expect("break the handler");
     server.signal("HUP");
     let line = server.wait_for_log(&["handler reload failed"]);
     assert!(line.contains("not a WebAssembly file"), "{line}");
     assert_eq!(ask(&server, "still echo"), "still echo");
+    let metrics = crate::observing::scrape(&server.addrs[1]);
+    assert!(
+        metrics.contains(
+            "wasmserve_handler_reloads_total{service=\"handler.wasm\",result=\"failed\"} 1"
+        ),
+        "{metrics}"
+    );
 }
 
 #[test]

@@ -1,0 +1,310 @@
+//! Prometheus metrics: the registry, each service's handles into it, and the
+//! small HTTP server (`--metrics [HOST:]PORT`) that serves `/metrics`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, Response, StatusCode};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::handler::FailureCause;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServiceLabels {
+    service: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransportLabels {
+    service: String,
+    transport: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabels {
+    service: String,
+    cause: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    service: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+    wasmtime: String,
+}
+
+fn seconds_histogram() -> Histogram {
+    // 10 µs .. ~84 s.
+    Histogram::new(exponential_buckets(0.000_01, 4.0, 12))
+}
+
+/// Every metric of the process, in one registry.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    accepted: Family<TransportLabels, Counter>,
+    active: Family<ServiceLabels, Gauge>,
+    waited: Family<ServiceLabels, Counter>,
+    datagrams: Family<ServiceLabels, Counter>,
+    bytes_in: Family<ServiceLabels, Counter>,
+    bytes_out: Family<ServiceLabels, Counter>,
+    failures: Family<FailureLabels, Counter>,
+    duration: Family<ServiceLabels, Histogram, fn() -> Histogram>,
+    instantiation: Family<ServiceLabels, Histogram, fn() -> Histogram>,
+    reloads: Family<ReloadLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every wasmserve metric, prefixed `wasmserve_`.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("wasmserve");
+        let metrics = Self {
+            accepted: Family::default(),
+            active: Family::default(),
+            waited: Family::default(),
+            datagrams: Family::default(),
+            bytes_in: Family::default(),
+            bytes_out: Family::default(),
+            failures: Family::default(),
+            duration: Family::new_with_constructor(seconds_histogram),
+            instantiation: Family::new_with_constructor(seconds_histogram),
+            reloads: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "connections_accepted",
+            "Connections accepted, per transport (datagrams not included)",
+            metrics.accepted.clone(),
+        );
+        registry.register(
+            "connections_active",
+            "Requests being served now",
+            metrics.active.clone(),
+        );
+        registry.register("connections_waited_at_limit", "Times a listener waited because --max-connections requests were in flight (clients wait in the backlog; none is refused)", metrics.waited.clone());
+        registry.register(
+            "datagrams_handled",
+            "Datagrams served (UDP and Unix datagram)",
+            metrics.datagrams.clone(),
+        );
+        registry.register(
+            "bytes_in",
+            "Bytes handlers read from clients",
+            metrics.bytes_in.clone(),
+        );
+        registry.register(
+            "bytes_out",
+            "Bytes handlers wrote to clients",
+            metrics.bytes_out.clone(),
+        );
+        registry.register(
+            "guest_failures",
+            "Requests that ended badly, per cause",
+            metrics.failures.clone(),
+        );
+        registry.register(
+            "handler_duration_seconds",
+            "Time from the start of a request to its end",
+            metrics.duration.clone(),
+        );
+        registry.register(
+            "instantiation_seconds",
+            "Time to instantiate the handler for one request",
+            metrics.instantiation.clone(),
+        );
+        registry.register(
+            "handler_reloads",
+            "Handler reloads, per result (ok or failed)",
+            metrics.reloads.clone(),
+        );
+        let build: Family<BuildLabels, Gauge> = Family::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                wasmtime: "48".to_owned(),
+            })
+            .set(1);
+        registry.register("build_info", "wasmserve's version", build);
+        Self {
+            registry,
+            ..metrics
+        }
+    }
+
+    /// The handles of one service's metrics.
+    pub fn service(self: &Arc<Self>, name: &str) -> Arc<ServiceMetrics> {
+        let labels = ServiceLabels {
+            service: name.to_owned(),
+        };
+        // Make the per-service series exist from the start, at zero.
+        for cause in FailureCause::ALL {
+            drop(self.failures.get_or_create(&FailureLabels {
+                service: name.to_owned(),
+                cause: cause.as_str().to_owned(),
+            }));
+        }
+        Arc::new(ServiceMetrics {
+            name: name.to_owned(),
+            active: self.active.get_or_create(&labels).clone(),
+            waited: self.waited.get_or_create(&labels).clone(),
+            datagrams: self.datagrams.get_or_create(&labels).clone(),
+            bytes_in: self.bytes_in.get_or_create(&labels).clone(),
+            bytes_out: self.bytes_out.get_or_create(&labels).clone(),
+            duration: self.duration.get_or_create(&labels).clone(),
+            instantiation: self.instantiation.get_or_create(&labels).clone(),
+            all: Arc::clone(self),
+        })
+    }
+
+    /// The registry in the Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// One service's metric handles (cheap clones of the registry's series).
+#[derive(Debug)]
+pub struct ServiceMetrics {
+    name: String,
+    /// Requests in flight.
+    pub active: Gauge,
+    /// Admissions that had to wait for a free slot.
+    pub waited: Counter,
+    /// Datagrams served.
+    pub datagrams: Counter,
+    /// Bytes read by handlers.
+    pub bytes_in: Counter,
+    /// Bytes written by handlers.
+    pub bytes_out: Counter,
+    /// Request durations.
+    pub duration: Histogram,
+    /// Instantiation times.
+    pub instantiation: Histogram,
+    all: Arc<Metrics>,
+}
+
+impl ServiceMetrics {
+    /// Counts one accepted connection on `transport`.
+    pub fn accepted(&self, transport: &str) {
+        self.all
+            .accepted
+            .get_or_create(&TransportLabels {
+                service: self.name.clone(),
+                transport: transport.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one failure.
+    pub fn failure(&self, cause: FailureCause) {
+        self.all
+            .failures
+            .get_or_create(&FailureLabels {
+                service: self.name.clone(),
+                cause: cause.as_str().to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one reload attempt.
+    pub fn reload(&self, ok: bool) {
+        self.all
+            .reloads
+            .get_or_create(&ReloadLabels {
+                service: self.name.clone(),
+                result: if ok { "ok" } else { "failed" }.to_owned(),
+            })
+            .inc();
+    }
+}
+
+/// Binds the metrics endpoint; serving starts with [`serve_metrics`].
+pub async fn bind(
+    addr: &crate::cli::ListenAddr,
+) -> Result<tokio::net::TcpListener, crate::error::ListenError> {
+    let resolved = addr.resolve().await?;
+    tokio::net::TcpListener::bind(resolved)
+        .await
+        .map_err(|cause| {
+            if cause.kind() == std::io::ErrorKind::AddrInUse {
+                crate::error::ListenError::AddressInUse {
+                    transport: "metrics",
+                    addr: resolved.to_string(),
+                }
+            } else {
+                crate::error::ListenError::Bind {
+                    transport: "metrics",
+                    addr: resolved.to_string(),
+                    cause,
+                }
+            }
+        })
+}
+
+/// Serves `GET /metrics` (Prometheus text format) on `listener` forever.
+pub async fn serve_metrics(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
+    loop {
+        let (stream, peer): (_, SocketAddr) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                tracing::warn!(cause = %err, "metrics accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let metrics = Arc::clone(&metrics);
+        tokio::spawn(async move {
+            let service =
+                hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                    let metrics = Arc::clone(&metrics);
+                    async move { Ok::<_, std::convert::Infallible>(respond(&request, &metrics)) }
+                });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            if let Err(err) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await
+            {
+                tracing::debug!(%peer, cause = %err, "metrics connection ended");
+            }
+        });
+    }
+}
+
+fn respond(request: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Response<Full<Bytes>> {
+    let mut response = if request.uri().path() == "/metrics" {
+        let mut response = Response::new(Full::new(Bytes::from(metrics.encode())));
+        if let Ok(value) = "text/plain; version=0.0.4; charset=utf-8".parse() {
+            response
+                .headers_mut()
+                .insert(hyper::header::CONTENT_TYPE, value);
+        }
+        response
+    } else {
+        Response::new(Full::new(Bytes::from_static(b"not found: try /metrics\n")))
+    };
+    if request.uri().path() != "/metrics" {
+        *response.status_mut() = StatusCode::NOT_FOUND;
+    }
+    response
+}
