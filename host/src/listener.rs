@@ -330,7 +330,11 @@ fn inet_socket(addr: SocketAddr, kind: Type, options: &ListenOptions) -> std::io
     Ok(socket)
 }
 
-fn bind_error(transport: &'static str, addr: &str, source: std::io::Error) -> ListenError {
+pub(crate) fn bind_error(
+    transport: &'static str,
+    addr: &str,
+    source: std::io::Error,
+) -> ListenError {
     if source.kind() == std::io::ErrorKind::AddrInUse {
         ListenError::AddressInUse {
             transport,

@@ -246,20 +246,7 @@ pub async fn bind(
     let resolved = addr.resolve().await?;
     tokio::net::TcpListener::bind(resolved)
         .await
-        .map_err(|cause| {
-            if cause.kind() == std::io::ErrorKind::AddrInUse {
-                crate::error::ListenError::AddressInUse {
-                    transport: "metrics",
-                    addr: resolved.to_string(),
-                }
-            } else {
-                crate::error::ListenError::Bind {
-                    transport: "metrics",
-                    addr: resolved.to_string(),
-                    cause,
-                }
-            }
-        })
+        .map_err(|cause| crate::listener::bind_error("metrics", &resolved.to_string(), cause))
 }
 
 /// Serves `GET /metrics` (Prometheus text format) on `listener` forever.

@@ -131,21 +131,6 @@ impl HandlerSlot {
     }
 }
 
-/// Reloads the handler on every SIGHUP. The signal handler is installed
-/// before this returns (so a SIGHUP right after start-up reloads rather than
-/// kills); the returned future does the reloading.
-pub fn reload_on_sighup(
-    slot: Arc<HandlerSlot>,
-) -> std::io::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hangups = signal(SignalKind::hangup())?;
-    Ok(async move {
-        while hangups.recv().await.is_some() {
-            slot.reload_and_log("SIGHUP").await;
-        }
-    })
-}
-
 /// Reloads the handler whenever its file changes (`--watch`). The returned
 /// watcher must be kept alive.
 pub fn watch_file(slot: Arc<HandlerSlot>) -> Result<notify::RecommendedWatcher, notify::Error> {
