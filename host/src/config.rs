@@ -50,6 +50,9 @@ pub struct Service {
     pub settings: Settings,
     /// Whether to reload the handler when its file changes.
     pub watch: bool,
+    /// Whether datagrams are served by reused, warm instances rather than a
+    /// fresh instance each (see [`crate::server::ServeConfig`]).
+    pub reuse_datagram_instances: bool,
 }
 
 /// Why a configuration file was refused.
@@ -99,6 +102,8 @@ struct ServiceTable {
     listen: Vec<String>,
     #[serde(default)]
     watch: bool,
+    #[serde(default)]
+    reuse_datagram_instances: bool,
     #[serde(default)]
     limits: LimitsTable,
     #[serde(default)]
@@ -220,6 +225,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Service>, ConfigError> {
                 limits,
                 settings: table.settings.clone(),
                 watch: table.watch,
+                reuse_datagram_instances: table.reuse_datagram_instances,
                 name: table.name.clone(),
             })
         })

@@ -9,13 +9,13 @@
 
 use std::path::{Path, PathBuf};
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use sha2::Digest;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store, UpdateDeadline};
 
-use crate::bindings::{self, HandlerWorldPre, WORLD_NAME};
+use crate::bindings::{self, HandlerWorld, HandlerWorldPre, WORLD_NAME};
 use crate::error::{LoadError, one_line};
 use crate::limits::{ConnectionLimits, CpuBudgetExceeded};
 use crate::metrics::ServiceMetrics;
@@ -35,6 +35,9 @@ pub struct Handler {
     hash: String,
     /// The operator's settings every instance can read.
     settings: Arc<Settings>,
+    /// Idle instances kept for reuse (datagrams with
+    /// `--reuse-datagram-instances`); dropped with this version.
+    warm: Mutex<Vec<LiveInstance>>,
 }
 
 impl std::fmt::Debug for Handler {
@@ -187,6 +190,7 @@ impl Handler {
             pre,
             hash,
             settings,
+            warm: Mutex::new(Vec::new()),
         })
     }
 
@@ -210,20 +214,74 @@ impl Handler {
         &self.path
     }
 
-    /// Serves one request in a fresh instance under `limits`; the instance
-    /// and everything it allocated are dropped when this returns.
+    /// Serves one request under `limits`, in a fresh instance or, with
+    /// [`InstanceChoice::Warm`], in one kept from an earlier request. A
+    /// fresh instance, and a warm one whose guest trapped or ran out of
+    /// time, is dropped with everything it allocated when this returns.
     pub async fn handle(
         &self,
         request: Request,
+        choice: InstanceChoice,
         limits: &ConnectionLimits,
         metrics: &ServiceMetrics,
     ) -> Result<(), HandleError> {
-        let instantiate_error = |err: wasmtime::Error| {
-            HandleError::new(
-                FailureCause::Instantiate,
-                format!("cannot instantiate handler: {}", one_line(&err)),
-            )
+        let warm = match choice {
+            InstanceChoice::Warm => self.take_warm(),
+            InstanceChoice::Fresh => None,
         };
+        let mut instance = match warm {
+            Some(instance) => instance,
+            None => self.instantiate(limits, metrics).await?,
+        };
+        instance.store.data_mut().begin_request();
+        instance.store.set_epoch_deadline(1);
+        let request = instance
+            .store
+            .data_mut()
+            .table
+            .push(request)
+            .map_err(|err| instantiate_error(err.into()))?;
+
+        let cpu = Arc::clone(&instance.store.data().cpu);
+        let call = cpu.meter(instance.world.call_handle(&mut instance.store, request));
+        let outcome = match limits.max_lifetime {
+            Some(lifetime) => match tokio::time::timeout(lifetime, call).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    return Err(HandleError::new(
+                        FailureCause::MaxLifetime,
+                        format!("request lasted longer than {lifetime:?} (--max-lifetime)"),
+                    ));
+                }
+            },
+            None => call.await,
+        };
+        let state = instance.store.data();
+        let result = match outcome {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) if state.idle_timed_out => Err(HandleError::new(
+                FailureCause::IdleTimeout,
+                format!("client idle past --idle-timeout; handler returned an error: {message}"),
+            )),
+            Ok(Err(message)) => Err(HandleError::new(
+                FailureCause::GuestError,
+                format!("handler returned an error: {message}"),
+            )),
+            // A trapped instance is never used again.
+            Err(err) => return Err(classify_trap(&err, state)),
+        };
+        if choice == InstanceChoice::Warm {
+            self.keep_warm(instance);
+        }
+        result
+    }
+
+    /// Creates a fresh instance with its own store under `limits`.
+    async fn instantiate(
+        &self,
+        limits: &ConnectionLimits,
+        metrics: &ServiceMetrics,
+    ) -> Result<LiveInstance, HandleError> {
         let mut store = Store::new(
             self.pre.engine(),
             InstanceState::new(
@@ -240,14 +298,8 @@ impl Handler {
             }
             Ok(UpdateDeadline::Yield(1))
         });
-        store.set_epoch_deadline(1);
-        let request = store
-            .data_mut()
-            .table
-            .push(request)
-            .map_err(|err| instantiate_error(err.into()))?;
         let instantiating = std::time::Instant::now();
-        let instance = self
+        let world = self
             .pre
             .instantiate_async(&mut store)
             .await
@@ -255,35 +307,54 @@ impl Handler {
         metrics
             .instantiation
             .observe(instantiating.elapsed().as_secs_f64());
+        Ok(LiveInstance { store, world })
+    }
 
-        let cpu = Arc::clone(&store.data().cpu);
-        let call = cpu.meter(instance.call_handle(&mut store, request));
-        let outcome = match limits.max_lifetime {
-            Some(lifetime) => match tokio::time::timeout(lifetime, call).await {
-                Ok(outcome) => outcome,
-                Err(_) => {
-                    return Err(HandleError::new(
-                        FailureCause::MaxLifetime,
-                        format!("request lasted longer than {lifetime:?} (--max-lifetime)"),
-                    ));
-                }
-            },
-            None => call.await,
-        };
-        let state = store.data();
-        match outcome {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) if state.idle_timed_out => Err(HandleError::new(
-                FailureCause::IdleTimeout,
-                format!("client idle past --idle-timeout; handler returned an error: {message}"),
-            )),
-            Ok(Err(message)) => Err(HandleError::new(
-                FailureCause::GuestError,
-                format!("handler returned an error: {message}"),
-            )),
-            Err(err) => Err(classify_trap(&err, state)),
+    /// A warm instance left by an earlier request, if one is idle.
+    fn take_warm(&self) -> Option<LiveInstance> {
+        self.warm.lock().ok()?.pop()
+    }
+
+    /// Keeps `instance` for a later request, unless enough are kept already.
+    fn keep_warm(&self, instance: LiveInstance) {
+        if let Ok(mut warm) = self.warm.lock()
+            && warm.len() < MAX_WARM_INSTANCES
+        {
+            warm.push(instance);
         }
     }
+}
+
+/// Whether a request gets a fresh instance or a warm, reused one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceChoice {
+    /// A new store and instance, dropped when the request ends: nothing
+    /// of one request is visible to the next.
+    Fresh,
+    /// An instance kept from an earlier request, when one is idle (else a
+    /// fresh one, kept afterwards): its memory and globals persist between
+    /// requests. Used for datagrams with `--reuse-datagram-instances`.
+    Warm,
+}
+
+/// Idle warm instances a handler keeps at most. They hold pool slots that
+/// no request holds a permit for, so the engine's pool has this many slots
+/// more than `--max-connections` (see `cli.rs`).
+pub const MAX_WARM_INSTANCES: usize = 16;
+
+/// An instance and the store it lives in.
+struct LiveInstance {
+    /// The store: the instance's memory, tables and host state.
+    store: Store<InstanceState>,
+    /// The instance's `handle` export.
+    world: HandlerWorld,
+}
+
+fn instantiate_error(err: wasmtime::Error) -> HandleError {
+    HandleError::new(
+        FailureCause::Instantiate,
+        format!("cannot instantiate handler: {}", one_line(&err)),
+    )
 }
 
 /// Names the cause of a trap; the guest's backtrace goes to the debug log,

@@ -61,6 +61,11 @@ impl MemoryLimiter {
         }
     }
 
+    /// Forgets an earlier refusal (a reused instance serves a new request).
+    pub fn reset(&mut self) {
+        self.refused = false;
+    }
+
     /// Whether the guest asked for more memory than allowed.
     pub fn refused(&self) -> bool {
         self.refused

@@ -146,6 +146,11 @@ impl Request {
         &self.local_addr
     }
 
+    /// Whether this request is one datagram (UDP or Unix datagram).
+    pub fn is_datagram(&self) -> bool {
+        matches!(self.io, RequestIo::Datagram(_))
+    }
+
     /// The transport this request arrived on.
     pub fn transport(&self) -> Transport {
         match &self.io {
@@ -178,8 +183,8 @@ impl Request {
         let max = usize::try_from(max).unwrap_or(MAX_READ).clamp(1, MAX_READ);
         let idle_timeout = self.idle_timeout;
         match &mut self.io {
-            RequestIo::Tcp(stream) => read_stream(stream, max, idle_timeout).await,
-            RequestIo::Unix(stream) => read_stream(stream, max, idle_timeout).await,
+            RequestIo::Tcp(stream) => read_stream(&*stream, max, idle_timeout).await,
+            RequestIo::Unix(stream) => read_stream(&*stream, max, idle_timeout).await,
             RequestIo::Datagram(datagram) => {
                 let rest = &datagram.payload[datagram.read_pos..];
                 let chunk = rest[..rest.len().min(max)].to_vec();
@@ -237,21 +242,62 @@ pub(crate) fn unix_path(addr: &tokio::net::unix::SocketAddr) -> Option<String> {
     addr.as_pathname().map(|path| path.display().to_string())
 }
 
+/// A connected stream socket that can wait for input without a buffer.
+trait ReadinessStream {
+    /// Waits until a read would not block (input, end of stream or error).
+    async fn readable(&self) -> io::Result<()>;
+    /// Reads what is there without waiting, appending to `buf`.
+    fn try_read_buf(&self, buf: &mut Vec<u8>) -> io::Result<usize>;
+}
+
+impl ReadinessStream for TcpStream {
+    async fn readable(&self) -> io::Result<()> {
+        TcpStream::readable(self).await
+    }
+    fn try_read_buf(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        TcpStream::try_read_buf(self, buf)
+    }
+}
+
+impl ReadinessStream for UnixStream {
+    async fn readable(&self) -> io::Result<()> {
+        UnixStream::readable(self).await
+    }
+    fn try_read_buf(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        UnixStream::try_read_buf(self, buf)
+    }
+}
+
 /// Reads up to `max` bytes, failing with `timed-out` after `idle_timeout`.
-async fn read_stream<S: AsyncRead + Unpin>(
-    stream: &mut S,
+///
+/// It waits for the socket to become readable *before* allocating the
+/// buffer, so a connection whose guest waits for a silent client holds no
+/// read buffer (what an idle connection costs is the instance alone).
+async fn read_stream<S: ReadinessStream>(
+    stream: &S,
     max: usize,
     idle_timeout: Option<Duration>,
 ) -> Result<Vec<u8>, RequestError> {
-    let mut buf = Vec::with_capacity(max);
+    let read = async {
+        loop {
+            stream.readable().await?;
+            let mut buf = Vec::with_capacity(max);
+            match stream.try_read_buf(&mut buf) {
+                Ok(_) => return Ok(buf),
+                // A spurious wake-up: the readiness was stale.
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                Err(err) => return Err(err),
+            }
+        }
+    };
     let read = match idle_timeout {
-        Some(limit) => match tokio::time::timeout(limit, stream.read_buf(&mut buf)).await {
+        Some(limit) => match tokio::time::timeout(limit, read).await {
             Ok(read) => read,
             Err(_) => return Err(RequestError::TimedOut),
         },
-        None => stream.read_buf(&mut buf).await,
+        None => read.await,
     };
-    read.map(|_| buf).map_err(request_error)
+    read.map_err(request_error)
 }
 
 /// Shuts down the write side, then discards input until the peer closes, the

@@ -11,7 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::handler::{FailureCause, Handler};
+use crate::handler::{FailureCause, Handler, InstanceChoice};
 use crate::limits::ConnectionLimits;
 use crate::listener::{ListenOptions, Listener};
 use crate::metrics::{Metrics, ServiceMetrics};
@@ -35,6 +35,9 @@ pub struct ServeConfig {
     pub listen: ListenOptions,
     /// What each request may use.
     pub limits: ConnectionLimits,
+    /// Serve datagrams with warm instances kept from one datagram to the
+    /// next (`--reuse-datagram-instances`) instead of a fresh one each.
+    pub reuse_datagram_instances: bool,
     /// The service's metrics.
     pub metrics: Arc<ServiceMetrics>,
 }
@@ -47,6 +50,7 @@ impl Default for ServeConfig {
             drain_timeout: Duration::from_secs(10),
             listen: ListenOptions::default(),
             limits: ConnectionLimits::default(),
+            reuse_datagram_instances: false,
             metrics: Arc::new(Metrics::new()).service("default"),
         }
     }
@@ -121,6 +125,8 @@ pub(crate) struct Server {
     pub(crate) listen_options: ListenOptions,
     /// What each request may use.
     limits: ConnectionLimits,
+    /// Whether datagrams reuse warm instances.
+    reuse_datagram_instances: bool,
     /// Requests that ended badly, per cause.
     failures: FailureCounts,
     /// The service's metrics.
@@ -224,8 +230,12 @@ impl Server {
     async fn serve_request(&self, handler: &Handler, request: Request) {
         let started = Instant::now();
         tracing::debug!(local = request.local_addr(), "request started");
+        let instance = match self.reuse_datagram_instances && request.is_datagram() {
+            true => InstanceChoice::Warm,
+            false => InstanceChoice::Fresh,
+        };
         tokio::select! {
-            result = handler.handle(request, &self.limits, &self.metrics) => match result {
+            result = handler.handle(request, instance, &self.limits, &self.metrics) => match result {
                 Ok(()) => tracing::debug!(elapsed = ?started.elapsed(), "request finished"),
                 Err(err) => {
                     self.failures.record(err.cause);
@@ -317,6 +327,7 @@ pub fn start(
         handler,
         listen_options: config.listen.clone(),
         limits: config.limits,
+        reuse_datagram_instances: config.reuse_datagram_instances,
         failures: FailureCounts::default(),
         metrics: Arc::clone(&config.metrics),
         permits: Arc::new(Semaphore::new(max_connections)),

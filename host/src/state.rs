@@ -70,6 +70,16 @@ impl InstanceState {
     }
 }
 
+impl InstanceState {
+    /// Readies the state for the next request served by this instance: the
+    /// CPU count, the idle flag and the memory-refusal flag start afresh.
+    pub(crate) fn begin_request(&mut self) {
+        self.cpu = Arc::new(CpuMeter::default());
+        self.idle_timed_out = false;
+        self.memory.reset();
+    }
+}
+
 impl WasiView for InstanceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {

@@ -180,6 +180,7 @@ impl Supervisor {
                 drain_timeout: self.drain_timeout,
                 listen: spec.listen_options.clone(),
                 limits: spec.limits,
+                reuse_datagram_instances: spec.reuse_datagram_instances,
                 metrics: self.metrics.service(&spec.name),
             };
             // With --max-requests (one service), the service's stop is the

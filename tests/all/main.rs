@@ -14,6 +14,7 @@ mod config_file;
 mod echo;
 mod greet;
 mod guest_failures;
+mod instances;
 mod limits;
 mod observing;
 mod reload;

@@ -18,7 +18,7 @@ use crate::support::{
 
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn udp_client(server: &str) -> UdpSocket {
+pub(crate) fn udp_client(server: &str) -> UdpSocket {
     let local = if server.starts_with('[') {
         "[::1]:0"
     } else {
@@ -32,7 +32,7 @@ fn udp_client(server: &str) -> UdpSocket {
     socket
 }
 
-fn udp_exchange(socket: &UdpSocket, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn udp_exchange(socket: &UdpSocket, payload: &[u8]) -> Vec<u8> {
     socket.send(payload).expect("send datagram");
     let mut buf = vec![0u8; 65_536];
     let len = socket.recv(&mut buf).expect("receive datagram");
