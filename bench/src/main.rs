@@ -1,417 +1,372 @@
 //! The benchmark harness: runs the same workloads against three servers in
 //! one run — a plain tokio server (the ceiling), wasmserve with the bundled
 //! handlers, and Python's socketserver with ThreadingMixIn (the seed's
-//! baseline) — and prints a Markdown table of throughput, server CPU per
-//! operation, and the ratios to the native server.
+//! baseline) — and prints Markdown tables of throughput, latency, server CPU
+//! per operation and the ratios to the native server; idle-connection
+//! memory; instantiation time; start-up time.
 //!
 //! Build and run (release builds, from the workspace root):
 //!
 //! ```sh
 //! cargo build --release -p wasmserve -p wasmserve-bench
 //! cargo build --release --target wasm32-wasip2 -p echo -p greet
-//! target/release/wasmserve-bench [SECONDS_PER_WORKLOAD]
+//! target/release/wasmserve-bench --write-results      # ~3 minutes
 //! ```
+//!
+//! `--write-results` replaces the measured part of `bench/RESULTS.md` and
+//! writes `bench/throughput.svg`. `--smoke` is the short run CI does to prove
+//! the harness works (debug builds are fine; no figure means anything).
 //!
 //! Every load loop is bounded by time and talks to loopback only. Targets
 //! are written next to each figure; nothing here fails on a slow machine.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+mod chart;
+mod load;
+mod server;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
+use anyhow::Context;
+use clap::Parser;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// The servers compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Native,
-    Wasmserve,
-    Python,
+use load::{CHART_WORKLOAD, Measured, WORKLOADS, Workload};
+use server::{Kind, Paths, Server};
+
+/// Benchmark wasmserve against plain tokio and Python socketserver.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Seconds each workload runs against each server.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Idle connections held open for the memory measurement.
+    #[arg(long, default_value_t = 15_000)]
+    idle: usize,
+    /// A short run proving the harness works (0.2 s per workload, 200 idle
+    /// connections, no chart); CI runs it.
+    #[arg(long)]
+    smoke: bool,
+    /// Where echo.wasm and greet.wasm are (default:
+    /// target/wasm32-wasip2/release).
+    #[arg(long, value_name = "DIR")]
+    handlers: Option<PathBuf>,
+    /// Write the figures into bench/RESULTS.md and the chart into
+    /// bench/throughput.svg.
+    #[arg(long)]
+    write_results: bool,
 }
 
-impl Kind {
-    const ALL: [Kind; 3] = [Kind::Native, Kind::Wasmserve, Kind::Python];
+/// Connection counts the chart sweeps.
+const CHART_CONNECTIONS: [usize; 5] = [1, 4, 16, 64, 256];
+/// Where the measured part of RESULTS.md starts and ends.
+const MEASURED_START: &str = "<!-- measured: written by wasmserve-bench --write-results -->";
+const MEASURED_END: &str = "<!-- end of measured -->";
 
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Native => "plain tokio",
-            Kind::Wasmserve => "wasmserve",
-            Kind::Python => "Python socketserver",
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = Args::parse();
+    if args.smoke {
+        args.seconds = 0.2;
+        args.idle = 200;
+    }
+    let duration = Duration::from_secs_f64(args.seconds);
+    let paths = Paths::find(args.handlers.clone())?;
+    // Holding thousands of connections needs as many descriptors here too.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let servers: Vec<Kind> = Kind::ALL
+        .into_iter()
+        .filter(|kind| *kind != Kind::Python || paths.python)
+        .collect();
+
+    let mut report = String::new();
+    writeln!(report, "{}\n", machine())?;
+    writeln!(
+        report,
+        "`wasmserve-bench --seconds {}`; every server in this run, one after another.\n",
+        args.seconds
+    )?;
+    report.push_str(&throughput_table(&paths, &servers, duration).await?);
+    // Long enough for the allocator to give freed memory back (see
+    // host/src/main.rs); the smoke run only proves the steps work.
+    let settle = match args.smoke {
+        true => Duration::from_millis(300),
+        false => Duration::from_secs(3),
+    };
+    report.push_str(&idle_table(&paths, args.idle, settle).await?);
+    report.push_str(&instantiation_table(&paths, duration).await?);
+    report.push_str(&startup_table(&paths).await?);
+    print!("{report}");
+
+    if !args.smoke {
+        let series = chart_sweep(&paths, &servers, duration / 2).await?;
+        if args.write_results {
+            let svg = paths.root.join("bench/throughput.svg");
+            chart::throughput_chart(
+                &svg,
+                "TCP echo, 64 B: throughput by connection count",
+                &series,
+            )?;
+            println!("wrote {}", svg.display());
         }
-    }
-}
-
-/// One workload: what the clients do, against which handler and transport.
-#[derive(Debug, Clone, Copy)]
-struct Workload {
-    name: &'static str,
-    job: &'static str,
-    transport: &'static str,
-    clients: usize,
-    message: usize,
-    /// Ratio to native the issue asks wasmserve to reach (throughput).
-    target: f64,
-}
-
-const WORKLOADS: &[Workload] = &[
-    Workload {
-        name: "TCP echo, 64 conns, 64 B",
-        job: "echo",
-        transport: "tcp",
-        clients: 64,
-        message: 64,
-        target: 0.90,
-    },
-    Workload {
-        name: "TCP echo, 64 conns, 4096 B",
-        job: "echo",
-        transport: "tcp",
-        clients: 64,
-        message: 4096,
-        target: 0.90,
-    },
-    Workload {
-        name: "TCP echo, 1 conn, 64 B",
-        job: "echo",
-        transport: "tcp",
-        clients: 1,
-        message: 64,
-        target: 0.90,
-    },
-    Workload {
-        name: "TCP echo, 1 conn, 4096 B",
-        job: "echo",
-        transport: "tcp",
-        clients: 1,
-        message: 4096,
-        target: 0.90,
-    },
-    Workload {
-        name: "TCP connect-greet-close, 32 concurrent",
-        job: "greet",
-        transport: "tcp",
-        clients: 32,
-        message: 0,
-        target: 0.85,
-    },
-    Workload {
-        name: "UDP echo, 16 clients, 64 B",
-        job: "echo",
-        transport: "udp",
-        clients: 16,
-        message: 64,
-        target: 0.80,
-    },
-    Workload {
-        name: "Unix stream echo, 64 conns, 64 B",
-        job: "echo",
-        transport: "unix",
-        clients: 64,
-        message: 64,
-        target: 0.90,
-    },
-];
-
-/// What one workload measured against one server.
-#[derive(Debug, Clone, Copy, Default)]
-struct Measured {
-    ops_per_sec: f64,
-    /// Server CPU (user + system) per operation, in microseconds.
-    cpu_us_per_op: f64,
-}
-
-struct Paths {
-    wasmserve: PathBuf,
-    native: PathBuf,
-    python_script: PathBuf,
-    handlers: PathBuf,
-}
-
-impl Paths {
-    fn find() -> anyhow::Result<Self> {
-        let exe = std::env::current_exe()?;
-        let bin_dir = exe.parent().context("no parent dir")?.to_owned();
-        let root = bin_dir
-            .ancestors()
-            .find(|dir| dir.join("rust-toolchain.toml").exists())
-            .context("run from inside the workspace's target directory")?
-            .to_owned();
-        let paths = Self {
-            wasmserve: bin_dir.join("wasmserve"),
-            native: bin_dir.join("native-server"),
-            python_script: root.join("bench/python/socketserver_server.py"),
-            handlers: root.join("target/wasm32-wasip2/release"),
-        };
-        for path in [
-            &paths.wasmserve,
-            &paths.native,
-            &paths.handlers.join("echo.wasm"),
-        ] {
-            if !path.exists() {
-                bail!(
-                    "{} is missing: build it first (see bench/src/main.rs)",
-                    path.display()
-                );
-            }
+        let mut table = String::from("\n| TCP echo 64 B, ops/s | ");
+        table.push_str(&CHART_CONNECTIONS.map(|c| format!("{c} conns")).join(" | "));
+        table.push_str(" |\n|---|");
+        table.push_str(&"---|".repeat(CHART_CONNECTIONS.len()));
+        for (name, points) in &series {
+            let cells: Vec<String> = points.iter().map(|(_, ops)| format!("{ops:.0}")).collect();
+            write!(table, "\n| {name} | {} |", cells.join(" | "))?;
         }
-        Ok(paths)
+        table.push_str("\n\n![throughput by connection count](throughput.svg)\n");
+        print!("{table}");
+        report.push_str(&table);
     }
-}
-
-/// A server process under test.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    async fn start(
-        paths: &Paths,
-        kind: Kind,
-        job: &str,
-        transport: &str,
-        extra: &[&str],
-    ) -> anyhow::Result<Self> {
-        let addr = match transport {
-            "unix" => format!("/tmp/wasmserve-bench-{}.sock", std::process::id()),
-            _ => "127.0.0.1:0".to_owned(),
-        };
-        let mut command = match kind {
-            Kind::Native => {
-                let mut command = Command::new(&paths.native);
-                command.args([job, transport, &addr]);
-                command
-            }
-            Kind::Python => {
-                let mut command = Command::new("python3");
-                command
-                    .arg(&paths.python_script)
-                    .args([job, transport, &addr]);
-                command
-            }
-            Kind::Wasmserve => {
-                let mut command = Command::new(&paths.wasmserve);
-                let handler = paths.handlers.join(format!("{job}.wasm"));
-                command
-                    .arg("--handler")
-                    .arg(handler)
-                    .arg(format!("--{transport}"))
-                    .arg(&addr);
-                command.args(extra);
-                command
-            }
-        };
-        command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
-        if kind == Kind::Wasmserve {
-            command.env("RUST_LOG", "warn");
-        }
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("starting {}", kind.name()))?;
-        let stdout = child.stdout.take().context("stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-            .await
-            .context("server did not start in 60s")??
-            .context("server exited before listening")?;
-        let addr = line
-            .split_whitespace()
-            .nth(2)
-            .context("bad listening line")?
-            .to_owned();
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Self { child, addr })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id().unwrap_or_default()
-    }
-
-    /// User + system CPU time of the server so far.
-    fn cpu(&self) -> Duration {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        // Fields after the command name (which may hold spaces).
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest)
-            .unwrap_or("")
-            .split_whitespace()
-            .collect();
-        let ticks: u64 = [11, 12]
-            .iter()
-            .filter_map(|i| fields.get(*i)?.parse::<u64>().ok())
-            .sum();
-        Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
-    }
-
-    fn rss_kib(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or_default()
-    }
-}
-
-/// Runs `workload` against a started server for `duration`; returns ops.
-async fn drive(workload: Workload, addr: &str, duration: Duration) -> anyhow::Result<u64> {
-    let ops = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for _ in 0..workload.clients {
-        let (ops, stop, addr) = (Arc::clone(&ops), Arc::clone(&stop), addr.to_owned());
-        tasks.push(tokio::spawn(async move {
-            client(workload, &addr, &ops, &stop).await
-        }));
-    }
-    tokio::time::sleep(duration).await;
-    stop.store(true, Ordering::Relaxed);
-    for task in tasks {
-        task.await??;
-    }
-    Ok(ops.load(Ordering::Relaxed))
-}
-
-async fn client(
-    workload: Workload,
-    addr: &str,
-    ops: &AtomicU64,
-    stop: &AtomicBool,
-) -> anyhow::Result<()> {
-    let message = vec![b'x'; workload.message.max(1)];
-    let mut reply = vec![0u8; message.len()];
-    match (workload.job, workload.transport) {
-        ("greet", _) => {
-            let mut greeting = Vec::with_capacity(64);
-            while !stop.load(Ordering::Relaxed) {
-                let mut stream = tokio::net::TcpStream::connect(addr).await?;
-                greeting.clear();
-                stream.read_to_end(&mut greeting).await?;
-                anyhow::ensure!(greeting == b"Thank you for connecting", "bad greeting");
-                ops.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        ("echo", "udp") => {
-            let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
-            socket.connect(addr).await?;
-            while !stop.load(Ordering::Relaxed) {
-                socket.send(&message).await?;
-                // A lost datagram is retried rather than waited on forever.
-                if let Ok(received) =
-                    tokio::time::timeout(Duration::from_millis(200), socket.recv(&mut reply)).await
-                {
-                    anyhow::ensure!(received? == message.len(), "short datagram");
-                    ops.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }
-        ("echo", "unix") => {
-            let stream = tokio::net::UnixStream::connect(addr).await?;
-            ping_pong(stream, &message, &mut reply, ops, stop).await?;
-        }
-        _ => {
-            let stream = tokio::net::TcpStream::connect(addr).await?;
-            stream.set_nodelay(true)?;
-            ping_pong(stream, &message, &mut reply, ops, stop).await?;
-        }
+    if args.write_results {
+        write_results(&paths, &report)?;
     }
     Ok(())
 }
 
-async fn ping_pong<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
-    mut stream: S,
-    message: &[u8],
-    reply: &mut [u8],
-    ops: &AtomicU64,
-    stop: &AtomicBool,
-) -> anyhow::Result<()> {
-    while !stop.load(Ordering::Relaxed) {
-        stream.write_all(message).await?;
-        stream.read_exact(reply).await?;
-        anyhow::ensure!(reply == message, "echo mismatch");
-        ops.fetch_add(1, Ordering::Relaxed);
+/// The main table: every workload against every server.
+async fn throughput_table(
+    paths: &Paths,
+    servers: &[Kind],
+    duration: Duration,
+) -> anyhow::Result<String> {
+    let mut out = String::from(
+        "| workload | server | ops/s | ratio (target) | p50 µs | p99 µs | server CPU µs/op | CPU ratio (target ≤ 1.20) |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for workload in WORKLOADS {
+        let mut native = Measured::default();
+        for kind in servers {
+            let measured = load::measure(paths, *kind, *workload, duration)
+                .await
+                .with_context(|| format!("{} against {}", workload.name, kind.name()))?;
+            if *kind == Kind::Native {
+                native = measured;
+            }
+            let ratio = measured.ops_per_sec / native.ops_per_sec;
+            let cpu_ratio = measured.cpu_us_per_op / native.cpu_us_per_op;
+            let (target, cpu_target) = match kind {
+                Kind::Wasmserve => (format!(" (≥ {:.2})", workload.target), ""),
+                _ => (String::new(), ""),
+            };
+            writeln!(
+                out,
+                "| {} | {} | {:.0} | {ratio:.2}×{target} | {:.0} | {:.0} | {:.1} | {cpu_ratio:.2}×{cpu_target} |",
+                workload.name,
+                kind.name(),
+                measured.ops_per_sec,
+                measured.p50_us,
+                measured.p99_us,
+                measured.cpu_us_per_op,
+            )?;
+        }
     }
-    Ok(())
+    Ok(out)
 }
 
-async fn measure(
+/// Throughput of the chart's workload at each connection count, per server.
+async fn chart_sweep(
+    paths: &Paths,
+    servers: &[Kind],
+    duration: Duration,
+) -> anyhow::Result<Vec<chart::Series>> {
+    let mut series = Vec::new();
+    for kind in servers {
+        let mut points = Vec::new();
+        for conns in CHART_CONNECTIONS {
+            let workload: Workload = CHART_WORKLOAD.with_clients(conns);
+            let measured = load::measure(paths, *kind, workload, duration).await?;
+            points.push((conns, measured.ops_per_sec));
+        }
+        series.push((kind.name(), points));
+    }
+    Ok(series)
+}
+
+/// RSS per idle connection with `count` connections held, and RSS after
+/// they close.
+async fn idle_table(paths: &Paths, count: usize, settle: Duration) -> anyhow::Result<String> {
+    let mut out = format!(
+        "\n| {count} idle echo connections | RSS before | RSS held | per connection (target ≤ 16 KiB) | RSS {settle:?} after close | after / before (target ≤ 1.5×) |\n|---|---|---|---|---|---|\n"
+    );
+    let runs: [(&str, Kind, &[&str]); 3] = [
+        ("plain tokio", Kind::Native, &[]),
+        ("wasmserve", Kind::Wasmserve, &[]),
+        (
+            "wasmserve --keep-resident 0",
+            Kind::Wasmserve,
+            &["--keep-resident", "0"],
+        ),
+    ];
+    for (name, kind, flags) in runs {
+        match idle_rss(paths, kind, count, flags, settle).await {
+            Ok(idle) => writeln!(
+                out,
+                "| {name} | {} KiB | {} KiB | {:.1} KiB | {} KiB | {:.2}× |",
+                idle.before,
+                idle.held,
+                idle.held.saturating_sub(idle.before) as f64 / count as f64,
+                idle.after,
+                idle.after as f64 / idle.before.max(1) as f64,
+            )?,
+            Err(err) => writeln!(out, "| {name} | not run: {err:#} | | | | |")?,
+        }
+    }
+    Ok(out)
+}
+
+/// RSS figures of one idle-connection run, in KiB.
+struct IdleRss {
+    before: u64,
+    held: u64,
+    after: u64,
+}
+
+/// Holds `count` echo connections on one server; checks every one still
+/// echoes; closes them.
+async fn idle_rss(
     paths: &Paths,
     kind: Kind,
-    workload: Workload,
-    duration: Duration,
-) -> anyhow::Result<Measured> {
-    let server = Server::start(paths, kind, workload.job, workload.transport, &[]).await?;
-    // Warm-up, so that start-up work is not measured.
-    drive(workload, &server.addr, Duration::from_millis(300)).await?;
-    let cpu_before = server.cpu();
-    let started = Instant::now();
-    let ops = drive(workload, &server.addr, duration).await?;
-    let elapsed = started.elapsed().as_secs_f64();
-    let cpu = server.cpu().saturating_sub(cpu_before);
-    let ops = ops.max(1) as f64;
-    Ok(Measured {
-        ops_per_sec: ops / elapsed,
-        cpu_us_per_op: cpu.as_secs_f64() * 1e6 / ops,
-    })
-}
-
-/// RSS per idle connection: hold `count` connections open on an echo server.
-async fn idle_rss(paths: &Paths, kind: Kind, count: usize) -> anyhow::Result<(f64, u64, u64)> {
-    let extra = ["--max-connections", "4096"];
+    count: usize,
+    flags: &[&str],
+    settle: Duration,
+) -> anyhow::Result<IdleRss> {
+    let max_connections = (count + 16).to_string();
+    let mut extra = vec!["--max-connections", &max_connections];
+    extra.extend_from_slice(flags);
     let server = Server::start(paths, kind, "echo", "tcp", &extra).await?;
     // One exchange first, so code paths are warm before the baseline.
-    {
-        let stream = tokio::net::TcpStream::connect(&server.addr).await?;
-        let mut reply = [0u8; 1];
-        ping_pong_once(stream, &mut reply).await?;
-    }
+    let mut first = tokio::net::TcpStream::connect(&server.addr).await?;
+    load::exchange_byte(&mut first, b'x').await?;
+    drop(first);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = server.rss_kib();
     let mut held = Vec::with_capacity(count);
     for _ in 0..count {
         let mut stream = tokio::net::TcpStream::connect(&server.addr).await?;
-        stream.write_all(b"x").await?;
-        let mut reply = [0u8; 1];
-        stream.read_exact(&mut reply).await?;
+        load::exchange_byte(&mut stream, b'x').await?;
         held.push(stream);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let loaded = server.rss_kib();
-    // Every held connection still echoes.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let held_rss = server.rss_kib();
     for stream in &mut held {
-        stream.write_all(b"y").await?;
-        let mut reply = [0u8; 1];
-        stream.read_exact(&mut reply).await?;
-        anyhow::ensure!(&reply == b"y", "held connection stopped echoing");
+        load::exchange_byte(stream, b'y').await?;
     }
     drop(held);
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = server.rss_kib();
-    let per_conn = loaded.saturating_sub(before) as f64 / count as f64;
-    Ok((per_conn, before, after))
+    tokio::time::sleep(settle).await;
+    Ok(IdleRss {
+        before,
+        held: held_rss,
+        after: server.rss_kib(),
+    })
 }
 
-async fn ping_pong_once(mut stream: tokio::net::TcpStream, reply: &mut [u8]) -> anyhow::Result<()> {
-    stream.write_all(b"x").await?;
-    stream.read_exact(reply).await?;
-    Ok(())
+/// The median instantiation time, read from wasmserve's own histogram
+/// after connect-greet-close by one client at a time (under concurrent load
+/// the wall-clock figure would mostly measure waiting for a core).
+async fn instantiation_table(paths: &Paths, duration: Duration) -> anyhow::Result<String> {
+    let greet = WORKLOADS
+        .iter()
+        .find(|workload| workload.job == "greet")
+        .copied()
+        .context("no greet workload")?
+        .with_clients(1);
+    let server = Server::start(
+        paths,
+        Kind::Wasmserve,
+        "greet",
+        "tcp",
+        &["--metrics", "127.0.0.1:0"],
+    )
+    .await?;
+    load::drive(greet, &server.addr, duration).await?;
+    let metrics_addr = server
+        .more_listeners
+        .iter()
+        .find_map(|line| line.strip_prefix("listening metrics "))
+        .context("no metrics listener")?;
+    let scrape = scrape(metrics_addr).await?;
+    let buckets = histogram_buckets(&scrape, "wasmserve_instantiation_seconds_bucket");
+    let (p50, count) = quantile(&buckets, 0.5).context("no instantiation recorded")?;
+    let (p99, _) = quantile(&buckets, 0.99).context("no instantiation recorded")?;
+    Ok(format!(
+        "\n| instantiation per connection (greet, one client) | median (target ≤ 10 µs) | p99 | instances |\n|---|---|---|---|\n| wasmserve | {:.1} µs | {:.1} µs | {count} |\n",
+        p50 * 1e6,
+        p99 * 1e6
+    ))
 }
 
-/// Time from spawning wasmserve to the first served greeting.
-async fn startup(paths: &Paths, cache: &Path, cold: bool) -> anyhow::Result<Duration> {
-    if cold {
-        let _ = std::fs::remove_dir_all(cache);
+/// `GET /metrics` over a plain TCP connection (HTTP/1.0: the server closes
+/// when done).
+async fn scrape(addr: &str) -> anyhow::Result<String> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: bench\r\n\r\n")
+        .await?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await?;
+    Ok(text)
+}
+
+/// `(upper bound, cumulative count)` of every bucket of histogram `name`.
+fn histogram_buckets(scrape: &str, name: &str) -> Vec<(f64, f64)> {
+    scrape
+        .lines()
+        .filter(|line| line.starts_with(name))
+        .filter_map(|line| {
+            let le = line.split("le=\"").nth(1)?.split('"').next()?;
+            let bound = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            let count = line.rsplit(' ').next()?.parse().ok()?;
+            Some((bound, count))
+        })
+        .collect()
+}
+
+/// The `q` quantile of a cumulative histogram, interpolated linearly inside
+/// its bucket (as Prometheus's `histogram_quantile` does), and the count.
+fn quantile(buckets: &[(f64, f64)], q: f64) -> Option<(f64, f64)> {
+    let total = buckets.last()?.1;
+    if total == 0.0 {
+        return None;
     }
+    let rank = q * total;
+    let mut lower = (0.0, 0.0);
+    for &(bound, count) in buckets {
+        if count >= rank {
+            if bound.is_infinite() {
+                return Some((lower.0, total));
+            }
+            let share = (rank - lower.1) / (count - lower.1).max(1.0);
+            return Some((lower.0 + (bound - lower.0) * share, total));
+        }
+        lower = (bound, count);
+    }
+    None
+}
+
+/// Time from spawning wasmserve to the first served greeting, without and
+/// with the compile cache.
+async fn startup_table(paths: &Paths) -> anyhow::Result<String> {
+    let cache = server::scratch("cache");
+    server::remove_scratch(&cache);
+    let cold = startup(paths, &cache).await?;
+    let warm = startup(paths, &cache).await?;
+    server::remove_scratch(&cache);
+    Ok(format!(
+        "\n| start-up to first served greeting | time (target ≤ 50 ms cached) |\n|---|---|\n| no compile cache | {:.1} ms |\n| compile cache warm | {:.1} ms |\n",
+        cold.as_secs_f64() * 1e3,
+        warm.as_secs_f64() * 1e3
+    ))
+}
+
+async fn startup(paths: &Paths, cache: &std::path::Path) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let cache_arg = cache.display().to_string();
     let server = Server::start(
@@ -428,69 +383,51 @@ async fn startup(paths: &Paths, cache: &Path, cold: bool) -> anyhow::Result<Dura
     Ok(started.elapsed())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let seconds: f64 = std::env::args()
-        .nth(1)
-        .map(|s| s.parse())
-        .transpose()?
-        .unwrap_or(5.0);
-    let duration = Duration::from_secs_f64(seconds);
-    let paths = Paths::find()?;
+/// The machine and the date, for the report.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory_gib = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .unwrap_or_default();
+    format!(
+        "Measured {date} on {cores} × {model}, {memory_gib:.0} GiB, Linux {}; the load generator shares the cores with the server.",
+        kernel.trim()
+    )
+}
 
-    println!(
-        "| workload | plain tokio ops/s | wasmserve ops/s (ratio, target) | Python ops/s (ratio) | server CPU µs/op: tokio / wasmserve (ratio) / Python (ratio) |"
-    );
-    println!("|---|---|---|---|---|");
-    for workload in WORKLOADS {
-        let mut results = [Measured::default(); 3];
-        for (slot, kind) in Kind::ALL.iter().enumerate() {
-            results[slot] = measure(&paths, *kind, *workload, duration)
-                .await
-                .with_context(|| format!("{} against {}", workload.name, kind.name()))?;
-        }
-        let [native, wasm, python] = results;
-        let ratio = |m: Measured| m.ops_per_sec / native.ops_per_sec;
-        let cpu_ratio = |m: Measured| m.cpu_us_per_op / native.cpu_us_per_op;
-        println!(
-            "| {} | {:.0} | {:.0} ({:.2}×, ≥{:.2}) | {:.0} ({:.2}×) | {:.1} / {:.1} ({:.2}×) / {:.1} ({:.2}×) |",
-            workload.name,
-            native.ops_per_sec,
-            wasm.ops_per_sec,
-            ratio(wasm),
-            workload.target,
-            python.ops_per_sec,
-            ratio(python),
-            native.cpu_us_per_op,
-            wasm.cpu_us_per_op,
-            cpu_ratio(wasm),
-            python.cpu_us_per_op,
-            cpu_ratio(python),
-        );
-    }
-
-    println!();
-    println!("| idle connections (2,000 held) | RSS per connection | RSS before → after close |");
-    println!("|---|---|---|");
-    for kind in [Kind::Native, Kind::Wasmserve] {
-        let (per_conn, before, after) = idle_rss(&paths, kind, 2000).await?;
-        println!(
-            "| {} | {per_conn:.1} KiB | {before} KiB → {after} KiB |",
-            kind.name()
-        );
-    }
-
-    let cache = std::env::temp_dir().join(format!("wasmserve-bench-cache-{}", std::process::id()));
-    let cold = startup(&paths, &cache, true).await?;
-    let warm = startup(&paths, &cache, false).await?;
-    let _ = std::fs::remove_dir_all(&cache);
-    println!();
-    println!("| start-up to first served greeting | time (target ≤ 50 ms cached) |");
-    println!("|---|---|");
-    println!("| no compile cache | {:.1} ms |", cold.as_secs_f64() * 1e3);
-    println!(
-        "| compile cache warm | {:.1} ms |",
-        warm.as_secs_f64() * 1e3
-    );
+/// Replaces the measured part of bench/RESULTS.md with `report`.
+fn write_results(paths: &Paths, report: &str) -> anyhow::Result<()> {
+    let path = paths.root.join("bench/RESULTS.md");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path:?}"))?;
+    let (head, rest) = text
+        .split_once(MEASURED_START)
+        .with_context(|| format!("{path:?} has no `{MEASURED_START}` line"))?;
+    let (_, tail) = rest
+        .split_once(MEASURED_END)
+        .with_context(|| format!("{path:?} has no `{MEASURED_END}` line"))?;
+    let text = format!("{head}{MEASURED_START}\n{report}\n{MEASURED_END}{tail}");
+    std::fs::write(&path, text).with_context(|| format!("writing {path:?}"))?;
+    println!("wrote {}", path.display());
     Ok(())
 }

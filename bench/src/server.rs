@@ -1,0 +1,250 @@
+//! The server processes under test: where their binaries are, how each is
+//! started, and what the harness reads of them from `/proc`.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The servers compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `bench/src/bin/native_server.rs`: the same jobs in plain tokio, no Wasm.
+    Native,
+    /// The release `wasmserve` binary with the bundled handlers.
+    Wasmserve,
+    /// `bench/python/socketserver_server.py` (ThreadingMixIn).
+    Python,
+}
+
+impl Kind {
+    /// Every server, the baseline first.
+    pub const ALL: [Kind; 3] = [Kind::Native, Kind::Wasmserve, Kind::Python];
+
+    /// The server's name in tables and the chart.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Native => "plain tokio",
+            Kind::Wasmserve => "wasmserve",
+            Kind::Python => "Python socketserver",
+        }
+    }
+}
+
+/// Where the binaries, the Python script and the handlers are.
+#[derive(Debug)]
+pub struct Paths {
+    /// The workspace root.
+    pub root: PathBuf,
+    wasmserve: PathBuf,
+    native: PathBuf,
+    python_script: PathBuf,
+    /// Whether `python3` runs here; without it the Python column is skipped.
+    pub python: bool,
+    handlers: PathBuf,
+}
+
+impl Paths {
+    /// Finds everything next to this executable (in `target/release` or
+    /// `target/debug`); handlers come from `handlers`, or
+    /// `target/wasm32-wasip2/release`.
+    pub fn find(handlers: Option<PathBuf>) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe()?;
+        let bin_dir = exe.parent().context("no parent dir")?.to_owned();
+        let root = bin_dir
+            .ancestors()
+            .find(|dir| dir.join("rust-toolchain.toml").exists())
+            .context("run from inside the workspace's target directory")?
+            .to_owned();
+        let python = std::process::Command::new("python3")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        let paths = Self {
+            wasmserve: bin_dir.join("wasmserve"),
+            native: bin_dir.join("native-server"),
+            python_script: root.join("bench/python/socketserver_server.py"),
+            python,
+            handlers: handlers.unwrap_or_else(|| root.join("target/wasm32-wasip2/release")),
+            root,
+        };
+        for path in [
+            &paths.wasmserve,
+            &paths.native,
+            &paths.handler("echo"),
+            &paths.handler("greet"),
+        ] {
+            if !path.exists() {
+                bail!(
+                    "{} is missing: build it first (see bench/src/main.rs)",
+                    path.display()
+                );
+            }
+        }
+        Ok(paths)
+    }
+
+    /// The compiled handler `name`.
+    pub fn handler(&self, name: &str) -> PathBuf {
+        self.handlers.join(format!("{name}.wasm"))
+    }
+}
+
+/// A server process under test, killed when dropped.
+#[derive(Debug)]
+pub struct Server {
+    child: Child,
+    /// The address of its (first) listener.
+    pub addr: String,
+    /// Every further `listening` line (e.g. `listening metrics ADDR`).
+    pub more_listeners: Vec<String>,
+}
+
+/// How many of a server's last stderr lines are kept, for error messages.
+const STDERR_KEPT: usize = 5;
+
+impl Server {
+    /// Starts `kind` serving `job` on `transport`, with `extra` flags for
+    /// wasmserve, and waits for its `listening` line(s).
+    pub async fn start(
+        paths: &Paths,
+        kind: Kind,
+        job: &str,
+        transport: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<Self> {
+        let addr = match transport {
+            "unix" => format!("/tmp/wasmserve-bench-{}.sock", std::process::id()),
+            _ => "127.0.0.1:0".to_owned(),
+        };
+        let mut command = match kind {
+            Kind::Native => {
+                let mut command = Command::new(&paths.native);
+                command.args([job, transport, &addr]);
+                command
+            }
+            Kind::Python => {
+                let mut command = Command::new("python3");
+                command
+                    .arg(&paths.python_script)
+                    .args([job, transport, &addr]);
+                command
+            }
+            Kind::Wasmserve => {
+                let mut command = Command::new(&paths.wasmserve);
+                command
+                    .arg("--handler")
+                    .arg(paths.handler(job))
+                    .arg(format!("--{transport}"))
+                    .arg(&addr)
+                    .args(extra)
+                    .env("RUST_LOG", "warn");
+                command
+            }
+        };
+        command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("starting {}", kind.name()))?;
+
+        let stderr = BufReader::new(child.stderr.take().context("stderr")?);
+        let last_errors = Arc::new(Mutex::new(VecDeque::new()));
+        let kept = Arc::clone(&last_errors);
+        tokio::spawn(async move {
+            let mut lines = stderr.lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Ok(mut kept) = kept.lock() {
+                    if kept.len() == STDERR_KEPT {
+                        kept.pop_front();
+                    }
+                    kept.push_back(line);
+                }
+            }
+        });
+
+        let expected = 1 + extra.iter().filter(|flag| **flag == "--metrics").count();
+        let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+        let mut listening = Vec::new();
+        while listening.len() < expected {
+            let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+                .await
+                .context("server did not start in 60s")??;
+            match line {
+                Some(line) => listening.push(line),
+                None => {
+                    // Let the stderr reader catch the last words.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let said = last_errors
+                        .lock()
+                        .map(|kept| kept.iter().cloned().collect::<Vec<_>>().join(" / "))
+                        .unwrap_or_default();
+                    bail!("{} exited before listening: {said}", kind.name());
+                }
+            }
+        }
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let addr = listening[0]
+            .split_whitespace()
+            .nth(2)
+            .context("bad listening line")?
+            .to_owned();
+        Ok(Self {
+            child,
+            addr,
+            more_listeners: listening.split_off(1),
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id().unwrap_or_default()
+    }
+
+    /// User + system CPU time of the server so far.
+    pub fn cpu(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        // Fields after the command name (which may hold spaces).
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|i| fields.get(*i)?.parse::<u64>().ok())
+            .sum();
+        Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
+    }
+
+    /// Resident set size, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// A scratch Unix socket path or cache directory under the system's temp dir.
+pub fn scratch(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("wasmserve-bench-{name}-{}", std::process::id()))
+}
+
+/// Removes a scratch directory, ignoring a missing one.
+pub fn remove_scratch(path: &Path) {
+    let _ = std::fs::remove_dir_all(path);
+}
