@@ -54,8 +54,12 @@ struct Args {
     handlers: Option<PathBuf>,
     /// Write the figures into bench/RESULTS.md and the chart into
     /// bench/throughput.svg.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "only")]
     write_results: bool,
+    /// Run only the main-table workloads whose name contains TEXT (e.g.
+    /// "Unix"), and nothing else: for quick comparisons while tuning.
+    #[arg(long, value_name = "TEXT")]
+    only: Option<String>,
 }
 
 /// Connection counts the chart sweeps.
@@ -87,7 +91,11 @@ async fn main() -> anyhow::Result<()> {
         "`wasmserve-bench --seconds {}`; every server in this run, one after another.\n",
         args.seconds
     )?;
-    report.push_str(&throughput_table(&paths, &servers, duration).await?);
+    report.push_str(&throughput_table(&paths, &servers, duration, args.only.as_deref()).await?);
+    if args.only.is_some() {
+        print!("{report}");
+        return Ok(());
+    }
     // Long enough for the allocator to give freed memory back (see
     // host/src/main.rs); the smoke run only proves the steps work.
     let settle = match args.smoke {
@@ -133,11 +141,15 @@ async fn throughput_table(
     paths: &Paths,
     servers: &[Kind],
     duration: Duration,
+    only: Option<&str>,
 ) -> anyhow::Result<String> {
     let mut out = String::from(
         "| workload | server | ops/s | ratio (target) | p50 µs | p99 µs | server CPU µs/op | CPU ratio (target ≤ 1.20) |\n|---|---|---|---|---|---|---|---|\n",
     );
-    for workload in WORKLOADS {
+    let chosen = WORKLOADS
+        .iter()
+        .filter(|workload| only.is_none_or(|text| workload.name.contains(text)));
+    for workload in chosen {
         let mut native = Measured::default();
         for kind in servers {
             let measured = load::measure(paths, *kind, *workload, duration)

@@ -246,16 +246,16 @@ pub(crate) fn unix_path(addr: &tokio::net::unix::SocketAddr) -> Option<String> {
 trait ReadinessStream {
     /// Waits until a read would not block (input, end of stream or error).
     async fn readable(&self) -> io::Result<()>;
-    /// Reads what is there without waiting, appending to `buf`.
-    fn try_read_buf(&self, buf: &mut Vec<u8>) -> io::Result<usize>;
+    /// Reads what is there into `buf` without waiting.
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize>;
 }
 
 impl ReadinessStream for TcpStream {
     async fn readable(&self) -> io::Result<()> {
         TcpStream::readable(self).await
     }
-    fn try_read_buf(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        TcpStream::try_read_buf(self, buf)
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        TcpStream::try_read(self, buf)
     }
 }
 
@@ -263,8 +263,8 @@ impl ReadinessStream for UnixStream {
     async fn readable(&self) -> io::Result<()> {
         UnixStream::readable(self).await
     }
-    fn try_read_buf(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        UnixStream::try_read_buf(self, buf)
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        UnixStream::try_read(self, buf)
     }
 }
 
@@ -281,12 +281,10 @@ async fn read_stream<S: ReadinessStream>(
     let read = async {
         loop {
             stream.readable().await?;
-            let mut buf = Vec::with_capacity(max);
-            match stream.try_read_buf(&mut buf) {
-                Ok(_) => return Ok(buf),
+            match read_scratch(stream, max) {
                 // A spurious wake-up: the readiness was stale.
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-                Err(err) => return Err(err),
+                read => return read,
             }
         }
     };
@@ -298,6 +296,22 @@ async fn read_stream<S: ReadinessStream>(
         None => read.await,
     };
     read.map_err(request_error)
+}
+
+thread_local! {
+    /// Each worker thread's read buffer: a read lands here, then only the
+    /// bytes received are copied out, so no request allocates (or holds)
+    /// a [`MAX_READ`] buffer of its own.
+    static READ_SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; MAX_READ]);
+}
+
+/// Reads what is there, up to `max` bytes, without waiting.
+fn read_scratch<S: ReadinessStream>(stream: &S, max: usize) -> io::Result<Vec<u8>> {
+    READ_SCRATCH.with_borrow_mut(|scratch| {
+        let len = max.min(scratch.len());
+        let read = stream.try_read(&mut scratch[..len])?;
+        Ok(scratch[..read].to_vec())
+    })
 }
 
 /// Shuts down the write side, then discards input until the peer closes, the
