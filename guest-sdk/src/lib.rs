@@ -44,15 +44,56 @@
 //! # fn main() {}
 //! ```
 //!
+//! Or with the request's own line reader, as a `StreamRequestHandler` reads
+//! `self.rfile`:
+//!
+//! ```no_run
+//! use wasmserve_sdk::{Error, Request};
+//!
+//! fn handle(request: Request) -> Result<(), Error> {
+//!     for line in request.lines() {
+//!         request.sendall(format!("{}\n", line?.to_uppercase()).as_bytes())?;
+//!     }
+//!     Ok(())
+//! }
+//!
+//! wasmserve_sdk::export_handler!(handle);
+//! # fn main() {}
+//! ```
+//!
 //! The same handler serves datagrams: on UDP or a Unix datagram socket,
 //! [`Request::recv`] yields the datagram's payload and then end of stream,
-//! and each [`Request::sendall`] sends one datagram back to the sender.
+//! and each [`Request::sendall`] sends one datagram back to the sender. A
+//! handler written for datagrams says so with [`Request::payload`] and
+//! [`Request::reply`]:
 //!
-//! Whatever the guest prints to stdout or stderr becomes a line in the host's
-//! log, tagged with the connection.
+//! ```no_run
+//! use wasmserve_sdk::{Error, Request};
+//!
+//! fn handle(request: Request) -> Result<(), Error> {
+//!     let question = request.payload()?;
+//!     let answer = if question == b"ping" { &b"pong"[..] } else { &b"?"[..] };
+//!     request.reply(answer)
+//! }
+//!
+//! wasmserve_sdk::export_handler!(handle);
+//! # fn main() {}
+//! ```
+//!
+//! # Logging
+//!
+//! Whatever the guest prints to stdout (`println!`) or stderr (`eprintln!`)
+//! becomes a line in the host's log, at `info` and `warn` level, tagged with
+//! the connection's id, peer and handler.
+//!
+//! # Settings
+//!
+//! [`setting`] reads what the operator passed with `--set KEY=VALUE` (or a
+//! service's `[service.settings]`), so one build serves many configurations.
 
 #![deny(missing_docs)]
 
+use std::cell::RefCell;
 use std::fmt;
 use std::io;
 
@@ -91,6 +132,9 @@ use bindings::wasmserve::handler::types as wit;
 pub struct Request {
     /// The host's resource handle.
     inner: wit::Request,
+    /// Bytes received but not consumed yet: [`Request::read_line`] reads
+    /// ahead, and every other way of receiving takes these first.
+    pending: RefCell<Vec<u8>>,
 }
 
 impl fmt::Debug for Request {
@@ -121,8 +165,142 @@ impl Request {
     /// # Ok(()) }
     /// ```
     pub fn recv(&self, max: usize) -> Result<Vec<u8>, Error> {
+        let mut pending = self.pending.borrow_mut();
+        if !pending.is_empty() {
+            let n = max.max(1).min(pending.len());
+            return Ok(pending.drain(..n).collect());
+        }
+        drop(pending);
+        self.recv_from_host(max)
+    }
+
+    /// Asks the host for up to `max` bytes, bypassing what is pending.
+    fn recv_from_host(&self, max: usize) -> Result<Vec<u8>, Error> {
         let max = u32::try_from(max).unwrap_or(u32::MAX);
         self.inner.read(max).map_err(Error::from)
+    }
+
+    /// Receives one line, up to and including its `\n`, like Python's
+    /// `self.rfile.readline()` in a `StreamRequestHandler`. At end of stream
+    /// it returns what is left (a last line without `\n`), then `""`.
+    /// Bytes that are not UTF-8 come out as U+FFFD.
+    ///
+    /// ```no_run
+    /// # fn handle(request: wasmserve_sdk::Request) -> Result<(), wasmserve_sdk::Error> {
+    /// let command = request.read_line()?;
+    /// if command.trim_end() == "QUIT" {
+    ///     request.sendall(b"bye\n")?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn read_line(&self) -> Result<String, Error> {
+        loop {
+            let newline = self.pending.borrow().iter().position(|byte| *byte == b'\n');
+            let end = match newline {
+                Some(newline) => newline + 1,
+                None => {
+                    let more = self.recv_from_host(Self::MAX_RECV)?;
+                    if !more.is_empty() {
+                        self.pending.borrow_mut().extend_from_slice(&more);
+                        continue;
+                    }
+                    self.pending.borrow().len()
+                }
+            };
+            let line: Vec<u8> = self.pending.borrow_mut().drain(..end).collect();
+            return Ok(String::from_utf8_lossy(&line).into_owned());
+        }
+    }
+
+    /// The lines the client sends, without their `\n` (or `\r\n`), until
+    /// it closes: `for line in request.lines()`.
+    ///
+    /// ```no_run
+    /// # fn handle(request: wasmserve_sdk::Request) -> Result<(), wasmserve_sdk::Error> {
+    /// for line in request.lines() {
+    ///     let line = line?;
+    ///     request.sendall(format!("{}\n", line.len()).as_bytes())?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn lines(&self) -> Lines<'_> {
+        Lines { request: self }
+    }
+
+    /// Receives exactly `n` bytes; fails with [`Error::Closed`] if the
+    /// client closes first.
+    ///
+    /// ```no_run
+    /// # fn handle(request: wasmserve_sdk::Request) -> Result<(), wasmserve_sdk::Error> {
+    /// let header = request.read_exact(4)?;
+    /// let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+    /// let body = request.read_exact(len as usize)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn read_exact(&self, n: usize) -> Result<Vec<u8>, Error> {
+        let mut data = Vec::with_capacity(n.min(Self::MAX_RECV));
+        while data.len() < n {
+            let more = self.recv(n - data.len())?;
+            if more.is_empty() {
+                return Err(Error::Closed);
+            }
+            data.extend_from_slice(&more);
+        }
+        Ok(data)
+    }
+
+    /// Everything the client sends until it stops: for a datagram, its
+    /// payload (socketserver's `self.request[0]`); for a connection, every
+    /// byte until the client shuts down its side.
+    ///
+    /// ```no_run
+    /// # fn handle(request: wasmserve_sdk::Request) -> Result<(), wasmserve_sdk::Error> {
+    /// let question = request.payload()?;
+    /// request.reply(&question)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn payload(&self) -> Result<Vec<u8>, Error> {
+        let mut data = Vec::new();
+        loop {
+            let more = self.recv(Self::MAX_RECV)?;
+            if more.is_empty() {
+                return Ok(data);
+            }
+            data.extend_from_slice(&more);
+        }
+    }
+
+    /// Answers the client: on a datagram transport, sends `bytes` as one
+    /// datagram back to the sender (socketserver's
+    /// `socket.sendto(data, self.client_address)`); on a connection, the
+    /// same as [`Request::sendall`].
+    ///
+    /// ```no_run
+    /// # fn handle(request: wasmserve_sdk::Request) -> Result<(), wasmserve_sdk::Error> {
+    /// request.reply(b"pong")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn reply(&self, bytes: &[u8]) -> Result<(), Error> {
+        self.sendall(bytes)
+    }
+
+    /// A buffered writer to the client: many small writes leave as few
+    /// large ones. It sends what it holds when dropped (at the latest when
+    /// the handler returns) or on `flush()`. On a datagram transport every
+    /// flush is one datagram.
+    ///
+    /// ```no_run
+    /// use std::io::Write;
+    /// # fn handle(request: wasmserve_sdk::Request) -> std::io::Result<()> {
+    /// let mut out = request.writer();
+    /// for n in 1..=100 {
+    ///     writeln!(out, "{n}")?;
+    /// }
+    /// out.flush()?; // or let it drop
+    /// # Ok(()) }
+    /// ```
+    pub fn writer(&self) -> io::BufWriter<&Request> {
+        io::BufWriter::new(self)
     }
 
     /// Sends every byte of `bytes`, like Python's `socket.sendall`. On a
@@ -239,6 +417,40 @@ impl io::Write for Request {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// The lines of a request, from [`Request::lines`].
+///
+/// ```no_run
+/// # fn handle(request: wasmserve_sdk::Request) -> Result<(), wasmserve_sdk::Error> {
+/// let mut lines: wasmserve_sdk::Lines<'_> = request.lines();
+/// let first = lines.next().transpose()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Lines<'a> {
+    /// The request the lines come from.
+    request: &'a Request,
+}
+
+impl Iterator for Lines<'_> {
+    type Item = Result<String, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.request.read_line() {
+            Ok(line) if line.is_empty() => None,
+            Ok(mut line) => {
+                if line.ends_with('\n') {
+                    line.pop();
+                    if line.ends_with('\r') {
+                        line.pop();
+                    }
+                }
+                Some(Ok(line))
+            }
+            Err(err) => Some(Err(err)),
+        }
     }
 }
 
@@ -427,6 +639,10 @@ pub mod __private {
         handle: impl FnOnce(crate::Request) -> R,
         request: crate::wit::Request,
     ) -> Result<(), String> {
-        handle(crate::Request { inner: request }).into_handler_result()
+        handle(crate::Request {
+            inner: request,
+            pending: Default::default(),
+        })
+        .into_handler_result()
     }
 }

@@ -1,15 +1,21 @@
 //! Fresh and reused instances, and the OS limits the instance pool must fit.
 
 use std::net::UdpSocket;
+use std::time::Duration;
 
 use crate::fixtures::{ECHO, FAULTY};
 use crate::support::{Server, assert_one_line_error};
 use crate::transports::{udp_client, udp_exchange};
 
-/// Sends `count` `n` times, one after another; returns the replies.
+/// Sends `count` `n` times, one after another; returns the replies. The
+/// reply leaves before `handle` returns and its instance is put back, so
+/// each request waits a moment first: the instance is idle again by then.
 fn counts(client: &UdpSocket, n: usize) -> Vec<String> {
     (0..n)
-        .map(|_| String::from_utf8_lossy(&udp_exchange(client, b"count\n")).into_owned())
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            String::from_utf8_lossy(&udp_exchange(client, b"count\n")).into_owned()
+        })
         .collect()
 }
 

@@ -12,6 +12,7 @@ mod support;
 mod bad_input;
 mod config_file;
 mod echo;
+mod examples;
 mod greet;
 mod guest_failures;
 mod instances;
