@@ -2,6 +2,13 @@
 //! (`tests/fixtures/*`) for wasm32-wasip2, once, and writes their paths into
 //! `fixtures.rs` for the tests to `include!`.
 //!
+//! It also builds the Python and JavaScript handlers (`handlers/python/*`,
+//! `handlers/js/*`) with componentize-py and jco, which it installs from PyPI
+//! and npm into `target/tools` (git-ignored) on first use. Where a toolchain
+//! cannot be installed or run, it says why in a warning and sets the cfg
+//! `wasmserve_no_python` or `wasmserve_no_js`, and those tests are reported
+//! as ignored, never as passed.
+//!
 //! The nested `cargo build` uses its own target directory (`target/fixtures`)
 //! so it never waits on a lock the outer build holds. A handler whose
 //! constant no test uses shows up as a dead-code warning, which clippy turns
@@ -86,6 +93,31 @@ fn main() {
             path.display().to_string()
         ));
     }
+    let tools = target_dir.join("tools");
+    let out_dir = fixture_target_dir.join("languages");
+    for language in [&PYTHON, &JS] {
+        println!("cargo:rustc-check-cfg=cfg({})", language.missing_cfg);
+        for handler in ["echo", "greet"] {
+            let name = format!(
+                "{}_{}",
+                handler.to_uppercase(),
+                language.suffix.to_uppercase()
+            );
+            consts.push_str(&format!(
+                "/// `handlers/{}/{handler}` built for wasm32-wasip2 (if its toolchain could be installed).\npub(crate) const {name}: &str = {:?};\n",
+                language.dir,
+                out_dir.join(format!("{handler}-{}.wasm", language.suffix)).display().to_string()
+            ));
+        }
+        if let Err(reason) = build_language(language, &workspace, &tools, &out_dir) {
+            println!(
+                "cargo:warning={} handlers not built, their tests are ignored: {reason}",
+                language.name
+            );
+            println!("cargo:rustc-cfg={}", language.missing_cfg);
+        }
+    }
+
     let generated =
         PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("fixtures.rs");
     fs::write(&generated, consts).expect("cannot write fixtures.rs");
@@ -129,4 +161,120 @@ fn ensure_wasm_target() {
         matches!(status, Ok(status) if status.success()),
         "the {WASM_TARGET} target is missing and `rustup target add {WASM_TARGET}` failed; install it and retry"
     );
+}
+
+/// A language whose handlers are built with a tool from a package registry.
+struct Language {
+    /// For messages.
+    name: &'static str,
+    /// Its folder under `handlers/`.
+    dir: &'static str,
+    /// `echo-<suffix>.wasm`, `ECHO_<SUFFIX>`.
+    suffix: &'static str,
+    /// The cfg set when the handlers could not be built.
+    missing_cfg: &'static str,
+}
+
+const PYTHON: Language = Language {
+    name: "Python",
+    dir: "python",
+    suffix: "py",
+    missing_cfg: "wasmserve_no_python",
+};
+
+const JS: Language = Language {
+    name: "JavaScript",
+    dir: "js",
+    suffix: "js",
+    missing_cfg: "wasmserve_no_js",
+};
+
+/// The tool versions the handlers are built with (the README names them).
+const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+const JCO: &str = "@bytecodealliance/jco@1.35.0";
+
+/// Installs the language's tool if needed, then builds its echo and greet.
+fn build_language(
+    language: &Language,
+    workspace: &Path,
+    tools: &Path,
+    out_dir: &Path,
+) -> Result<(), String> {
+    fs::create_dir_all(out_dir).map_err(|err| format!("creating {}: {err}", out_dir.display()))?;
+    let wit = workspace.join("wit");
+    let sources = workspace.join("handlers").join(language.dir);
+    match language.suffix {
+        "py" => {
+            let venv = tools.join("python");
+            let tool = venv.join("bin/componentize-py");
+            if !tool.exists() {
+                run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+                run(Command::new(venv.join("bin/pip")).args([
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    COMPONENTIZE_PY,
+                ]))?;
+            }
+            for handler in ["echo", "greet"] {
+                run(Command::new(&tool)
+                    .arg("-d")
+                    .arg(&wit)
+                    .args(["-w", "handler", "componentize", "app", "-p"])
+                    .arg(sources.join(handler))
+                    .arg("-p")
+                    .arg(workspace.join("guest-sdk/python"))
+                    .arg("-o")
+                    .arg(out_dir.join(format!("{handler}-py.wasm")))
+                    .env_remove("VIRTUAL_ENV"))?;
+            }
+        }
+        _ => {
+            let prefix = tools.join("js");
+            let tool = prefix.join("node_modules/.bin/jco");
+            if !tool.exists() {
+                run(Command::new("npm")
+                    .arg("install")
+                    .arg("--prefix")
+                    .arg(&prefix)
+                    .args(["--no-audit", "--no-fund", "--silent", JCO]))?;
+            }
+            for handler in ["echo", "greet"] {
+                run(Command::new(&tool)
+                    .arg("componentize")
+                    .arg(sources.join(handler).join(format!("{handler}.js")))
+                    .arg("--wit")
+                    .arg(&wit)
+                    .args([
+                        "--world-name",
+                        "handler",
+                        "--backend",
+                        "quickjs",
+                        "--backend-qjs-stub-wasi",
+                        "--backend-qjs-disable-async",
+                        "-o",
+                    ])
+                    .arg(out_dir.join(format!("{handler}-js.wasm"))))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `command`; its failure, with the end of what it printed, as the error.
+fn run(command: &mut Command) -> Result<(), String> {
+    let shown = format!("{command:?}");
+    let output = command
+        .output()
+        .map_err(|err| format!("cannot run {shown}: {err}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let said = String::from_utf8_lossy(&output.stderr);
+    let tail: Vec<&str> = said.lines().rev().take(3).collect();
+    Err(format!(
+        "{shown} failed ({}): {}",
+        output.status,
+        tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+    ))
 }

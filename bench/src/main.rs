@@ -104,6 +104,9 @@ async fn main() -> anyhow::Result<()> {
     };
     report.push_str(&idle_table(&paths, args.idle, settle).await?);
     report.push_str(&instantiation_table(&paths, duration).await?);
+    if !args.smoke {
+        report.push_str(&language_table(&paths, duration, args.idle.min(1000)).await?);
+    }
     report.push_str(&startup_table(&paths).await?);
     print!("{report}");
 
@@ -214,7 +217,7 @@ async fn idle_table(paths: &Paths, count: usize, settle: Duration) -> anyhow::Re
         ),
     ];
     for (name, kind, flags) in runs {
-        match idle_rss(paths, kind, count, flags, settle).await {
+        match idle_rss(paths, kind, "echo", count, flags, settle).await {
             Ok(idle) => writeln!(
                 out,
                 "| {name} | {} KiB | {} KiB | {:.1} KiB | {} KiB | {:.2}× |",
@@ -242,6 +245,7 @@ struct IdleRss {
 async fn idle_rss(
     paths: &Paths,
     kind: Kind,
+    echo: &str,
     count: usize,
     flags: &[&str],
     settle: Duration,
@@ -249,7 +253,7 @@ async fn idle_rss(
     let max_connections = (count + 16).to_string();
     let mut extra = vec!["--max-connections", &max_connections];
     extra.extend_from_slice(flags);
-    let server = Server::start(paths, kind, "echo", "tcp", &extra).await?;
+    let server = Server::start(paths, kind, echo, "tcp", &extra).await?;
     // One exchange first, so code paths are warm before the baseline.
     let mut first = tokio::net::TcpStream::connect(&server.addr).await?;
     load::exchange_byte(&mut first, b'x').await?;
@@ -280,7 +284,22 @@ async fn idle_rss(
 /// after connect-greet-close by one client at a time (under concurrent load
 /// the wall-clock figure would mostly measure waiting for a core).
 async fn instantiation_table(paths: &Paths, duration: Duration) -> anyhow::Result<String> {
-    let greet = WORKLOADS
+    let (p50, p99, count) = instantiation(paths, "greet", duration).await?;
+    Ok(format!(
+        "\n| instantiation per connection (greet, one client) | median (target ≤ 10 µs) | p99 | instances |\n|---|---|---|---|\n| wasmserve | {:.1} µs | {:.1} µs | {count} |\n",
+        p50 * 1e6,
+        p99 * 1e6
+    ))
+}
+
+/// The median and p99 instantiation time of handler `greet` (seconds), and
+/// how many instances they were read from.
+async fn instantiation(
+    paths: &Paths,
+    greet: &str,
+    duration: Duration,
+) -> anyhow::Result<(f64, f64, f64)> {
+    let workload = WORKLOADS
         .iter()
         .find(|workload| workload.job == "greet")
         .copied()
@@ -289,12 +308,12 @@ async fn instantiation_table(paths: &Paths, duration: Duration) -> anyhow::Resul
     let server = Server::start(
         paths,
         Kind::Wasmserve,
-        "greet",
+        greet,
         "tcp",
         &["--metrics", "127.0.0.1:0"],
     )
     .await?;
-    load::drive(greet, &server.addr, duration).await?;
+    load::drive(workload, &server.addr, duration).await?;
     let metrics_addr = server
         .more_listeners
         .iter()
@@ -304,11 +323,39 @@ async fn instantiation_table(paths: &Paths, duration: Duration) -> anyhow::Resul
     let buckets = histogram_buckets(&scrape, "wasmserve_instantiation_seconds_bucket");
     let (p50, count) = quantile(&buckets, 0.5).context("no instantiation recorded")?;
     let (p99, _) = quantile(&buckets, 0.99).context("no instantiation recorded")?;
-    Ok(format!(
-        "\n| instantiation per connection (greet, one client) | median (target ≤ 10 µs) | p99 | instances |\n|---|---|---|---|\n| wasmserve | {:.1} µs | {:.1} µs | {count} |\n",
-        p50 * 1e6,
-        p99 * 1e6
-    ))
+    Ok((p50, p99, count))
+}
+
+/// What a connection costs per handler language: component size,
+/// instantiation time, and RSS per idle connection.
+async fn language_table(paths: &Paths, duration: Duration, idle: usize) -> anyhow::Result<String> {
+    let mut out = format!(
+        "\n| handler language | component | instantiation median | p99 | RSS per idle connection ({idle} held) |\n|---|---|---|---|---|\n"
+    );
+    for (language, suffix) in [("Rust", ""), ("Python", "-py"), ("JavaScript", "-js")] {
+        let (echo, greet) = (format!("echo{suffix}"), format!("greet{suffix}"));
+        let size = match std::fs::metadata(paths.handler(&echo)) {
+            Ok(meta) => meta.len(),
+            Err(_) => {
+                writeln!(
+                    out,
+                    "| {language} | not built (`cargo test` builds it) | | | |"
+                )?;
+                continue;
+            }
+        };
+        let (p50, p99, _) = instantiation(paths, &greet, duration).await?;
+        let rss = idle_rss(paths, Kind::Wasmserve, &echo, idle, &[], Duration::ZERO).await?;
+        writeln!(
+            out,
+            "| {language} | {:.1} MB | {:.1} µs | {:.1} µs | {:.1} KiB |",
+            size as f64 / 1e6,
+            p50 * 1e6,
+            p99 * 1e6,
+            rss.held.saturating_sub(rss.before) as f64 / idle as f64,
+        )?;
+    }
+    Ok(out)
 }
 
 /// `GET /metrics` over a plain TCP connection (HTTP/1.0: the server closes

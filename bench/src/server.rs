@@ -47,6 +47,8 @@ pub struct Paths {
     /// Whether `python3` runs here; without it the Python column is skipped.
     pub python: bool,
     handlers: PathBuf,
+    /// Where the tests' build put the Python and JavaScript handlers.
+    languages: PathBuf,
 }
 
 impl Paths {
@@ -73,6 +75,7 @@ impl Paths {
             python_script: root.join("bench/python/socketserver_server.py"),
             python,
             handlers: handlers.unwrap_or_else(|| root.join("target/wasm32-wasip2/release")),
+            languages: root.join("target/fixtures/languages"),
             root,
         };
         for path in [
@@ -91,9 +94,14 @@ impl Paths {
         Ok(paths)
     }
 
-    /// The compiled handler `name`.
+    /// The compiled handler `name`: `echo` is the Rust one; `echo-py` and
+    /// `echo-js` are the Python and JavaScript ones that `cargo test` builds.
     pub fn handler(&self, name: &str) -> PathBuf {
-        self.handlers.join(format!("{name}.wasm"))
+        let dir = match name.contains('-') {
+            true => &self.languages,
+            false => &self.handlers,
+        };
+        dir.join(format!("{name}.wasm"))
     }
 }
 

@@ -232,6 +232,9 @@ pub enum Command {
     /// addresses) without binding anything; exit non-zero listing every
     /// problem.
     Check(CheckArgs),
+    /// Create a handler project (Rust, Python or JavaScript) that builds
+    /// and runs with the commands this prints.
+    New(crate::scaffold::NewArgs),
 }
 
 fn parse_setting(text: &str) -> Result<(String, String), String> {
@@ -440,6 +443,10 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         match &self.command {
             Some(Command::Check(check)) => check.run().await,
+            Some(Command::New(new)) => {
+                print!("{}", new.run()?);
+                Ok(())
+            }
             None => self.serve().await,
         }
     }

@@ -58,17 +58,34 @@ const MAX_WASM_STACK: usize = 512 * 1024;
 /// functions the guest calls (they run on the same fiber).
 const ASYNC_STACK: usize = MAX_WASM_STACK + 512 * 1024;
 
-/// A component compiled for wasm32-wasip2 by rustc is a handful of core
-/// instances (the program, plus small shim modules that wire WASI imports).
-const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
-/// The program's one linear memory (rustc, componentize-py and jco all
-/// build components with one; shims have none). A component with more takes
-/// more slots, so fewer of its instances fit. Each slot reserves 4 GiB of
-/// address space plus a guard, so this also bounds how many instances fit in
-/// the 128 TiB of a 64-bit process.
-const MEMORIES_PER_COMPONENT: u32 = 1;
-/// The program's function table plus the shims' indirect-call tables.
-const TABLES_PER_COMPONENT: u32 = 4;
+/// Core instances one component instance may hold. A rustc-built handler
+/// has 8 (the program and small shim modules that wire WASI imports), a
+/// componentize-py one 14, a jco one more; the count only bounds
+/// bookkeeping that is allocated on use, so it is generous.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 64;
+/// Linear memories one component instance may use: rustc and
+/// componentize-py build components with one, jco (QuickJS) with three.
+const MEMORIES_PER_COMPONENT: u32 = 4;
+/// Each memory slot reserves 4 GiB of address space (so bounds checks can
+/// be elided) plus a 32 MiB guard: about 4.03 GiB.
+const MEMORY_SLOT_BYTES: u64 = (4 << 30) + (32 << 20);
+/// The pool reserves at most this much address space for memories, half
+/// of a 64-bit Linux process's 128 TiB. With many instances it has fewer
+/// than [`MEMORIES_PER_COMPONENT`] slots each (but never fewer than one):
+/// at 15,000 instances, Rust handlers (one memory) all fit, while a handler
+/// with three memories fits about 5,300 at once; beyond that instantiation
+/// fails and is logged (`cause="instantiate"`).
+const MAX_MEMORY_RESERVATION: u64 = 64 << 40;
+/// Function tables one component instance may use (the program's, and the
+/// shims' indirect-call tables).
+const TABLES_PER_COMPONENT: u32 = 64;
+
+/// How many memory slots the pool has for `instances` instances.
+fn memory_slots(instances: u32) -> u32 {
+    let wanted = u64::from(instances) * u64::from(MEMORIES_PER_COMPONENT);
+    let affordable = MAX_MEMORY_RESERVATION / MEMORY_SLOT_BYTES;
+    u32::try_from(wanted.min(affordable).max(u64::from(instances))).unwrap_or(u32::MAX)
+}
 
 /// Builds the engine: Cranelift, async support (host imports suspend the
 /// guest's fiber), epoch interruption, and a pooling allocator sized from
@@ -83,7 +100,7 @@ pub fn build_engine(limits: EngineLimits, cache_dir: Option<&Path>) -> wasmtime:
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(instances)
         .total_core_instances(instances.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
-        .total_memories(instances.saturating_mul(MEMORIES_PER_COMPONENT))
+        .total_memories(memory_slots(instances))
         .total_tables(instances.saturating_mul(TABLES_PER_COMPONENT))
         // One fiber stack per instance: `handle` runs on it from start to end.
         .total_stacks(instances)
@@ -146,6 +163,7 @@ fn start_epoch_ticker(engine: &Engine) -> wasmtime::Result<()> {
 /// start), and, once the slot has been used, its linear memory: the shadow
 /// stack, the copy-on-write image, the heap and the inaccessible rest of the
 /// reservation (4, kept while the slot stays warm for the next request).
+/// A handler with more memories (jco's have three) costs 4 more for each.
 const MAPPINGS_PER_INSTANCE: u64 = 6;
 /// Mappings the process needs besides the pool: the binary, its libraries,
 /// the heap arenas and thread stacks, the compiled handlers.
@@ -188,4 +206,17 @@ pub fn fit_os_limits(max_instances: u32) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_MEMORY_RESERVATION, MEMORY_SLOT_BYTES, memory_slots};
+
+    #[test]
+    fn memory_slots_stay_within_the_reservation_but_never_below_one_each() {
+        assert_eq!(memory_slots(1024), 4096);
+        let cap = u32::try_from(MAX_MEMORY_RESERVATION / MEMORY_SLOT_BYTES).unwrap_or(u32::MAX);
+        assert_eq!(memory_slots(10_000), cap);
+        assert_eq!(memory_slots(20_000), 20_000);
+    }
 }

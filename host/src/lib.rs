@@ -23,6 +23,7 @@
 //!   request in its own `Store` and instance.
 //! - [`reload`]: hot swap of the handler (SIGHUP, `--watch`).
 //! - [`metrics`]: Prometheus metrics and the `/metrics` endpoint.
+//! - [`scaffold`]: `wasmserve new`, a handler project in Rust, Python or JS.
 //! - [`engine`]: every wasmtime knob (pooling allocator, epochs, stacks) in
 //!   one place, and the one epoch ticker thread.
 //! - [`limits`]: per-request memory, CPU and lifetime limits.
@@ -46,6 +47,7 @@ pub mod listener;
 pub mod metrics;
 pub mod reload;
 pub mod request;
+pub mod scaffold;
 pub mod server;
 pub mod shutdown;
 pub mod state;

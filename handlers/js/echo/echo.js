@@ -1,0 +1,13 @@
+// echo in JavaScript: sends back every byte until the client closes (or the datagram).
+//
+// Build (see README "Writing a handler"):
+//   jco componentize "$PWD/handlers/js/echo/echo.js" --wit "$PWD/wit" --world-name handler \
+//     --backend quickjs --backend-qjs-stub-wasi --backend-qjs-disable-async -o echo-js.wasm
+
+export function handle(request) {
+  for (;;) {
+    const data = request.read(65536);
+    if (data.length === 0) return;
+    request.write(data);
+  }
+}

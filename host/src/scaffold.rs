@@ -1,0 +1,340 @@
+//! `wasmserve new NAME [--lang rust|python|js]`: writes a handler project
+//! that builds and runs with the commands it prints.
+//!
+//! Everything the project needs from wasmserve — the WIT contract, and for
+//! Rust and Python the guest SDK — is written into it from copies built
+//! into this binary, so it builds anywhere, with nothing but the language's
+//! own tool from its package registry (crates.io, PyPI, npm).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The WIT contract, copied into every project.
+const WIT: &str = include_str!("../../wit/handler.wit");
+/// The Rust guest SDK's source, copied into Rust projects as a local crate.
+const RUST_SDK: &str = include_str!("../../guest-sdk/src/lib.rs");
+/// The Python guest SDK, copied into Python projects.
+const PYTHON_SDK: &str = include_str!("../../guest-sdk/python/wasmserve_sdk.py");
+/// The toolchain pin (with the wasm32-wasip2 target) Rust projects use.
+const RUST_TOOLCHAIN: &str = include_str!("../../rust-toolchain.toml");
+
+/// The versions of the other languages' tools the project is built with.
+const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+const JCO_VERSION: &str = "1.35.0";
+
+/// The language of a new handler project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Language {
+    /// Rust with the wasmserve SDK; built by cargo for wasm32-wasip2.
+    Rust,
+    /// Python with a socketserver-style SDK; built by componentize-py.
+    Python,
+    /// JavaScript; built by jco with the QuickJS engine.
+    Js,
+}
+
+/// `wasmserve new`: create a handler project.
+#[derive(Debug, clap::Args)]
+pub struct NewArgs {
+    /// The project's name: a folder of that name is created, and the
+    /// handler is built as NAME.wasm (letters, digits, `-` and `_`).
+    #[arg(value_name = "NAME", value_parser = parse_name)]
+    pub name: String,
+
+    /// The language to write the handler in.
+    #[arg(long, value_enum, default_value_t = Language::Rust)]
+    pub lang: Language,
+
+    /// Where to create the project folder (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// Why a project could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum ScaffoldError {
+    /// The folder exists already.
+    #[error("{path:?} already exists; choose another name or --dir, or remove it")]
+    Exists {
+        /// The project folder.
+        path: PathBuf,
+    },
+    /// A file could not be written.
+    #[error("cannot write {path:?}: {cause}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        cause: std::io::Error,
+    },
+}
+
+fn parse_name(text: &str) -> Result<String, String> {
+    let valid = text.len() <= 64
+        && text.starts_with(|c: char| c.is_ascii_alphabetic())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    match valid {
+        true => Ok(text.to_owned()),
+        false => Err(format!(
+            "expected a name of letters, digits, '-' and '_' that starts with a letter, e.g. my-echo, got {text:?}"
+        )),
+    }
+}
+
+impl NewArgs {
+    /// Writes the project and returns what to print: where it is and the
+    /// commands that build and serve it.
+    pub fn run(&self) -> Result<String, ScaffoldError> {
+        let root = self
+            .dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join(&self.name);
+        if root.exists() {
+            return Err(ScaffoldError::Exists { path: root });
+        }
+        let files = match self.lang {
+            Language::Rust => rust_project(&self.name),
+            Language::Python => python_project(&self.name),
+            Language::Js => js_project(&self.name),
+        };
+        for (relative, contents) in &files {
+            write_file(&root.join(relative), contents)?;
+        }
+        Ok(self.instructions(&root))
+    }
+
+    /// The lines printed after the project is written.
+    fn instructions(&self, root: &Path) -> String {
+        let wasmserve = std::env::current_exe()
+            .map(|exe| exe.display().to_string())
+            .unwrap_or_else(|_| "wasmserve".to_owned());
+        let root = root.display();
+        let name = &self.name;
+        let (language, steps, wasm) = match self.lang {
+            Language::Rust => (
+                "Rust",
+                vec![format!(
+                    "cd {root} && cargo build --release --target wasm32-wasip2"
+                )],
+                format!(
+                    "{root}/target/wasm32-wasip2/release/{}.wasm",
+                    name.replace('-', "_")
+                ),
+            ),
+            Language::Python => (
+                "Python",
+                vec![
+                    format!(
+                        "cd {root} && python3 -m venv .venv && .venv/bin/pip install {COMPONENTIZE_PY}"
+                    ),
+                    format!(
+                        "cd {root} && .venv/bin/componentize-py -d wit -w handler componentize app -o {name}.wasm"
+                    ),
+                ],
+                format!("{root}/{name}.wasm"),
+            ),
+            Language::Js => (
+                "JavaScript",
+                vec![format!("cd {root} && npm install && npm run build")],
+                format!("{root}/{name}.wasm"),
+            ),
+        };
+        let mut text = format!("created a {language} handler in {root}\n");
+        for step in steps {
+            let _ = writeln!(text, "  build: {step}");
+        }
+        let _ = writeln!(text, "  serve: {wasmserve} --handler {wasm} --tcp 8100");
+        let _ = writeln!(
+            text,
+            "  try:   python3 -c 'import socket; s = socket.create_connection((\"127.0.0.1\", 8100)); s.sendall(b\"hello\\n\"); print(s.recv(1024))'"
+        );
+        text
+    }
+}
+
+fn write_file(path: &Path, contents: &str) -> Result<(), ScaffoldError> {
+    let written = match path.parent() {
+        Some(parent) => std::fs::create_dir_all(parent),
+        None => Ok(()),
+    }
+    .and_then(|()| std::fs::write(path, contents));
+    written.map_err(|cause| ScaffoldError::Write {
+        path: path.to_owned(),
+        cause,
+    })
+}
+
+/// A project's files: path relative to its folder, and contents.
+type Files = Vec<(&'static str, String)>;
+
+fn rust_project(name: &str) -> Files {
+    vec![
+        (
+            "Cargo.toml",
+            format!(
+                r#"[package]
+name = "{name}"
+version = "0.1.0"
+edition = "2024"
+
+# A handler is a library compiled to a WebAssembly component.
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+wasmserve-sdk = {{ path = "wasmserve-sdk" }}
+
+[profile.release]
+debug = false
+
+# A project of its own, even inside another cargo workspace.
+[workspace]
+"#
+            ),
+        ),
+        (
+            "src/lib.rs",
+            format!(
+                r#"//! `{name}`: a wasmserve handler. It echoes every line it receives, and
+//! logs it with the client's address (what a handler prints goes to the host's log).
+//!
+//! `request` is one connection (or one datagram): `request.lines()`,
+//! `request.read_line()`, `request.recv(n)`, `request.sendall(bytes)`,
+//! `request.peer_addr()`, and `&request` is a `std::io::Read + Write`.
+//! See the SDK's docs: `cargo doc -p wasmserve-sdk --open`.
+
+use wasmserve_sdk::{{Error, Request}};
+
+fn handle(request: Request) -> Result<(), Error> {{
+    for line in request.lines() {{
+        let line = line?;
+        println!("{{}} sent {{line:?}}", request.peer_addr());
+        request.sendall(format!("{{line}}\n").as_bytes())?;
+    }}
+    Ok(())
+}}
+
+wasmserve_sdk::export_handler!(handle);
+"#
+            ),
+        ),
+        ("rust-toolchain.toml", RUST_TOOLCHAIN.to_owned()),
+        (
+            "wasmserve-sdk/Cargo.toml",
+            r#"[package]
+name = "wasmserve-sdk"
+description = "wasmserve's guest SDK (a copy written by `wasmserve new`)"
+version = "0.1.0"
+edition = "2024"
+
+[dependencies]
+wit-bindgen = { version = "0.61", default-features = false, features = ["macros", "realloc"] }
+"#
+            .to_owned(),
+        ),
+        ("wasmserve-sdk/src/lib.rs", RUST_SDK.to_owned()),
+        ("wit/handler.wit", WIT.to_owned()),
+        (".gitignore", "/target\n".to_owned()),
+    ]
+}
+
+fn python_project(name: &str) -> Files {
+    vec![
+        (
+            "app.py",
+            format!(
+                r#""""{name}: a wasmserve handler, written like a socketserver handler.
+
+It echoes every line it receives, and logs it with the client's address
+(what a handler prints goes to the host's log).
+"""
+
+from wasmserve_sdk import BaseRequestHandler, serve
+
+
+class Handler(BaseRequestHandler):
+    def handle(self):
+        buffered = b""
+        while data := self.request.recv(4096):
+            buffered += data
+            *lines, buffered = buffered.split(b"\n")
+            for line in lines:
+                print(f"{{self.client_address}} sent {{line!r}}")
+                self.request.sendall(line + b"\n")
+        if buffered:
+            self.request.sendall(buffered)
+
+
+WitWorld = serve(Handler)
+"#
+            ),
+        ),
+        ("wasmserve_sdk.py", PYTHON_SDK.to_owned()),
+        ("wit/handler.wit", WIT.to_owned()),
+        (
+            ".gitignore",
+            format!("/.venv\n/{name}.wasm\n__pycache__/\n"),
+        ),
+    ]
+}
+
+fn js_project(name: &str) -> Files {
+    vec![
+        (
+            "handler.js",
+            format!(
+                r#"// {name}: a wasmserve handler. It echoes every byte it receives.
+//
+// `request` is one connection (or one datagram): `request.read(max)` returns
+// a Uint8Array (empty at end of stream), `request.write(bytes)` sends all of
+// it, `request.peerAddr()` is the client's address. What the handler prints
+// with console.log goes to the host's log.
+
+export function handle(request) {{
+  for (;;) {{
+    const data = request.read(65536);
+    if (data.length === 0) return;
+    request.write(data);
+  }}
+}}
+"#
+            ),
+        ),
+        (
+            "package.json",
+            format!(
+                r#"{{
+  "name": "{name}",
+  "private": true,
+  "type": "module",
+  "scripts": {{
+    "build": "jco componentize \"$PWD/handler.js\" --wit \"$PWD/wit\" --world-name handler --backend quickjs --backend-qjs-stub-wasi --backend-qjs-disable-async -o {name}.wasm"
+  }},
+  "devDependencies": {{
+    "@bytecodealliance/jco": "{JCO_VERSION}"
+  }}
+}}
+"#
+            ),
+        ),
+        ("wit/handler.wit", WIT.to_owned()),
+        (".gitignore", format!("/node_modules\n/{name}.wasm\n")),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_name;
+
+    #[test]
+    fn names_must_make_a_crate_and_a_file_name() {
+        assert!(parse_name("my-echo").is_ok());
+        assert!(parse_name("echo_2").is_ok());
+        for bad in ["", "2fast", "../up", "a b", "é"] {
+            assert!(parse_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! Handlers written in Python (componentize-py) and JavaScript (jco with
+//! QuickJS) pass the same echo and greet checks as the Rust ones, over TCP
+//! and UDP. `tests/build.rs` builds them; where a toolchain could not be
+//! installed, these tests are ignored (the build printed why).
+
+use crate::fixtures::{ECHO_JS, ECHO_PY, GREET_JS, GREET_PY};
+use crate::support::{Server, pattern, read_to_end, round_trip};
+use crate::transports::{udp_client, udp_exchange};
+
+/// Echo over TCP (a 64 KiB payload) and UDP, from one server.
+fn check_echo(handler: &str) {
+    let server = Server::start_with(&["--handler", handler, "--tcp", "0", "--udp", "0"], 2);
+    let data = pattern(64 * 1024, 7);
+    assert_eq!(round_trip(server.connect(), data.clone()), data);
+    let client = udp_client(&server.addrs[1]);
+    assert_eq!(udp_exchange(&client, b"one datagram"), b"one datagram");
+    assert_eq!(udp_exchange(&client, &data[..1000]), &data[..1000]);
+}
+
+/// Greet over TCP and UDP, with the default greeting and with a setting.
+fn check_greet(handler: &str) {
+    let server = Server::start_with(&["--handler", handler, "--tcp", "0", "--udp", "0"], 2);
+    assert_eq!(read_to_end(server.connect()), b"Thank you for connecting");
+    let client = udp_client(&server.addrs[1]);
+    assert_eq!(udp_exchange(&client, b"hi"), b"Thank you for connecting");
+    let server = Server::start(handler, &["--set", "greeting=hello from a setting"]);
+    assert_eq!(read_to_end(server.connect()), b"hello from a setting");
+}
+
+#[test]
+#[cfg_attr(
+    wasmserve_no_python,
+    ignore = "componentize-py could not be installed or run here (tests/build.rs printed why)"
+)]
+fn python_echo_and_greet_over_tcp_and_udp() {
+    check_echo(ECHO_PY);
+    check_greet(GREET_PY);
+}
+
+#[test]
+#[cfg_attr(
+    wasmserve_no_js,
+    ignore = "jco could not be installed or run here (tests/build.rs printed why)"
+)]
+fn javascript_echo_and_greet_over_tcp_and_udp() {
+    check_echo(ECHO_JS);
+    check_greet(GREET_JS);
+}

@@ -1,0 +1,107 @@
+//! `wasmserve new`: each language's project builds with the commands it
+//! prints, and the handler it builds echoes over real sockets.
+
+use std::io::BufReader;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::support::{Server, WASMSERVE, assert_usage_error, exchange_line};
+
+/// Runs `wasmserve new NAME --lang LANG --dir DIR`, then every `build:`
+/// line it printed, as a user would paste them; returns the handler path of
+/// the `serve:` line.
+fn scaffold_and_build(dir: &Path, name: &str, lang: &str) -> String {
+    let output = Command::new(WASMSERVE)
+        .args(["new", name, "--lang", lang, "--dir"])
+        .arg(dir)
+        .output()
+        .expect("run wasmserve new");
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for step in printed
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("build: "))
+    {
+        let built = Command::new("sh")
+            .arg("-c")
+            .arg(step)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_TARGET_DIR")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run a build step");
+        assert!(
+            built.status.success(),
+            "`{step}` failed:\n{}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+    }
+    let serve = printed
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("serve: "))
+        .unwrap_or_else(|| panic!("no serve line in:\n{printed}"));
+    let handler = serve
+        .split_whitespace()
+        .skip_while(|word| *word != "--handler")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no --handler in {serve:?}"));
+    assert!(Path::new(handler).exists(), "{handler} was not built");
+    handler.to_owned()
+}
+
+/// The scaffolded handler echoes lines over TCP.
+fn assert_echoes(handler: &str) {
+    let server = Server::start(handler, &[]);
+    let mut stream = BufReader::new(server.connect());
+    assert_eq!(exchange_line(&mut stream, "hello"), "hello\n");
+    assert_eq!(exchange_line(&mut stream, "again"), "again\n");
+}
+
+fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("wasmserve-new")
+        .tempdir()
+        .expect("temp dir")
+}
+
+#[test]
+fn a_new_rust_handler_builds_and_echoes() {
+    let dir = scratch();
+    assert_echoes(&scaffold_and_build(dir.path(), "my-echo", "rust"));
+}
+
+#[test]
+#[cfg_attr(
+    wasmserve_no_python,
+    ignore = "componentize-py could not be installed or run here (tests/build.rs printed why)"
+)]
+fn a_new_python_handler_builds_and_echoes() {
+    let dir = scratch();
+    assert_echoes(&scaffold_and_build(dir.path(), "pyecho", "python"));
+}
+
+#[test]
+#[cfg_attr(
+    wasmserve_no_js,
+    ignore = "jco could not be installed or run here (tests/build.rs printed why)"
+)]
+fn a_new_javascript_handler_builds_and_echoes() {
+    let dir = scratch();
+    assert_echoes(&scaffold_and_build(dir.path(), "jsecho", "js"));
+}
+
+#[test]
+fn new_refuses_a_bad_name_and_an_existing_folder() {
+    assert_usage_error(&["new", "../escape"], "expected a name of letters");
+    let dir = scratch();
+    let dir_arg = dir.path().to_string_lossy().into_owned();
+    std::fs::create_dir(dir.path().join("taken")).expect("mkdir");
+    crate::support::assert_one_line_error(
+        &["new", "taken", "--dir", &dir_arg],
+        &["already exists", "choose another name"],
+    );
+}
