@@ -4,14 +4,45 @@
 //! installed, these tests are ignored (the build printed why).
 
 use crate::fixtures::{ECHO_JS, ECHO_PY, GREET_JS, GREET_PY};
-use crate::support::{Server, pattern, read_to_end, round_trip};
+use std::io::BufReader;
+
+use crate::support::{Server, exchange_line, pattern, read_to_end, round_trip};
 use crate::transports::{udp_client, udp_exchange};
 
-/// Echo over TCP (a 64 KiB payload) and UDP, from one server.
+/// Connections held at once in [`check_echo`]: as many as the pool has
+/// instances for them, so a pool sized too small for the language's components (more
+/// memories or core instances than a Rust handler) shows.
+const HELD: usize = 20;
+
+/// Echo over TCP (a 64 KiB payload, then `HELD` connections at once) and
+/// UDP, from one server.
 fn check_echo(handler: &str) {
-    let server = Server::start_with(&["--handler", handler, "--tcp", "0", "--udp", "0"], 2);
+    // One permit more: the UDP listener holds one while it waits for a
+    // datagram (a permit is taken before receiving, never after).
+    let max = (HELD + 1).to_string();
+    let server = Server::start_with(
+        &[
+            "--handler",
+            handler,
+            "--tcp",
+            "0",
+            "--udp",
+            "0",
+            "--max-connections",
+            &max,
+        ],
+        2,
+    );
     let data = pattern(64 * 1024, 7);
     assert_eq!(round_trip(server.connect(), data.clone()), data);
+    let mut held: Vec<_> = (0..HELD)
+        .map(|_| BufReader::new(server.connect()))
+        .collect();
+    for (n, stream) in held.iter_mut().enumerate() {
+        let line = format!("held {n}");
+        assert_eq!(exchange_line(stream, &line), format!("{line}\n"));
+    }
+    drop(held);
     let client = udp_client(&server.addrs[1]);
     assert_eq!(udp_exchange(&client, b"one datagram"), b"one datagram");
     assert_eq!(udp_exchange(&client, &data[..1000]), &data[..1000]);
