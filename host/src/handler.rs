@@ -233,6 +233,7 @@ impl Handler {
             Some(instance) => instance,
             None => self.instantiate(limits, metrics).await?,
         };
+        instance.served += 1;
         instance.store.data_mut().begin_request();
         instance.store.set_epoch_deadline(1);
         let request = instance
@@ -307,7 +308,11 @@ impl Handler {
         metrics
             .instantiation
             .observe(instantiating.elapsed().as_secs_f64());
-        Ok(LiveInstance { store, world })
+        Ok(LiveInstance {
+            store,
+            world,
+            served: 0,
+        })
     }
 
     /// A warm instance left by an earlier request, if one is idle.
@@ -315,8 +320,12 @@ impl Handler {
         self.warm.lock().ok()?.pop()
     }
 
-    /// Keeps `instance` for a later request, unless enough are kept already.
+    /// Keeps `instance` for a later request, unless enough are kept already
+    /// or it has served its share.
     fn keep_warm(&self, instance: LiveInstance) {
+        if instance.served >= MAX_REUSES {
+            return;
+        }
         if let Ok(mut warm) = self.warm.lock()
             && warm.len() < MAX_WARM_INSTANCES
         {
@@ -342,12 +351,20 @@ pub enum InstanceChoice {
 /// more than `--max-connections` (see `cli.rs`).
 pub const MAX_WARM_INSTANCES: usize = 16;
 
+/// Requests one warm instance serves before it is replaced by a fresh one.
+/// It bounds what a long-lived instance can accumulate — guest memory up to
+/// `--max-memory`, but also host-side state such as request handles a guest
+/// never drops — at the cost of one instantiation per this many requests.
+const MAX_REUSES: u64 = 10_000;
+
 /// An instance and the store it lives in.
 struct LiveInstance {
     /// The store: the instance's memory, tables and host state.
     store: Store<InstanceState>,
     /// The instance's `handle` export.
     world: HandlerWorld,
+    /// Requests it has served (more than one only when warm).
+    served: u64,
 }
 
 fn instantiate_error(err: wasmtime::Error) -> HandleError {
