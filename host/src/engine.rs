@@ -110,9 +110,7 @@ pub fn build_engine(limits: EngineLimits, cache_dir: Option<&Path>) -> wasmtime:
         // `keep_resident_bytes`); measured in bench/RESULTS.md.
         .linear_memory_keep_resident(limits.keep_resident_bytes)
         .table_keep_resident(limits.keep_resident_bytes)
-        .pagemap_scan(wasmtime::Enabled::Auto)
-        // With nothing kept resident, fiber stacks are given back too.
-        .async_stack_keep_resident(0);
+        .pagemap_scan(wasmtime::Enabled::Auto);
 
     let mut config = Config::new();
     config
@@ -126,10 +124,11 @@ pub fn build_engine(limits: EngineLimits, cache_dir: Option<&Path>) -> wasmtime:
         .max_wasm_stack(MAX_WASM_STACK)
         .async_stack_size(ASYNC_STACK)
         // A fiber stack is reused as it is (wasmtime's default) unless no
-        // memory is to stay resident: zeroing a stack costs an madvise per
-        // request, which took instantiation from 13 to 20 µs here, and a
-        // used stack keeps ~36 KiB resident (instantiation and teardown run
-        // on it).
+        // memory is to stay resident; then it is zeroed by giving all its
+        // pages back (wasmtime keeps none of a stack resident by default).
+        // That costs an madvise per request, which took instantiation from
+        // 13 to 20 µs here; not zeroing leaves a used stack ~36 KiB resident
+        // (instantiation and teardown run on it).
         .async_stack_zeroing(limits.keep_resident_bytes == 0);
     if let Some(dir) = cache_dir {
         let mut cache = wasmtime::CacheConfig::new();

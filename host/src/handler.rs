@@ -233,8 +233,11 @@ impl Handler {
             Some(instance) => instance,
             None => self.instantiate(limits, metrics).await?,
         };
+        // A fresh instance's state is new already; a reused one starts over.
+        if instance.served > 0 {
+            instance.store.data_mut().begin_request();
+        }
         instance.served += 1;
-        instance.store.data_mut().begin_request();
         instance.store.set_epoch_deadline(1);
         let request = instance
             .store

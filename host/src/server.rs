@@ -198,20 +198,19 @@ impl Server {
                 self.shutdown.stop_accepting();
             }
         }
+        let transport = transport_name(&request);
         let span = tracing::info_span!(
             "conn",
             id,
             peer = %request.peer_addr(),
-            transport = %transport_name(&request),
+            transport = %transport,
             handler = handler.name(),
             version = handler.hash()
         );
-        let transport = transport_name(&request);
-        match transport {
-            "udp" | "unix-datagram" => {
-                self.metrics.datagrams.inc();
-            }
-            _ => self.metrics.accepted(transport),
+        if request.is_datagram() {
+            self.metrics.datagrams.inc();
+        } else {
+            self.metrics.accepted(transport);
         }
         self.metrics.active.inc();
         let server = Arc::clone(self);

@@ -68,9 +68,7 @@ impl InstanceState {
             bytes_out,
         }
     }
-}
 
-impl InstanceState {
     /// Readies the state for the next request served by this instance: the
     /// CPU count, the idle flag and the memory-refusal flag start afresh.
     pub(crate) fn begin_request(&mut self) {
