@@ -189,9 +189,8 @@ const JS: Language = Language {
     missing_cfg: "wasmserve_no_js",
 };
 
-/// The tool versions the handlers are built with (the README names them).
-const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
-const JCO: &str = "@bytecodealliance/jco@1.35.0";
+// The tool versions the handlers are built with (the README names them).
+include!("../guest-sdk/toolchains.rs");
 
 /// Installs the language's tool if needed, then builds its echo and greet.
 fn build_language(
@@ -237,7 +236,8 @@ fn build_language(
                     .arg("install")
                     .arg("--prefix")
                     .arg(&prefix)
-                    .args(["--no-audit", "--no-fund", "--silent", JCO]))?;
+                    .args(["--no-audit", "--no-fund", "--silent"])
+                    .arg(format!("@bytecodealliance/jco@{JCO_VERSION}")))?;
             }
             for handler in ["echo", "greet"] {
                 run(Command::new(&tool)

@@ -18,9 +18,8 @@ const PYTHON_SDK: &str = include_str!("../../guest-sdk/python/wasmserve_sdk.py")
 /// The toolchain pin (with the wasm32-wasip2 target) Rust projects use.
 const RUST_TOOLCHAIN: &str = include_str!("../../rust-toolchain.toml");
 
-/// The versions of the other languages' tools the project is built with.
-const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
-const JCO_VERSION: &str = "1.35.0";
+// The versions of the other languages' tools the project is built with.
+include!("../../guest-sdk/toolchains.rs");
 
 /// The language of a new handler project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
