@@ -7,11 +7,9 @@ use std::path::PathBuf;
 
 /// Why a handler component could not be loaded.
 #[derive(Debug, thiserror::Error)]
-pub enum LoadError {
+pub(crate) enum LoadError {
     /// The handler path does not exist.
-    #[error(
-        "handler {path:?} does not exist (build one with `cargo build --release --target wasm32-wasip2 -p echo`, or check the path)"
-    )]
+    #[error("handler {path:?} does not exist ({})", not_found_hint(path))]
     NotFound {
         /// The path given.
         path: PathBuf,
@@ -76,7 +74,7 @@ pub enum LoadError {
 
 /// Why a listener could not be opened.
 #[derive(Debug, thiserror::Error)]
-pub enum ListenError {
+pub(crate) enum ListenError {
     /// The host part of an address did not resolve.
     #[error("cannot resolve {addr:?}: {cause}")]
     Resolve {
@@ -131,8 +129,35 @@ pub enum ListenError {
     },
 }
 
+/// The example handlers of wasmserve's own repository (`handlers/*`), which
+/// a newcomer's path most likely means.
+const EXAMPLE_HANDLERS: [&str; 7] = [
+    "chat",
+    "daytime",
+    "echo",
+    "greet",
+    "time",
+    "uppercase",
+    "whoami",
+];
+
+/// How to get the missing handler at `path`: the build command of the
+/// example it names, with where the file lands, or a look at the path.
+fn not_found_hint(path: &std::path::Path) -> String {
+    let stem = path
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match EXAMPLE_HANDLERS.contains(&stem.as_str()) {
+        true => format!(
+            "{stem} is one of wasmserve's examples: in a clone of wasmserve, `cargo build --release --target wasm32-wasip2 -p {stem}` writes it to target/wasm32-wasip2/release/{stem}.wasm; pass that path"
+        ),
+        false => "check the path; a relative path is taken from the current directory (in a config file, from the file's directory)".to_owned(),
+    }
+}
+
 /// Flattens an error and its causes (`{:#}`) into one line.
-pub fn one_line(err: &impl std::fmt::Display) -> String {
+pub(crate) fn one_line(err: &impl std::fmt::Display) -> String {
     let text = format!("{err:#}");
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

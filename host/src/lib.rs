@@ -5,53 +5,44 @@
 //! fresh instance of a Wasm component that exports `handle(request)` from the
 //! `wasmserve:handler` WIT world (see `wit/handler.wit`).
 //!
+//! The library's one public item is [`main`], which the `wasmserve` binary
+//! calls; everything else is private to the crate, so the compiler reports
+//! what nothing uses.
+//!
 //! # Layout
 //!
-//! One module per concern, from the outside in:
+//! A folder per layer; imports run downwards only (`app` → `service` →
+//! `server` → `wasm` → `net`), with `metrics`, `shutdown` and `error`
+//! beside them:
 //!
-//! - [`cli`]: command-line flags (clap) and listen-address parsing.
-//! - [`config`]: the configuration file (several services, inetd style).
-//! - [`supervisor`]: the services of the process; applies a (re)loaded
-//!   configuration without closing sockets that stay wanted.
-//! - [`server`]: [`server::serve`] ties listeners, the handler and the shutdown
-//!   signal together; `main` and the tests drive it the same way.
-//! - [`listener`]: binds sockets of every transport (TCP, UDP, Unix stream,
-//!   Unix datagram) and runs their accept/receive loops, with backpressure.
-//! - [`inherited`]: sockets passed in by systemd or `--listen-fd`.
-//! - [`shutdown`]: the stop-accepting / drain / cut signal passed down to every task.
-//! - [`handler`]: loads and checks a handler component once, then serves each
-//!   request in its own `Store` and instance.
-//! - [`reload`]: hot swap of the handler (SIGHUP, `--watch`).
-//! - [`metrics`]: Prometheus metrics and the `/metrics` endpoint.
-//! - [`scaffold`]: `wasmserve new`, a handler project in Rust, Python or JS.
-//! - [`engine`]: every wasmtime knob (pooling allocator, epochs, stacks) in
-//!   one place, and the one epoch ticker thread.
-//! - [`limits`]: per-request memory, CPU and lifetime limits.
-//! - [`request`]: the host side of the `request` resource a guest reads and writes.
-//! - [`state`]: the per-instance store data (resource table, WASI context).
-//! - [`guest_output`]: turns a guest's stdout/stderr into log lines.
-//! - [`bindings`]: the `bindgen!`-generated types of the WIT world.
-//! - [`error`]: the error types library callers can match on.
+//! - `cli`: clap definitions and the mapping of flags to a service spec.
+//! - `app/`: start-up, signals, SIGHUP, `check`.
+//! - `service/`: one description of a service (`ServiceSpec`) from flags or
+//!   the config file, the one validator, the supervisor that applies a
+//!   (re)loaded configuration, handler reloads and `--watch`.
+//! - `server/`: admission (a permit before each accept), the accept and
+//!   receive loops, a task per request, draining at stop.
+//! - `wasm/`: the engine and its epoch ticker, the WIT bindings, loading a
+//!   handler component, instances and their limits, the `request` resource,
+//!   guest output, the store state. It reports counts upward through
+//!   `RequestObserver` and knows nothing of services or metrics.
+//! - `net/`: listen addresses and transport names, binding sockets of every
+//!   transport (inherited ones too), taking connections and datagrams.
+//! - `metrics`: Prometheus metrics and the `/metrics` endpoint.
+//! - `shutdown`: the stop-accepting / drain / cut signal.
+//! - `scaffold`: `wasmserve new`.
+//! - `error`: load and listen errors, and `one_line`.
 #![deny(missing_docs)]
 
-pub mod bindings;
-pub mod cli;
-pub mod config;
-pub mod engine;
-pub mod error;
-pub mod guest_output;
-pub mod handler;
-pub mod inherited;
-pub mod limits;
-pub mod listener;
-pub mod metrics;
-pub mod reload;
-pub mod request;
-pub mod scaffold;
-pub mod server;
-pub mod shutdown;
-pub mod state;
-pub mod supervisor;
+mod app;
+mod cli;
+mod error;
+mod metrics;
+mod net;
+mod scaffold;
+mod server;
+mod service;
+mod shutdown;
+mod wasm;
 
-pub use error::LoadError;
-pub use handler::Handler;
+pub use app::main;

@@ -14,7 +14,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::handler::FailureCause;
+use crate::net::{ListenAddr, bind_error};
+use crate::wasm::{FailureCause, RequestObserver};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ServiceLabels {
@@ -58,7 +59,7 @@ fn instantiation_histogram() -> Histogram {
 
 /// Every metric of the process, in one registry.
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     accepted: Family<TransportLabels, Counter>,
     active: Family<ServiceLabels, Gauge>,
@@ -80,7 +81,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// A registry with every wasmserve metric, prefixed `wasmserve_`.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut registry = Registry::with_prefix("wasmserve");
         let metrics = Self {
             accepted: Family::default(),
@@ -156,7 +157,7 @@ impl Metrics {
     }
 
     /// The handles of one service's metrics.
-    pub fn service(self: &Arc<Self>, name: &str) -> Arc<ServiceMetrics> {
+    pub(crate) fn service(self: &Arc<Self>, name: &str) -> Arc<ServiceMetrics> {
         let labels = ServiceLabels {
             service: name.to_owned(),
         };
@@ -181,7 +182,7 @@ impl Metrics {
     }
 
     /// The registry in the Prometheus text format.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
@@ -191,28 +192,28 @@ impl Metrics {
 
 /// One service's metric handles (cheap clones of the registry's series).
 #[derive(Debug)]
-pub struct ServiceMetrics {
+pub(crate) struct ServiceMetrics {
     name: String,
     /// Requests in flight.
-    pub active: Gauge,
+    pub(crate) active: Gauge,
     /// Admissions that had to wait for a free slot.
-    pub waited: Counter,
+    pub(crate) waited: Counter,
     /// Datagrams served.
-    pub datagrams: Counter,
+    pub(crate) datagrams: Counter,
     /// Bytes read by handlers.
-    pub bytes_in: Counter,
+    pub(crate) bytes_in: Counter,
     /// Bytes written by handlers.
-    pub bytes_out: Counter,
+    pub(crate) bytes_out: Counter,
     /// Request durations.
-    pub duration: Histogram,
+    pub(crate) duration: Histogram,
     /// Instantiation times.
-    pub instantiation: Histogram,
+    pub(crate) instantiation: Histogram,
     all: Arc<Metrics>,
 }
 
 impl ServiceMetrics {
     /// Counts one accepted connection on `transport`.
-    pub fn accepted(&self, transport: &str) {
+    pub(crate) fn accepted(&self, transport: &str) {
         self.all
             .accepted
             .get_or_create(&TransportLabels {
@@ -223,7 +224,7 @@ impl ServiceMetrics {
     }
 
     /// Counts one failure.
-    pub fn failure(&self, cause: FailureCause) {
+    pub(crate) fn failure(&self, cause: FailureCause) {
         self.all
             .failures
             .get_or_create(&FailureLabels {
@@ -234,7 +235,7 @@ impl ServiceMetrics {
     }
 
     /// Counts one reload attempt.
-    pub fn reload(&self, ok: bool) {
+    pub(crate) fn reload(&self, ok: bool) {
         self.all
             .reloads
             .get_or_create(&ReloadLabels {
@@ -245,18 +246,23 @@ impl ServiceMetrics {
     }
 }
 
-/// Binds the metrics endpoint; serving starts with [`serve_metrics`].
-pub async fn bind(
-    addr: &crate::cli::ListenAddr,
-) -> Result<tokio::net::TcpListener, crate::error::ListenError> {
-    let resolved = addr.resolve().await?;
-    tokio::net::TcpListener::bind(resolved)
-        .await
-        .map_err(|cause| crate::listener::bind_error("metrics", &resolved.to_string(), cause))
+/// Binds the metrics endpoint on every address `addr` resolves to; serving
+/// starts with [`serve_metrics`].
+pub(crate) async fn bind(
+    addr: &ListenAddr,
+) -> Result<Vec<tokio::net::TcpListener>, crate::error::ListenError> {
+    let mut listeners = Vec::new();
+    for resolved in addr.resolve().await? {
+        let listener = tokio::net::TcpListener::bind(resolved)
+            .await
+            .map_err(|cause| bind_error("metrics", &resolved.to_string(), cause))?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
 }
 
 /// Serves `GET /metrics` (Prometheus text format) on `listener` forever.
-pub async fn serve_metrics(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
+pub(crate) async fn serve_metrics(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
     loop {
         let (stream, peer): (_, SocketAddr) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -287,7 +293,9 @@ pub async fn serve_metrics(listener: tokio::net::TcpListener, metrics: Arc<Metri
 fn respond(request: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Response<Full<Bytes>> {
     let mut response = if request.uri().path() == "/metrics" {
         let mut response = Response::new(Full::new(Bytes::from(metrics.encode())));
-        if let Ok(value) = "text/plain; version=0.0.4; charset=utf-8".parse() {
+        // prometheus-client writes the OpenMetrics text format (it ends
+        // with `# EOF`); say so, or strict scrapers reject the body.
+        if let Ok(value) = "application/openmetrics-text; version=1.0.0; charset=utf-8".parse() {
             response
                 .headers_mut()
                 .insert(hyper::header::CONTENT_TYPE, value);
@@ -300,4 +308,18 @@ fn respond(request: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Respo
         *response.status_mut() = StatusCode::NOT_FOUND;
     }
     response
+}
+
+impl RequestObserver for ServiceMetrics {
+    fn bytes_in(&self, bytes: u64) {
+        self.bytes_in.inc_by(bytes);
+    }
+
+    fn bytes_out(&self, bytes: u64) {
+        self.bytes_out.inc_by(bytes);
+    }
+
+    fn instantiated(&self, took: std::time::Duration) {
+        self.instantiation.observe(took.as_secs_f64());
+    }
 }

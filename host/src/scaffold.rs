@@ -23,7 +23,7 @@ include!("../../guest-sdk/toolchains.rs");
 
 /// The language of a new handler project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Language {
+pub(crate) enum Language {
     /// Rust with the wasmserve SDK; built by cargo for wasm32-wasip2.
     Rust,
     /// Python with a socketserver-style SDK; built by componentize-py.
@@ -34,24 +34,24 @@ pub enum Language {
 
 /// `wasmserve new`: create a handler project.
 #[derive(Debug, clap::Args)]
-pub struct NewArgs {
+pub(crate) struct NewArgs {
     /// The project's name: a folder of that name is created, and the
     /// handler is built as NAME.wasm (letters, digits, `-` and `_`).
     #[arg(value_name = "NAME", value_parser = parse_name)]
-    pub name: String,
+    pub(crate) name: String,
 
     /// The language to write the handler in.
     #[arg(long, value_enum, default_value_t = Language::Rust)]
-    pub lang: Language,
+    pub(crate) lang: Language,
 
     /// Where to create the project folder (default: the current directory).
     #[arg(long, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
+    pub(crate) dir: Option<PathBuf>,
 }
 
 /// Why a project could not be created.
 #[derive(Debug, thiserror::Error)]
-pub enum ScaffoldError {
+pub(crate) enum ScaffoldError {
     /// The folder exists already.
     #[error("{path:?} already exists; choose another name or --dir, or remove it")]
     Exists {
@@ -85,7 +85,7 @@ fn parse_name(text: &str) -> Result<String, String> {
 impl NewArgs {
     /// Writes the project and returns what to print: where it is and the
     /// commands that build and serve it.
-    pub fn run(&self) -> Result<String, ScaffoldError> {
+    pub(crate) fn run(&self) -> Result<String, ScaffoldError> {
         let root = self
             .dir
             .clone()

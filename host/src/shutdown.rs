@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 /// A cloneable handle to the process's shutdown state.
 #[derive(Debug, Clone, Default)]
-pub struct Shutdown {
+pub(crate) struct Shutdown {
     /// Cancelled when listeners must stop accepting.
     stop_accepting: CancellationToken,
     /// Cancelled when a stop signal arrived: the drain timeout starts.
@@ -19,13 +19,13 @@ pub struct Shutdown {
 
 impl Shutdown {
     /// A shutdown state with nothing requested yet.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// A shutdown state that follows this one (every signal given here
     /// reaches it) but can also be stopped on its own: one service's.
-    pub fn child(&self) -> Shutdown {
+    pub(crate) fn child(&self) -> Shutdown {
         Shutdown {
             stop_accepting: self.stop_accepting.child_token(),
             drain: self.drain.child_token(),
@@ -35,34 +35,34 @@ impl Shutdown {
 
     /// Asks listeners to stop accepting; in-flight requests go on for as
     /// long as they take (as after `--max-requests`).
-    pub fn stop_accepting(&self) {
+    pub(crate) fn stop_accepting(&self) {
         self.stop_accepting.cancel();
     }
 
     /// Stops accepting and starts the drain timeout (a stop signal).
-    pub fn begin_drain(&self) {
+    pub(crate) fn begin_drain(&self) {
         self.stop_accepting.cancel();
         self.drain.cancel();
     }
 
     /// Asks every in-flight request to end now (and stops accepting too).
-    pub fn cut(&self) {
+    pub(crate) fn cut(&self) {
         self.begin_drain();
         self.cut.cancel();
     }
 
     /// Resolves once listeners must stop accepting.
-    pub async fn accepting_stopped(&self) {
+    pub(crate) async fn accepting_stopped(&self) {
         self.stop_accepting.cancelled().await
     }
 
     /// Resolves once the drain timeout has started.
-    pub async fn drain_begun(&self) {
+    pub(crate) async fn drain_begun(&self) {
         self.drain.cancelled().await
     }
 
     /// Resolves once in-flight requests must end.
-    pub async fn cut_requested(&self) {
+    pub(crate) async fn cut_requested(&self) {
         self.cut.cancelled().await
     }
 }
@@ -70,14 +70,14 @@ impl Shutdown {
 /// SIGINT (Ctrl-C) and SIGTERM, with their handlers installed at creation,
 /// so a signal that arrives right after start-up is not lost.
 #[derive(Debug)]
-pub struct StopSignals {
+pub(crate) struct StopSignals {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
 }
 
 impl StopSignals {
     /// Installs the handlers.
-    pub fn new() -> std::io::Result<Self> {
+    pub(crate) fn new() -> std::io::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Self {
             interrupt: signal(SignalKind::interrupt())?,
@@ -86,7 +86,7 @@ impl StopSignals {
     }
 
     /// Resolves on the next SIGINT or SIGTERM.
-    pub async fn recv(&mut self) {
+    pub(crate) async fn recv(&mut self) {
         tokio::select! {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}

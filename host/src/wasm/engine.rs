@@ -12,14 +12,14 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 /// The sizes the engine is built for. They bound what one instance, and all
 /// live instances together, may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EngineLimits {
+pub(crate) struct EngineLimits {
     /// How many handler instances may be alive at once. The listeners admit
     /// no more connections than this, so a burst waits for a free slot
     /// instead of failing to instantiate.
-    pub max_instances: u32,
+    pub(crate) max_instances: u32,
     /// The most linear memory one instance may grow to, in bytes. A guest
     /// that asks for more sees `memory.grow` fail (Rust guests then abort).
-    pub max_memory_bytes: usize,
+    pub(crate) max_memory_bytes: usize,
     /// How much of each pool slot's linear memory (and table) stays resident
     /// when its instance is dropped: the pages the guest dirtied, up to this
     /// many bytes, are zeroed in place (found with Linux's `PAGEMAP_SCAN`)
@@ -28,12 +28,12 @@ pub struct EngineLimits {
     /// roughly doubles the rate of fresh instances; the cost is that after a
     /// burst, about this much per slot used stays resident (a high-water
     /// mark, not a leak). 0 gives every page back at every request's end.
-    pub keep_resident_bytes: usize,
+    pub(crate) keep_resident_bytes: usize,
 }
 
 /// The default of [`EngineLimits::keep_resident_bytes`]: a small Rust
 /// handler dirties three pages (its shadow stack, data and heap).
-pub const DEFAULT_KEEP_RESIDENT: usize = 64 * 1024;
+pub(crate) const DEFAULT_KEEP_RESIDENT: usize = 64 * 1024;
 
 impl Default for EngineLimits {
     fn default() -> Self {
@@ -49,7 +49,7 @@ impl Default for EngineLimits {
 /// most this long after the tick: it then yields to the tokio scheduler (so a
 /// busy guest cannot hold a worker thread) or is ended when over its CPU
 /// budget. One tick is also the resolution of `--max-cpu`.
-pub const EPOCH_TICK: Duration = Duration::from_millis(2);
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(2);
 
 /// The most wasm stack a guest may use; deeper recursion traps with "call
 /// stack exhausted" (wasmtime's default).
@@ -95,7 +95,7 @@ fn memory_slots(instances: u32) -> u32 {
 /// With `cache_dir`, compiled handlers are kept on disk, keyed by a hash of
 /// the component and of this engine's configuration, so a restart with an
 /// unchanged handler skips Cranelift.
-pub fn build_engine(limits: EngineLimits, cache_dir: Option<&Path>) -> wasmtime::Result<Engine> {
+pub(crate) fn build_engine(limits: EngineLimits, cache_dir: Option<&Path>) -> wasmtime::Result<Engine> {
     let instances = limits.max_instances.max(1);
 
     let mut pool = PoolingAllocationConfig::new();
@@ -176,7 +176,7 @@ const FILES_BASE: u64 = 64;
 /// requests at once: raises the soft open-files limit to the hard one, and
 /// checks that the hard limit and `vm.max_map_count` fit that many sockets
 /// and pool slots. Returns a one-line explanation with the fix otherwise.
-pub fn fit_os_limits(max_instances: u32) -> Result<(), String> {
+pub(crate) fn fit_os_limits(max_instances: u32) -> Result<(), String> {
     let instances = u64::from(max_instances);
     let files_needed = instances + FILES_BASE;
     // Best effort: where the limit cannot be read or raised, the check below

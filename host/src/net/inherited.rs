@@ -9,17 +9,17 @@ use std::os::fd::{FromRawFd, RawFd};
 
 use socket2::Socket;
 
+use super::listener::{ListenOptions, Listener};
 use crate::error::ListenError;
-use crate::listener::{ListenOptions, Listener};
 
 /// The first descriptor systemd passes (after stdin, stdout, stderr).
-pub const SD_LISTEN_FDS_START: RawFd = 3;
+const SD_LISTEN_FDS_START: RawFd = 3;
 
 /// The descriptors systemd passed to this process, if it was socket
 /// activated: `LISTEN_FDS` descriptors from 3 on, when `LISTEN_PID` is this
 /// process. (The variables stay set: guests never see the host's
 /// environment, and wasmserve starts no other process.)
-pub fn systemd_fds() -> Result<Vec<RawFd>, ListenError> {
+pub(crate) fn systemd_fds() -> Result<Vec<RawFd>, ListenError> {
     let Some(pid) = std::env::var_os("LISTEN_PID") else {
         return Ok(Vec::new());
     };
@@ -39,7 +39,7 @@ pub fn systemd_fds() -> Result<Vec<RawFd>, ListenError> {
 
 /// Takes ownership of descriptor `fd`, which must be an open socket (bound;
 /// listening, for streams), and wraps it in a [`Listener`].
-pub fn adopt_fd(fd: RawFd, options: &ListenOptions) -> Result<Listener, ListenError> {
+pub(crate) fn adopt_fd(fd: RawFd, options: &ListenOptions) -> Result<Listener, ListenError> {
     let fail = |reason: String| ListenError::Inherited { fd, reason };
     if fd < SD_LISTEN_FDS_START {
         return Err(fail(
@@ -55,7 +55,7 @@ pub fn adopt_fd(fd: RawFd, options: &ListenOptions) -> Result<Listener, ListenEr
     }
     // SAFETY: `fd` is open (checked above), is a socket, and nothing else in
     // this process owns it: the caller passes each inherited descriptor once
-    // (duplicates are refused in `Cli::listen_specs`).
+    // (duplicates are refused by `service::spec::validate`).
     #[expect(
         unsafe_code,
         reason = "adopting an inherited descriptor needs from_raw_fd"

@@ -1,7 +1,12 @@
-//! Runs listeners and requests until shutdown, then drains.
+//! The server: admission (a connection permit taken before each accept),
+//! the accept and receive loops, a task per request, and draining at stop.
 //!
-//! `main` and the integration tests drive [`serve`] the same way: bind the
-//! listeners, then hand them over with the handler and a [`Shutdown`].
+//! [`start`] serves a service's listeners with its handler until its
+//! [`Shutdown`] asks to stop accepting; [`RunningService`] hands the
+//! listeners back (a reload keeps them) or waits for the drain.
+
+mod accept;
+mod report;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,118 +16,44 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::handler::{FailureCause, Handler, InstanceChoice};
-use crate::limits::ConnectionLimits;
-use crate::listener::{ListenOptions, Listener};
-use crate::metrics::{Metrics, ServiceMetrics};
-use crate::reload::HandlerSlot;
-use crate::request::Request;
-use crate::shutdown::Shutdown;
+pub(crate) use report::DrainReport;
+use report::FailureCounts;
 
-/// How the server runs, beyond what it listens on.
+use crate::metrics::ServiceMetrics;
+use crate::net::{Incoming, ListenOptions, Listener};
+use crate::shutdown::Shutdown;
+use crate::wasm::{ConnectionLimits, Handler, HandlerSlot, InstanceChoice, Request, RequestObserver};
+
+/// How a service runs, beyond what it listens on.
 #[derive(Debug, Clone)]
-pub struct ServeConfig {
+pub(crate) struct ServeConfig {
     /// Requests served at once, over all listeners; further clients wait in
     /// the listen backlog. Must not exceed the engine's instance pool.
-    pub max_connections: u32,
+    pub(crate) max_connections: u32,
     /// Serve this many requests (connections or datagrams), let them
     /// finish, then stop, like socketserver's `handle_request()`; `None`
     /// serves until a stop signal.
-    pub max_requests: Option<u64>,
+    pub(crate) max_requests: Option<u64>,
     /// How long in-flight requests may take to finish after a stop signal.
-    pub drain_timeout: Duration,
+    pub(crate) drain_timeout: Duration,
     /// Socket settings for every listener.
-    pub listen: ListenOptions,
+    pub(crate) listen: ListenOptions,
     /// What each request may use.
-    pub limits: ConnectionLimits,
+    pub(crate) limits: ConnectionLimits,
     /// Serve datagrams with warm instances kept from one datagram to the
     /// next (`--reuse-datagram-instances`) instead of a fresh one each.
-    pub reuse_datagram_instances: bool,
+    pub(crate) reuse_datagram_instances: bool,
     /// The service's metrics.
-    pub metrics: Arc<ServiceMetrics>,
-}
-
-impl Default for ServeConfig {
-    fn default() -> Self {
-        Self {
-            max_connections: 1024,
-            max_requests: None,
-            drain_timeout: Duration::from_secs(10),
-            listen: ListenOptions::default(),
-            limits: ConnectionLimits::default(),
-            reuse_datagram_instances: false,
-            metrics: Arc::new(Metrics::new()).service("default"),
-        }
-    }
-}
-
-/// What happened to the requests that were in flight at shutdown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct DrainReport {
-    /// Requests served in all.
-    pub served: u64,
-    /// Requests in flight when the server stopped accepting.
-    pub in_flight: usize,
-    /// Of those, how many were cut because the drain timed out.
-    pub cut: u64,
-    /// Requests that ended badly, per cause (in [`FailureCause::ALL`] order).
-    pub failures: [u64; FailureCause::ALL.len()],
-}
-
-impl DrainReport {
-    /// `trap=1 out_of_memory=2`: the non-zero failure counts, for the log.
-    pub fn failure_summary(&self) -> String {
-        let counts: Vec<String> = FailureCause::ALL
-            .iter()
-            .zip(self.failures)
-            .filter(|(_, count)| *count > 0)
-            .map(|(cause, count)| format!("{cause}={count}"))
-            .collect();
-        if counts.is_empty() {
-            "none".to_owned()
-        } else {
-            counts.join(" ")
-        }
-    }
-}
-
-/// Requests that ended badly, counted per cause.
-#[derive(Debug, Default)]
-pub struct FailureCounts {
-    /// One counter per cause, in [`FailureCause::ALL`] order.
-    counts: [AtomicU64; FailureCause::ALL.len()],
-}
-
-impl FailureCounts {
-    fn index(cause: FailureCause) -> usize {
-        FailureCause::ALL
-            .iter()
-            .position(|known| *known == cause)
-            .unwrap_or_default()
-    }
-
-    /// Counts one failure.
-    pub fn record(&self, cause: FailureCause) {
-        self.counts[Self::index(cause)].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// How many failures of `cause` were counted.
-    pub fn get(&self, cause: FailureCause) -> u64 {
-        self.counts[Self::index(cause)].load(Ordering::Relaxed)
-    }
-
-    fn snapshot(&self) -> [u64; FailureCause::ALL.len()] {
-        FailureCause::ALL.map(|cause| self.get(cause))
-    }
+    pub(crate) metrics: Arc<ServiceMetrics>,
 }
 
 /// State shared by every listener and request task of one server.
 #[derive(Debug)]
-pub(crate) struct Server {
+struct Server {
     /// The handler new requests are served with (replaced on reload).
     handler: Arc<HandlerSlot>,
     /// Socket settings, read by the listeners' loops.
-    pub(crate) listen_options: ListenOptions,
+    listen_options: ListenOptions,
     /// What each request may use.
     limits: ConnectionLimits,
     /// Whether datagrams reuse warm instances.
@@ -131,13 +62,15 @@ pub(crate) struct Server {
     failures: FailureCounts,
     /// The service's metrics.
     metrics: Arc<ServiceMetrics>,
+    /// The same metrics, as the wasm layer sees them.
+    observer: Arc<dyn RequestObserver>,
     /// One permit per request in flight (see [`ServeConfig::max_connections`]).
     permits: Arc<Semaphore>,
     /// With `--max-requests`, one permit per request still to be served;
     /// a permit is used up (forgotten) by each request admitted.
     budget: Option<(Arc<Semaphore>, u64)>,
     /// Stop-accepting, drain and cut signals.
-    pub(crate) shutdown: Shutdown,
+    shutdown: Shutdown,
     /// Every request task, so shutdown can wait for them.
     tasks: TaskTracker,
     /// Requests admitted so far; the next one's id in log lines is this + 1.
@@ -149,7 +82,7 @@ pub(crate) struct Server {
 /// The right to serve one request: a connection permit, held until the
 /// request ends.
 #[derive(Debug)]
-pub(crate) struct Admission {
+struct Admission {
     /// Returned to the semaphore when the request task ends.
     permit: OwnedSemaphorePermit,
     /// The request's budget permit, used up once the request arrives.
@@ -159,7 +92,7 @@ pub(crate) struct Admission {
 impl Server {
     /// Waits until one more request may be served: a free connection slot
     /// and, with `--max-requests`, budget left. `None` once accepting stops.
-    pub(crate) async fn admit(&self) -> Option<Admission> {
+    async fn admit(&self) -> Option<Admission> {
         let wait = async {
             let permit = match Arc::clone(&self.permits).try_acquire_owned() {
                 Ok(permit) => permit,
@@ -180,9 +113,9 @@ impl Server {
         }
     }
 
-    /// Serves `request` in its own task, inside a span that every log line
-    /// of the request (the guest's output included) carries.
-    pub(crate) fn spawn_request(self: &Arc<Self>, request: Request, admission: Admission) {
+    /// Serves what a listener received in its own task, inside a span that
+    /// every log line of the request (the guest's output included) carries.
+    fn spawn_request(self: &Arc<Self>, incoming: Incoming, admission: Admission) {
         let id = self.served.fetch_add(1, Ordering::Relaxed) + 1;
         let Admission { permit, budget } = admission;
         // The whole request runs on the version current now, even if the
@@ -198,19 +131,20 @@ impl Server {
                 self.shutdown.stop_accepting();
             }
         }
-        let transport = transport_name(&request);
+        let request = Request::new(incoming, self.limits.idle_timeout);
+        let transport = request.transport();
         let span = tracing::info_span!(
             "conn",
             id,
             peer = %request.peer_addr(),
-            transport = %transport,
+            transport = transport.as_str(),
             handler = handler.name(),
             version = handler.hash()
         );
         if request.is_datagram() {
             self.metrics.datagrams.inc();
         } else {
-            self.metrics.accepted(transport);
+            self.metrics.accepted(transport.as_str());
         }
         self.metrics.active.inc();
         let server = Arc::clone(self);
@@ -234,7 +168,7 @@ impl Server {
             false => InstanceChoice::Fresh,
         };
         tokio::select! {
-            result = handler.handle(request, instance, &self.limits, &self.metrics) => match result {
+            result = handler.handle(request, instance, &self.limits, &self.observer) => match result {
                 Ok(()) => tracing::debug!(elapsed = ?started.elapsed(), "request finished"),
                 Err(err) => {
                     self.failures.record(err.cause);
@@ -258,20 +192,9 @@ impl Server {
     }
 }
 
-/// The WIT name of a request's transport, for log lines.
-fn transport_name(request: &Request) -> &'static str {
-    use crate::bindings::Transport;
-    match request.transport() {
-        Transport::Tcp => "tcp",
-        Transport::Udp => "udp",
-        Transport::UnixStream => "unix-stream",
-        Transport::UnixDatagram => "unix-datagram",
-    }
-}
-
 /// A service that is serving: its accept loops and its drain task.
 #[derive(Debug)]
-pub struct RunningService {
+pub(crate) struct RunningService {
     /// One task per listener; each hands its listener back when it stops.
     accept_loops: Vec<tokio::task::JoinHandle<Listener>>,
     /// Resolves once accepting stopped and every request finished.
@@ -282,23 +205,26 @@ pub struct RunningService {
 
 impl RunningService {
     /// Stops accepting and returns the listening sockets, still bound (the
-    /// kernel keeps queueing clients meanwhile), with the task that reports
-    /// once the requests in flight have finished.
-    pub async fn retire(self) -> (Vec<Listener>, tokio::task::JoinHandle<DrainReport>) {
+    /// kernel keeps queueing clients meanwhile), in the order [`start`] was
+    /// given them, with the task that reports once the requests in flight
+    /// have finished. A loop that panicked lost its listener: `None`.
+    pub(crate) async fn retire(
+        self,
+    ) -> (
+        Vec<Option<Listener>>,
+        tokio::task::JoinHandle<DrainReport>,
+    ) {
         self.shutdown.stop_accepting();
         let mut listeners = Vec::with_capacity(self.accept_loops.len());
         for accept_loop in self.accept_loops {
-            // A loop that panicked has lost its listener; tokio reported it.
-            if let Ok(listener) = accept_loop.await {
-                listeners.push(listener);
-            }
+            listeners.push(accept_loop.await.ok());
         }
         (listeners, self.report)
     }
 
-    /// Waits until the service has stopped (see [`serve`]) and drained. Its
+    /// Waits until the service has stopped accepting and drained. Its
     /// listening sockets are closed as soon as it stops accepting.
-    pub async fn finish(self) -> DrainReport {
+    pub(crate) async fn finish(self) -> DrainReport {
         for accept_loop in self.accept_loops {
             drop(accept_loop.await);
         }
@@ -306,8 +232,11 @@ impl RunningService {
     }
 }
 
-/// Starts serving `listeners` with `handler`; see [`serve`].
-pub fn start(
+/// Starts serving `listeners` with `handler` until `shutdown` asks to stop
+/// accepting (or `--max-requests` were served); then in-flight requests
+/// get, after a stop signal, at most [`ServeConfig::drain_timeout`] to
+/// finish before they are cut.
+pub(crate) fn start(
     listeners: Vec<Listener>,
     handler: Arc<HandlerSlot>,
     config: ServeConfig,
@@ -322,6 +251,7 @@ pub fn start(
             .min(Semaphore::MAX_PERMITS);
         (Arc::new(Semaphore::new(permits)), max)
     });
+    let observer: Arc<dyn RequestObserver> = config.metrics.clone();
     let server = Arc::new(Server {
         handler,
         listen_options: config.listen.clone(),
@@ -329,6 +259,7 @@ pub fn start(
         reuse_datagram_instances: config.reuse_datagram_instances,
         failures: FailureCounts::default(),
         metrics: Arc::clone(&config.metrics),
+        observer,
         permits: Arc::new(Semaphore::new(max_connections)),
         budget,
         shutdown: shutdown.clone(),
@@ -339,7 +270,7 @@ pub fn start(
     let loops = TaskTracker::new();
     let accept_loops = listeners
         .into_iter()
-        .map(|listener| loops.spawn(listener.run(Arc::clone(&server))))
+        .map(|listener| loops.spawn(accept::run(listener, Arc::clone(&server))))
         .collect();
     loops.close();
     let report = tokio::spawn(drain(server, loops, config.drain_timeout));
@@ -348,19 +279,6 @@ pub fn start(
         report,
         shutdown,
     }
-}
-
-/// Serves `listeners` with `handler` until `shutdown` asks to stop accepting
-/// (or `--max-requests` were served), then waits for in-flight requests:
-/// after a stop signal for at most [`ServeConfig::drain_timeout`], then they
-/// are cut.
-pub async fn serve(
-    listeners: Vec<Listener>,
-    handler: Arc<HandlerSlot>,
-    config: ServeConfig,
-    shutdown: Shutdown,
-) -> DrainReport {
-    start(listeners, handler, config, shutdown).finish().await
 }
 
 async fn drain(server: Arc<Server>, loops: TaskTracker, drain_timeout: Duration) -> DrainReport {

@@ -20,17 +20,20 @@ use std::time::{Duration, Instant};
 
 /// The limits every request of a server runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectionLimits {
+pub(crate) struct ConnectionLimits {
     /// The most linear memory one instance may grow to, in bytes.
-    pub max_memory_bytes: usize,
+    pub(crate) max_memory_bytes: usize,
     /// The CPU time one request may use (guest execution plus synchronous
     /// host work on its behalf) without waiting for its client: the count
     /// restarts at every `read`, so a long, busy but well-behaved connection
     /// lives on, while a guest that computes (or writes) without ever
     /// reading is ended.
-    pub max_cpu: Duration,
+    pub(crate) max_cpu: Duration,
     /// How long one request may last from start to end; `None` is no limit.
-    pub max_lifetime: Option<Duration>,
+    pub(crate) max_lifetime: Option<Duration>,
+    /// How long a guest's `read` waits for a silent client before it fails
+    /// with `timed-out`; `None` waits forever.
+    pub(crate) idle_timeout: Option<Duration>,
 }
 
 impl Default for ConnectionLimits {
@@ -39,13 +42,14 @@ impl Default for ConnectionLimits {
             max_memory_bytes: 64 * 1024 * 1024,
             max_cpu: Duration::from_secs(1),
             max_lifetime: None,
+            idle_timeout: None,
         }
     }
 }
 
 /// A `ResourceLimiter` that caps linear memory and remembers a refusal.
 #[derive(Debug, Clone)]
-pub struct MemoryLimiter {
+pub(crate) struct MemoryLimiter {
     /// The cap, in bytes.
     max_bytes: usize,
     /// Whether a `memory.grow` was refused.
@@ -54,7 +58,7 @@ pub struct MemoryLimiter {
 
 impl MemoryLimiter {
     /// A limiter that refuses growth past `max_bytes`.
-    pub fn new(max_bytes: usize) -> Self {
+    pub(crate) fn new(max_bytes: usize) -> Self {
         Self {
             max_bytes,
             refused: false,
@@ -62,12 +66,12 @@ impl MemoryLimiter {
     }
 
     /// Forgets an earlier refusal (a reused instance serves a new request).
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.refused = false;
     }
 
     /// Whether the guest asked for more memory than allowed.
-    pub fn refused(&self) -> bool {
+    pub(crate) fn refused(&self) -> bool {
         self.refused
     }
 }
@@ -100,15 +104,15 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
 /// The error an epoch callback returns to end a guest over its CPU budget.
 #[derive(Debug, thiserror::Error)]
 #[error("used more than {budget:?} of CPU time (--max-cpu)")]
-pub struct CpuBudgetExceeded {
+pub(crate) struct CpuBudgetExceeded {
     /// The budget that was exceeded.
-    pub budget: Duration,
+    pub(crate) budget: Duration,
 }
 
 /// CPU time used by one request: the sum of the durations of every poll of
 /// its future, plus the poll in progress.
 #[derive(Debug)]
-pub struct CpuMeter {
+pub(crate) struct CpuMeter {
     /// When the meter was made; the other fields count from here.
     origin: Instant,
     /// Nanoseconds spent in finished polls.
@@ -134,7 +138,7 @@ impl CpuMeter {
     }
 
     /// The CPU time used so far, the poll in progress included.
-    pub fn used(&self) -> Duration {
+    pub(crate) fn used(&self) -> Duration {
         let started = self.poll_started.load(Ordering::Relaxed);
         let running = if started == 0 {
             0
@@ -145,7 +149,7 @@ impl CpuMeter {
     }
 
     /// Starts counting from zero again (the poll in progress included).
-    pub fn restart(&self) {
+    pub(crate) fn restart(&self) {
         self.used.store(0, Ordering::Relaxed);
         if self.poll_started.load(Ordering::Relaxed) != 0 {
             self.poll_started.store(self.now() + 1, Ordering::Relaxed);
@@ -153,7 +157,7 @@ impl CpuMeter {
     }
 
     /// Wraps `future` so that the time spent polling it is counted here.
-    pub fn meter<F: Future>(self: &Arc<Self>, future: F) -> Metered<F> {
+    pub(crate) fn meter<F: Future>(self: &Arc<Self>, future: F) -> Metered<F> {
         Metered {
             inner: future,
             meter: Arc::clone(self),
@@ -164,7 +168,7 @@ impl CpuMeter {
 pin_project_lite::pin_project! {
     /// A future whose polls are timed by a [`CpuMeter`].
     #[derive(Debug)]
-    pub struct Metered<F> {
+    pub(crate) struct Metered<F> {
         #[pin]
         inner: F,
         meter: Arc<CpuMeter>,

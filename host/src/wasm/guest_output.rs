@@ -16,7 +16,7 @@ const MAX_LINE: usize = 4096;
 
 /// Which of the guest's two output streams a [`GuestOutput`] stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GuestStream {
+pub(crate) enum GuestStream {
     /// The guest's standard output (logged at `info`).
     Stdout,
     /// The guest's standard error (logged at `warn`).
@@ -34,14 +34,14 @@ impl GuestStream {
 
 /// The `StdoutStream` given to a guest's WASI context for stdout or stderr.
 #[derive(Debug, Clone, Copy)]
-pub struct GuestOutput {
+pub(crate) struct GuestOutput {
     /// Which stream this is, used as the `stream` field of each log line.
     stream: GuestStream,
 }
 
 impl GuestOutput {
     /// Output that logs each line the guest writes to `stream`.
-    pub fn new(stream: GuestStream) -> Self {
+    pub(crate) fn new(stream: GuestStream) -> Self {
         Self { stream }
     }
 }

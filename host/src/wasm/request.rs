@@ -6,22 +6,20 @@
 //! suspends its fiber and occupies no thread.
 
 use std::io;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket, UnixDatagram, UnixStream};
+use tokio::net::{TcpStream, UnixStream};
 use wasmtime::component::Resource;
 
-use crate::bindings::{HostRequest, RequestError, Transport, TypesHost};
-use crate::state::InstanceState;
+use super::bindings::{self, HostRequest, RequestError, TypesHost};
+use super::state::InstanceState;
+use crate::net::{DatagramReply, Incoming, ReceivedDatagram, Transport, unix_path};
 
 /// The most bytes one `read` call returns, whatever the guest asks for; it
 /// bounds the host memory one read can allocate on the guest's behalf, and
 /// holds any UDP datagram.
-pub const MAX_READ: usize = 64 * 1024;
+const MAX_READ: usize = 64 * 1024;
 
 /// After a handler returns, how long the host keeps reading (and discarding)
 /// what the client still sends, so that closing a socket with unread input
@@ -67,98 +65,73 @@ struct Datagram {
     reply: DatagramReply,
 }
 
-/// Where the replies to a datagram go: back to its sender, from the socket
-/// it arrived on.
-#[derive(Debug, Clone)]
-pub enum DatagramReply {
-    /// A UDP datagram from `peer`.
-    Udp {
-        /// The listening socket, shared by every datagram it received.
-        socket: Arc<UdpSocket>,
-        /// The sender.
-        peer: SocketAddr,
-    },
-    /// A Unix datagram; `peer` is `None` when the sender is not bound to a
-    /// path, and then replies are discarded.
-    Unix {
-        /// The listening socket, shared by every datagram it received.
-        socket: Arc<UnixDatagram>,
-        /// The sender's bound path, if any.
-        peer: Option<PathBuf>,
-    },
-}
-
 impl Request {
-    /// Wraps an accepted TCP connection.
-    pub fn tcp(stream: TcpStream, idle_timeout: Option<Duration>) -> Self {
-        let peer_addr = stream.peer_addr().map(|addr| addr.to_string());
-        let local_addr = stream.local_addr().map(|addr| addr.to_string());
-        Self {
-            io: RequestIo::Tcp(stream),
-            peer_addr: peer_addr.unwrap_or_default(),
-            local_addr: local_addr.unwrap_or_default(),
-            idle_timeout,
-        }
-    }
-
-    /// Wraps an accepted Unix-domain stream connection. The peer address is
-    /// the client's bound path, usually `""` (clients rarely bind).
-    pub fn unix(stream: UnixStream, idle_timeout: Option<Duration>) -> Self {
-        let peer_addr = stream.peer_addr().ok().and_then(|addr| unix_path(&addr));
-        let local_addr = stream.local_addr().ok().and_then(|addr| unix_path(&addr));
-        Self {
-            io: RequestIo::Unix(stream),
-            peer_addr: peer_addr.unwrap_or_default(),
-            local_addr: local_addr.unwrap_or_default(),
-            idle_timeout,
-        }
-    }
-
-    /// Wraps one received datagram; `local_addr` is the listening socket's
-    /// address as the guest should see it.
-    pub fn datagram(payload: Vec<u8>, reply: DatagramReply, local_addr: String) -> Self {
-        let peer_addr = match &reply {
-            DatagramReply::Udp { peer, .. } => peer.to_string(),
-            DatagramReply::Unix { peer, .. } => peer
-                .as_ref()
-                .map(|path| path.display().to_string())
-                .unwrap_or_default(),
-        };
-        Self {
-            io: RequestIo::Datagram(Datagram {
+    /// Wraps what a listener received; a read waits at most `idle_timeout`
+    /// for a silent client (`None`: forever).
+    pub(crate) fn new(incoming: Incoming, idle_timeout: Option<Duration>) -> Self {
+        match incoming {
+            Incoming::Tcp(stream) => {
+                let peer_addr = stream.peer_addr().map(|addr| addr.to_string());
+                let local_addr = stream.local_addr().map(|addr| addr.to_string());
+                Self {
+                    io: RequestIo::Tcp(stream),
+                    peer_addr: peer_addr.unwrap_or_default(),
+                    local_addr: local_addr.unwrap_or_default(),
+                    idle_timeout,
+                }
+            }
+            // The peer address of a Unix connection is the client's bound
+            // path, usually `""` (clients rarely bind).
+            Incoming::Unix(stream) => {
+                let peer_addr = stream.peer_addr().ok().and_then(|addr| unix_path(&addr));
+                let local_addr = stream.local_addr().ok().and_then(|addr| unix_path(&addr));
+                Self {
+                    io: RequestIo::Unix(stream),
+                    peer_addr: peer_addr.unwrap_or_default(),
+                    local_addr: local_addr.unwrap_or_default(),
+                    idle_timeout,
+                }
+            }
+            Incoming::Datagram(ReceivedDatagram {
                 payload,
-                read_pos: 0,
                 reply,
-            }),
-            peer_addr,
-            local_addr,
-            idle_timeout: None,
+                local_addr,
+            }) => Self {
+                peer_addr: reply.peer_addr(),
+                io: RequestIo::Datagram(Datagram {
+                    payload,
+                    read_pos: 0,
+                    reply,
+                }),
+                local_addr,
+                idle_timeout: None,
+            },
         }
     }
 
     /// The peer's address as the guest sees it.
-    pub fn peer_addr(&self) -> &str {
+    pub(crate) fn peer_addr(&self) -> &str {
         &self.peer_addr
     }
 
     /// The local address as the guest sees it.
-    pub fn local_addr(&self) -> &str {
+    pub(crate) fn local_addr(&self) -> &str {
         &self.local_addr
     }
 
     /// Whether this request is one datagram (UDP or Unix datagram).
-    pub fn is_datagram(&self) -> bool {
+    pub(crate) fn is_datagram(&self) -> bool {
         matches!(self.io, RequestIo::Datagram(_))
     }
 
     /// The transport this request arrived on.
-    pub fn transport(&self) -> Transport {
+    pub(crate) fn transport(&self) -> Transport {
         match &self.io {
             RequestIo::Tcp(_) => Transport::Tcp,
-            RequestIo::Unix(_) => Transport::UnixStream,
+            RequestIo::Unix(_) => Transport::Unix,
             RequestIo::Datagram(datagram) => match datagram.reply {
                 DatagramReply::Udp { .. } => Transport::Udp,
-                DatagramReply::Unix { .. } => Transport::UnixDatagram,
+                DatagramReply::Unix { .. } => Transport::UnixDgram,
             },
         }
     }
@@ -211,35 +184,6 @@ impl Request {
         };
         shut.map_err(request_error)
     }
-}
-
-impl DatagramReply {
-    /// Sends one datagram back to the sender.
-    async fn send(&self, bytes: &[u8]) -> io::Result<()> {
-        let sent = match self {
-            DatagramReply::Udp { socket, peer } => socket.send_to(bytes, peer).await?,
-            DatagramReply::Unix { socket, peer } => match peer {
-                Some(path) => socket.send_to(bytes, path).await?,
-                None => {
-                    tracing::debug!("reply discarded: the sender has no address");
-                    bytes.len()
-                }
-            },
-        };
-        if sent == bytes.len() {
-            Ok(())
-        } else {
-            Err(io::Error::other(format!(
-                "datagram truncated: sent {sent} of {} bytes",
-                bytes.len()
-            )))
-        }
-    }
-}
-
-/// The path of a Unix socket address, or `None` when it is unnamed.
-pub(crate) fn unix_path(addr: &tokio::net::unix::SocketAddr) -> Option<String> {
-    addr.as_pathname().map(|path| path.display().to_string())
 }
 
 /// A connected stream socket that can wait for input without a buffer.
@@ -361,7 +305,7 @@ impl HostRequest for InstanceState {
         let read = self.table.get_mut(&this)?.read(max).await;
         match &read {
             Ok(bytes) => {
-                self.bytes_in.inc_by(bytes.len() as u64);
+                self.observer.bytes_in(bytes.len() as u64);
             }
             Err(RequestError::TimedOut) => self.idle_timed_out = true,
             Err(_) => {}
@@ -376,7 +320,7 @@ impl HostRequest for InstanceState {
     ) -> wasmtime::Result<Result<(), RequestError>> {
         let written = self.table.get_mut(&this)?.write(&bytes).await;
         if written.is_ok() {
-            self.bytes_out.inc_by(bytes.len() as u64);
+            self.observer.bytes_out(bytes.len() as u64);
         }
         Ok(written)
     }
@@ -396,8 +340,17 @@ impl HostRequest for InstanceState {
         Ok(self.table.get(&this)?.local_addr.clone())
     }
 
-    async fn transport(&mut self, this: Resource<Request>) -> wasmtime::Result<Transport> {
-        Ok(self.table.get(&this)?.transport())
+    async fn transport(
+        &mut self,
+        this: Resource<Request>,
+    ) -> wasmtime::Result<bindings::Transport> {
+        // The one place where the host's transport names meet the WIT's.
+        Ok(match self.table.get(&this)?.transport() {
+            Transport::Tcp => bindings::Transport::Tcp,
+            Transport::Udp => bindings::Transport::Udp,
+            Transport::Unix => bindings::Transport::UnixStream,
+            Transport::UnixDgram => bindings::Transport::UnixDatagram,
+        })
     }
 
     async fn drop(&mut self, this: Resource<Request>) -> wasmtime::Result<()> {

@@ -1,17 +1,29 @@
 //! The data every per-request `Store` holds.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use prometheus_client::metrics::counter::Counter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::guest_output::{GuestOutput, GuestStream};
-use crate::limits::{CpuMeter, MemoryLimiter};
+use super::guest_output::{GuestOutput, GuestStream};
+use super::limits::{CpuMeter, MemoryLimiter};
+
+/// What a request's instance reports upward while it runs. The wasm layer
+/// counts nothing itself; the server hands it an observer (the service's
+/// metrics) and each instance calls it as things happen.
+pub(crate) trait RequestObserver: Send + Sync + std::fmt::Debug {
+    /// The guest read `bytes` from its client.
+    fn bytes_in(&self, bytes: u64);
+    /// The guest wrote `bytes` to its client.
+    fn bytes_out(&self, bytes: u64);
+    /// A fresh instance took `took` to create.
+    fn instantiated(&self, took: Duration);
+}
 
 /// The store data of one handler instance, which lives exactly as long as one
 /// request (one connection or one datagram).
-pub struct InstanceState {
+pub(crate) struct InstanceState {
     /// Every resource the guest holds a handle to: its `request`, and the
     /// WASI streams for its stdout and stderr.
     pub(crate) table: ResourceTable,
@@ -27,14 +39,12 @@ pub struct InstanceState {
     pub(crate) idle_timed_out: bool,
     /// The operator's settings (`--set KEY=VALUE`), read by `config.get`.
     settings: Arc<Settings>,
-    /// Bytes the guest read from its client (the service's metric).
-    pub(crate) bytes_in: Counter,
-    /// Bytes the guest wrote to its client (the service's metric).
-    pub(crate) bytes_out: Counter,
+    /// Told of the bytes the guest reads and writes.
+    pub(crate) observer: Arc<dyn RequestObserver>,
 }
 
 /// Settings given to every instance of a handler (`--set KEY=VALUE`).
-pub type Settings = std::collections::BTreeMap<String, String>;
+pub(crate) type Settings = std::collections::BTreeMap<String, String>;
 
 impl std::fmt::Debug for InstanceState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -45,10 +55,10 @@ impl std::fmt::Debug for InstanceState {
 impl InstanceState {
     /// Fresh state for one request, with the locked-down WASI context and
     /// memory capped at `max_memory_bytes`.
-    pub fn new(
+    pub(crate) fn new(
         max_memory_bytes: usize,
         settings: Arc<Settings>,
-        (bytes_in, bytes_out): (Counter, Counter),
+        observer: Arc<dyn RequestObserver>,
     ) -> Self {
         let wasi = WasiCtx::builder()
             .stdout(GuestOutput::new(GuestStream::Stdout))
@@ -64,8 +74,7 @@ impl InstanceState {
             cpu: Arc::new(CpuMeter::default()),
             idle_timed_out: false,
             settings,
-            bytes_in,
-            bytes_out,
+            observer,
         }
     }
 
@@ -87,7 +96,7 @@ impl WasiView for InstanceState {
     }
 }
 
-impl crate::bindings::ConfigHost for InstanceState {
+impl super::bindings::ConfigHost for InstanceState {
     async fn get(&mut self, name: String) -> wasmtime::Result<Option<String>> {
         Ok(self.settings.get(&name).cloned())
     }

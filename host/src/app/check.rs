@@ -1,0 +1,84 @@
+//! `wasmserve check`: everything serving would check — the config file or
+//! flags, the validator, every handler (compiled, world checked), every
+//! address (resolved, not bound) — with every problem listed, and `ok`
+//! only for a service that has none.
+
+use std::sync::Arc;
+
+use crate::cli::{ServiceArgs, ServiceSource, usage_error};
+use crate::error::one_line;
+use crate::net::{ListenSpec, systemd_fds};
+use crate::service::{self, Origin, ServiceSpec, validate_resolved, validate_with};
+use crate::wasm::{EngineLimits, Handler, build_engine};
+
+/// Checks what `args` describe; prints `ok: ...` per sound service and
+/// `error: ...` per problem; fails if there is any problem.
+pub(super) async fn run(args: &ServiceArgs) -> anyhow::Result<()> {
+    let (services, origin) = match args.source(&systemd_fds()?) {
+        Err(_) if args.handler.is_none() && args.config.is_none() => {
+            usage_error("give --config FILE or --handler PATH (with the flags you would serve with)")
+        }
+        Err(message) => usage_error(&message),
+        Ok(ServiceSource::Flags(spec)) => (vec![*spec], Origin::Flags),
+        Ok(ServiceSource::File(path)) => (service::load_config(&path)?, Origin::File(path)),
+    };
+    validate_with(&services, &origin, origin != Origin::Flags)?;
+    let engine = build_engine(EngineLimits::default(), None)
+        .map_err(|err| anyhow::anyhow!("configuring the wasm engine: {}", one_line(&err)))?;
+    let mut problems = Vec::new();
+    let mut resolved = Vec::new();
+    for spec in &services {
+        let mut found = Vec::new();
+        let loaded = Handler::load(&engine, &spec.handler, Arc::new(spec.settings.clone()));
+        if let Err(err) = &loaded {
+            found.push(err.to_string());
+        }
+        for listen in &spec.listen {
+            match check_listen(listen).await {
+                Ok(addrs) => resolved.push((spec.name.as_str(), listen, addrs)),
+                Err(problem) => found.push(problem),
+            }
+        }
+        match (loaded, found.is_empty()) {
+            (Ok(handler), true) => println!("{}", ok_line(spec, handler.hash())),
+            _ => problems.extend(found.into_iter().map(|p| format!("service {:?}: {p}", spec.name))),
+        }
+    }
+    if let Err(err) = validate_resolved(&resolved, &origin) {
+        problems.push(err.to_string());
+    }
+    for problem in &problems {
+        eprintln!("error: {problem}");
+    }
+    match problems.len() {
+        0 => Ok(()),
+        n => anyhow::bail!("{n} problem(s) found"),
+    }
+}
+
+fn ok_line(spec: &ServiceSpec, version: &str) -> String {
+    format!(
+        "ok: service {:?}: handler {} (version {version})",
+        spec.name,
+        spec.handler.display()
+    )
+}
+
+/// Checks a listen address without binding it: a host name resolves, a
+/// Unix socket's directory exists. Returns the resolved addresses.
+async fn check_listen(spec: &ListenSpec) -> Result<Vec<std::net::SocketAddr>, String> {
+    match spec {
+        ListenSpec::Tcp(addr) | ListenSpec::Udp(addr) => {
+            addr.resolve().await.map_err(|err| err.to_string())
+        }
+        ListenSpec::Unix(path) | ListenSpec::UnixDgram(path) => match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(format!(
+                "cannot listen on {}: directory {} does not exist",
+                path.display(),
+                dir.display()
+            )),
+            _ => Ok(Vec::new()),
+        },
+        ListenSpec::Fd(_) => Ok(Vec::new()),
+    }
+}

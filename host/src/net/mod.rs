@@ -1,0 +1,14 @@
+//! The network layer: listen addresses and transport names, binding
+//! sockets of every transport (inherited ones too), and taking connections
+//! and datagrams off them. It knows nothing of handlers or services.
+
+mod addr;
+mod datagram;
+mod inherited;
+mod listener;
+mod unix_file;
+
+pub(crate) use addr::{ListenAddr, ListenSpec, Transport};
+pub(crate) use datagram::{DatagramReply, Incoming, ReceivedDatagram, unix_path};
+pub(crate) use inherited::systemd_fds;
+pub(crate) use listener::{ListenOptions, Listener, MAX_UDP_PAYLOAD, bind_error};

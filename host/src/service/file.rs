@@ -1,0 +1,300 @@
+//! The configuration file: several services in one process, inetd style.
+//!
+//! ```toml
+//! [[service]]
+//! name = "echo"
+//! handler = "echo.wasm"              # relative to this file
+//! listen = ["tcp:8100", "udp:8100", "unix:/tmp/echo.sock"]
+//!
+//! [service.limits]                   # all optional
+//! max_connections = 100
+//! max_memory_mib = 32
+//! max_cpu = "500ms"
+//! max_lifetime = "10m"
+//! idle_timeout = "30s"
+//!
+//! [service.socket]                   # all optional, as the flags
+//! backlog = 1024
+//! tcp_nodelay = true
+//! reuse_addr = true
+//! recv_buffer = 262144
+//! max_datagram = 65507
+//! unix_mode = "660"
+//!
+//! [service.settings]                 # read by the guest (config.get)
+//! greeting = "hello"
+//! ```
+//!
+//! Unknown keys are errors that name the key and its line; values are
+//! checked by the same validator as the flags (`spec::validate`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::spec::{Origin, ServiceSpec, SpecError, validate};
+use crate::net::ListenSpec;
+
+/// Why a configuration file was refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path:?}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown or mistyped keys.
+    #[error("config {path:?}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (it names the key and the line).
+        message: String,
+    },
+    /// A value is out of place (a bad address, a limit out of range, ...).
+    #[error(transparent)]
+    Invalid(#[from] SpecError),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    /// `[[service]]` tables.
+    #[serde(rename = "service", default)]
+    services: Vec<ServiceTable>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceTable {
+    name: String,
+    handler: PathBuf,
+    listen: Vec<String>,
+    #[serde(default)]
+    watch: bool,
+    #[serde(default)]
+    reuse_datagram_instances: bool,
+    #[serde(default)]
+    limits: LimitsTable,
+    #[serde(default)]
+    socket: SocketTable,
+    #[serde(default)]
+    settings: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsTable {
+    max_connections: Option<u32>,
+    max_memory_mib: Option<u32>,
+    max_cpu: Option<String>,
+    max_lifetime: Option<String>,
+    idle_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SocketTable {
+    backlog: Option<i32>,
+    tcp_nodelay: Option<bool>,
+    reuse_addr: Option<bool>,
+    recv_buffer: Option<usize>,
+    max_datagram: Option<usize>,
+    unix_mode: Option<String>,
+}
+
+/// Reads and checks the configuration file at `path`.
+pub(crate) fn load(path: &Path) -> Result<Vec<ServiceSpec>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Parses and validates configuration `text`; relative handler paths are
+/// resolved against the directory of `path`.
+pub(crate) fn parse(text: &str, path: &Path) -> Result<Vec<ServiceSpec>, ConfigError> {
+    let file: ConfigFile = toml::from_str(text).map_err(|err| ConfigError::Parse {
+        path: path.to_owned(),
+        message: crate::error::one_line(&err),
+    })?;
+    if file.services.is_empty() {
+        return Err(ConfigError::Parse {
+            path: path.to_owned(),
+            message: "no [[service]] table: add at least one service".to_owned(),
+        });
+    }
+    let origin = Origin::File(path.to_owned());
+    let base = path.parent().unwrap_or(Path::new("."));
+    let services = file
+        .services
+        .into_iter()
+        .map(|table| service(table, base, &origin))
+        .collect::<Result<Vec<_>, _>>()?;
+    validate(&services, &origin)?;
+    Ok(services)
+}
+
+/// One `[[service]]` table as a [`ServiceSpec`]; what is left out keeps
+/// the flags' default.
+fn service(table: ServiceTable, base: &Path, origin: &Origin) -> Result<ServiceSpec, SpecError> {
+    let invalid = |key: &str, message: String| SpecError {
+        origin: origin.clone(),
+        service: table.name.clone(),
+        key: key.to_owned(),
+        message,
+    };
+    let listen = table
+        .listen
+        .iter()
+        .map(|spec| {
+            spec.parse::<ListenSpec>()
+                .map_err(|message| invalid("listen", format!("{spec:?}: {message}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let duration = |key: &str, value: &Option<String>| -> Result<Option<Duration>, SpecError> {
+        value
+            .as_deref()
+            .map(|text| {
+                humantime::parse_duration(text).map_err(|err| {
+                    invalid(
+                        &format!("limits.{key}"),
+                        format!("{text:?}: {err} (write e.g. \"10s\")"),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let mut spec = ServiceSpec::for_handler(base.join(&table.handler));
+    let limits = &table.limits;
+    if let Some(max) = limits.max_connections {
+        spec.max_connections = max;
+    }
+    if let Some(mib) = limits.max_memory_mib {
+        spec.limits.max_memory_bytes = (mib as usize).saturating_mul(1024 * 1024);
+    }
+    if let Some(cpu) = duration("max_cpu", &limits.max_cpu)? {
+        spec.limits.max_cpu = cpu;
+    }
+    spec.limits.max_lifetime = duration("max_lifetime", &limits.max_lifetime)?;
+    spec.limits.idle_timeout = duration("idle_timeout", &limits.idle_timeout)?;
+    let socket = &table.socket;
+    let options = &mut spec.socket;
+    options.backlog = socket.backlog.unwrap_or(options.backlog);
+    options.tcp_nodelay = socket.tcp_nodelay.unwrap_or(options.tcp_nodelay);
+    options.reuse_addr = socket.reuse_addr.unwrap_or(options.reuse_addr);
+    options.recv_buffer = socket.recv_buffer.or(options.recv_buffer);
+    options.max_datagram = socket.max_datagram.unwrap_or(options.max_datagram);
+    if let Some(mode) = &socket.unix_mode {
+        options.unix_mode = Some(
+            crate::cli::parse_mode(mode).map_err(|message| invalid("socket.unix_mode", message))?,
+        );
+    }
+    Ok(ServiceSpec {
+        listen,
+        settings: table.settings.clone(),
+        watch: table.watch,
+        reuse_datagram_instances: table.reuse_datagram_instances,
+        name: table.name.clone(),
+        ..spec
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_service() {
+        let services = parse(
+            r#"
+[[service]]
+name = "echo"
+handler = "echo.wasm"
+listen = ["tcp:8100", "udp:[::1]:8100", "unix:/tmp/e.sock", "unix-dgram:/tmp/d.sock"]
+watch = true
+[service.limits]
+max_connections = 10
+max_memory_mib = 16
+max_cpu = "500ms"
+idle_timeout = "30s"
+[service.settings]
+greeting = "hi"
+"#,
+            Path::new("/etc/wasmserve/wasmserve.toml"),
+        )
+        .expect("valid config");
+        let echo = &services[0];
+        assert_eq!(echo.handler, Path::new("/etc/wasmserve/echo.wasm"));
+        assert_eq!(echo.listen.len(), 4);
+        assert_eq!(echo.max_connections, 10);
+        assert_eq!(echo.limits.max_memory_bytes, 16 * 1024 * 1024);
+        assert_eq!(echo.limits.max_cpu, Duration::from_millis(500));
+        assert_eq!(echo.limits.idle_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(
+            echo.settings.get("greeting").map(String::as_str),
+            Some("hi")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_line() {
+        let err = parse(
+            "[[service]]\nname = \"a\"\nhandler = \"a.wasm\"\nlisten = [\"tcp:1\"]\nlisten_on = 3\n",
+            Path::new("w.toml"),
+        )
+        .expect_err("unknown key");
+        let text = err.to_string();
+        assert!(
+            text.contains("listen_on") && text.contains("line 5"),
+            "{text}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod validation {
+    use super::*;
+
+    fn error(text: &str) -> String {
+        parse(text, Path::new("w.toml"))
+            .expect_err("invalid")
+            .to_string()
+    }
+
+    #[test]
+    fn zero_memory_names_the_file_the_service_and_the_key() {
+        let text = error(
+            "[[service]]\nname = \"a\"\nhandler = \"a.wasm\"\nlisten = [\"tcp:1\"]\n[service.limits]\nmax_memory_mib = 0\n",
+        );
+        for needle in ["w.toml", "service \"a\"", "limits.max_memory_mib", "out of range"] {
+            assert!(text.contains(needle), "{needle} missing: {text}");
+        }
+    }
+
+    #[test]
+    fn two_services_on_one_address_are_refused() {
+        let text = error(
+            "[[service]]\nname = \"a\"\nhandler = \"a.wasm\"\nlisten = [\"tcp:8100\"]\n[[service]]\nname = \"b\"\nhandler = \"b.wasm\"\nlisten = [\"tcp:8100\"]\n",
+        );
+        assert!(text.contains("service \"b\"") && text.contains("\"a\""), "{text}");
+    }
+
+    #[test]
+    fn socket_options_are_read() {
+        let services = parse(
+            "[[service]]\nname = \"a\"\nhandler = \"a.wasm\"\nlisten = [\"unix:/tmp/a\"]\n[service.socket]\nbacklog = 8\nunix_mode = \"660\"\n",
+            Path::new("w.toml"),
+        )
+        .expect("valid");
+        assert_eq!(services[0].socket.backlog, 8);
+        assert_eq!(services[0].socket.unix_mode, Some(0o660));
+        assert!(error("[[service]]\nname = \"a\"\nhandler = \"a.wasm\"\nlisten = [\"unix:/tmp/a\"]\n[service.socket]\nunix_mode = \"999\"\n").contains("socket.unix_mode"));
+    }
+}

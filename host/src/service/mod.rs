@@ -1,0 +1,16 @@
+//! The service layer: one description of a service ([`ServiceSpec`]) built
+//! from the flags or from a config file, the one validator, and the
+//! [`Supervisor`] that runs the services and applies a new configuration
+//! (SIGHUP) without closing sockets that stay wanted.
+
+mod file;
+mod reload;
+mod spec;
+mod supervisor;
+
+pub(crate) use file::load as load_config;
+pub(crate) use spec::{
+    MAX_CONNECTIONS, MAX_DATAGRAM, MAX_MEMORY_MIB, Origin, ServiceSpec, validate,
+    validate_resolved, validate_with,
+};
+pub(crate) use supervisor::Supervisor;

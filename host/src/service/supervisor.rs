@@ -1,0 +1,424 @@
+//! The services of one process, and reconfiguring them while they run.
+//!
+//! [`Supervisor::apply`] takes the wanted services (from the flags or the
+//! config file, validated) and makes them so: new services start, removed
+//! ones stop accepting and drain, changed ones restart on the listeners
+//! they keep. A listening socket whose address is still wanted is handed
+//! over, never closed and reopened, so no client is refused during a
+//! reload; everything that can fail (loading handlers, resolving and
+//! binding new addresses) is done before anything running is touched, so
+//! a bad reload changes nothing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use wasmtime::Engine;
+
+use super::reload;
+use super::spec::{Origin, ServiceSpec, validate_resolved};
+use crate::metrics::Metrics;
+use crate::net::{ListenSpec, Listener};
+use crate::server::{DrainReport, RunningService, ServeConfig, start};
+use crate::shutdown::Shutdown;
+use crate::wasm::{HandlerSlot, load_off_runtime};
+
+/// One running service.
+#[derive(Debug)]
+struct Running {
+    /// What it was started from, to tell what a reload changes.
+    spec: ServiceSpec,
+    /// Its handler.
+    slot: Arc<HandlerSlot>,
+    /// Its accept loops and drain task.
+    service: RunningService,
+    /// The spec each of its listeners was bound for, in the order the
+    /// server was given them (a host name may have bound several).
+    listener_specs: Vec<ListenSpec>,
+    /// `tcp 127.0.0.1:41234`: what each listener is bound to, for the
+    /// start-up summary.
+    bound: Vec<String>,
+    /// Its file watcher (`watch = true`), dropped with the service.
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+/// Every service of the process.
+#[derive(Debug)]
+pub(crate) struct Supervisor {
+    /// Compiles every handler.
+    engine: Engine,
+    /// The process's stop signals; each service gets a child of them.
+    shutdown: Shutdown,
+    /// `--max-requests`, for the one-service command line.
+    max_requests: Option<u64>,
+    /// `--drain-timeout`.
+    drain_timeout: Duration,
+    /// Whether `listening` lines name the service (config-file mode).
+    name_services: bool,
+    /// The running services, by name.
+    services: BTreeMap<String, Running>,
+    /// Services stopped by a reload, still draining.
+    retired: Vec<(String, JoinHandle<DrainReport>)>,
+    /// Every service's metrics.
+    metrics: Arc<Metrics>,
+}
+
+/// A listening socket as a reload sees it: its spec, and for a spec with
+/// port 0 (any free port, so two services' `tcp:0` are two sockets) the
+/// service that owns it.
+type SocketKey = (String, ListenSpec);
+
+fn socket_key(service: &str, spec: &ListenSpec) -> SocketKey {
+    let any_port = spec.inet_addr().is_some_and(|addr| addr.port() == 0);
+    let owner = if any_port { service } else { "" };
+    (owner.to_owned(), spec.clone())
+}
+
+fn socket_keys(spec: &ServiceSpec) -> impl Iterator<Item = SocketKey> + '_ {
+    spec.listen.iter().map(|listen| socket_key(&spec.name, listen))
+}
+
+/// What applying a new set of listen specs does to the sockets of the
+/// running ones.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct SocketPlan {
+    /// Running and still wanted: handed over, never closed.
+    keep: Vec<SocketKey>,
+    /// Wanted and not running: bound before anything changes.
+    bind: Vec<SocketKey>,
+    /// Running and no longer wanted: closed once their service stops.
+    close: Vec<SocketKey>,
+}
+
+impl SocketPlan {
+    fn new(running: &[SocketKey], wanted: &[SocketKey]) -> Self {
+        let mut plan = SocketPlan::default();
+        for spec in wanted {
+            let list = match running.contains(spec) {
+                true => &mut plan.keep,
+                false => &mut plan.bind,
+            };
+            if !list.contains(spec) {
+                list.push(spec.clone());
+            }
+        }
+        for spec in running {
+            if !wanted.contains(spec) && !plan.close.contains(spec) {
+                plan.close.push(spec.clone());
+            }
+        }
+        plan
+    }
+}
+
+impl Supervisor {
+    /// A supervisor with no service yet.
+    pub(crate) fn new(
+        engine: Engine,
+        shutdown: Shutdown,
+        max_requests: Option<u64>,
+        drain_timeout: Duration,
+        name_services: bool,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            engine,
+            shutdown,
+            max_requests,
+            drain_timeout,
+            name_services,
+            services: BTreeMap::new(),
+            retired: Vec::new(),
+            metrics,
+        }
+    }
+
+    /// Makes the running services those of `wanted` (already validated, see
+    /// [`super::spec::validate`]). Returns the `listening` lines of the
+    /// sockets bound for it (none for a socket that was kept).
+    pub(crate) async fn apply(
+        &mut self,
+        wanted: Vec<ServiceSpec>,
+        origin: &Origin,
+    ) -> anyhow::Result<Vec<String>> {
+        // 1. Everything that can fail, before anything changes.
+        let mut handlers = Vec::with_capacity(wanted.len());
+        for spec in &wanted {
+            let reusable = self
+                .services
+                .get(&spec.name)
+                .filter(|running| {
+                    running.spec.handler == spec.handler && running.spec.settings == spec.settings
+                })
+                .map(|running| Arc::clone(&running.slot));
+            let slot = match reusable {
+                Some(slot) => slot,
+                None => {
+                    let settings = Arc::new(spec.settings.clone());
+                    let handler = load_off_runtime(&self.engine, &spec.handler, settings)
+                        .await
+                        .map_err(|err| in_service(origin, &spec.name, err))?;
+                    Arc::new(HandlerSlot::new(self.engine.clone(), handler))
+                }
+            };
+            handlers.push(slot);
+        }
+        resolve_and_check(&wanted, origin).await?;
+        let running_keys: Vec<SocketKey> = self
+            .services
+            .values()
+            .flat_map(|running| socket_keys(&running.spec))
+            .collect();
+        let wanted_keys: Vec<SocketKey> = wanted.iter().flat_map(socket_keys).collect();
+        let plan = SocketPlan::new(&running_keys, &wanted_keys);
+        let mut fresh: HashMap<SocketKey, Vec<Listener>> = HashMap::new();
+        let mut lines = Vec::new();
+        for spec in &wanted {
+            for key in socket_keys(spec) {
+                if !plan.bind.contains(&key) || fresh.contains_key(&key) {
+                    continue;
+                }
+                let listeners = Listener::bind(&key.1, &spec.socket)
+                    .await
+                    .map_err(|err| in_service(origin, &spec.name, err))?;
+                for listener in &listeners {
+                    lines.push(self.listening_line(listener, spec));
+                }
+                fresh.insert(key, listeners);
+            }
+        }
+
+        // 2. Stop what changed or went away, keeping its sockets.
+        let mut kept: HashMap<SocketKey, Vec<Listener>> = HashMap::new();
+        let names: Vec<String> = self.services.keys().cloned().collect();
+        for name in names {
+            let unchanged = wanted.iter().any(|spec| {
+                self.services
+                    .get(&name)
+                    .is_some_and(|running| &running.spec == spec)
+            });
+            if unchanged {
+                continue;
+            }
+            let Some(running) = self.services.remove(&name) else {
+                continue;
+            };
+            let (listeners, report) = running.service.retire().await;
+            for (listen, listener) in running.listener_specs.iter().zip(listeners) {
+                if let Some(listener) = listener {
+                    let key = socket_key(&name, listen);
+                    kept.entry(key).or_default().push(listener);
+                }
+            }
+            tracing::info!(service = %name, "service stopped accepting (reconfigured or removed)");
+            self.retired.push((name, report));
+        }
+
+        // 3. Start what is new or changed; re-read unchanged handlers.
+        for (spec, slot) in wanted.into_iter().zip(handlers) {
+            if self.services.contains_key(&spec.name) {
+                reload::reload_and_log(&slot, &self.metrics.service(&spec.name), "config").await;
+                continue;
+            }
+            let mut listeners = Vec::new();
+            let mut listener_specs = Vec::new();
+            for listen in &spec.listen {
+                let key = socket_key(&spec.name, listen);
+                let taken = kept
+                    .remove(&key)
+                    .or_else(|| fresh.remove(&key))
+                    .unwrap_or_default();
+                for listener in taken {
+                    listener_specs.push(listen.clone());
+                    listeners.push(listener);
+                }
+            }
+            let bound = listeners.iter().map(ToString::to_string).collect();
+            let metrics = self.metrics.service(&spec.name);
+            let watcher = match spec.watch {
+                true => Some(
+                    reload::watch_file(Arc::clone(&slot), Arc::clone(&metrics)).map_err(|err| {
+                        anyhow::anyhow!("cannot watch {}: {err}", spec.handler.display())
+                    })?,
+                ),
+                false => None,
+            };
+            let handler = slot.current();
+            tracing::info!(
+                service = %spec.name,
+                handler = handler.name(),
+                version = handler.hash(),
+                "service started"
+            );
+            let config = ServeConfig {
+                max_connections: spec.max_connections,
+                max_requests: self.max_requests,
+                drain_timeout: self.drain_timeout,
+                listen: spec.socket.clone(),
+                limits: spec.limits,
+                reuse_datagram_instances: spec.reuse_datagram_instances,
+                metrics,
+            };
+            // With --max-requests (one service), the service's stop is the
+            // process's stop; otherwise each service can stop on its own.
+            let shutdown = match self.max_requests {
+                Some(_) => self.shutdown.clone(),
+                None => self.shutdown.child(),
+            };
+            let service = start(listeners, Arc::clone(&slot), config, shutdown);
+            self.services.insert(
+                spec.name.clone(),
+                Running {
+                    spec,
+                    slot,
+                    service,
+                    listener_specs,
+                    bound,
+                    _watcher: watcher,
+                },
+            );
+        }
+        // Sockets no service wants any more (`plan.close`) are dropped,
+        // and so closed, here.
+        if !plan.close.is_empty() {
+            let closed: Vec<String> = plan.close.iter().map(|(_, spec)| spec.to_string()).collect();
+            tracing::info!(closed = %closed.join(", "), "listeners closed");
+        }
+        Ok(lines)
+    }
+
+    /// Reloads every service's handler from its file (SIGHUP without a
+    /// config file).
+    pub(crate) async fn reload_handlers(&self, trigger: &'static str) {
+        for (name, running) in &self.services {
+            reload::reload_and_log(&running.slot, &self.metrics.service(name), trigger).await;
+        }
+    }
+
+    /// One line per running service: its handler, where it is bound (the
+    /// real ports, port 0 resolved) and its limits.
+    pub(crate) fn summary(&self) -> Vec<String> {
+        self.services
+            .values()
+            .map(|running| describe(&running.spec, &running.bound))
+            .collect()
+    }
+
+    fn listening_line(&self, listener: &Listener, spec: &ServiceSpec) -> String {
+        let handler = spec
+            .handler
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let line = listener.listening_line(&handler);
+        match self.name_services {
+            true => format!("{line} service={}", spec.name),
+            false => line,
+        }
+    }
+
+    /// Waits for every service to stop and drain (after a stop signal, or
+    /// once `--max-requests` were served), logging each one's report.
+    pub(crate) async fn finish(mut self) {
+        let running = std::mem::take(&mut self.services);
+        let mut pending: Vec<(String, JoinHandle<DrainReport>)> = std::mem::take(&mut self.retired);
+        for (name, running) in running {
+            let report = tokio::spawn(running.service.finish());
+            pending.push((name, report));
+        }
+        for (service, report) in pending {
+            let report = report.await.unwrap_or_default();
+            tracing::info!(
+                service,
+                served = report.served,
+                in_flight = report.in_flight,
+                drained = report.in_flight as u64 - report.cut,
+                cut = report.cut,
+                failures = %report.failure_summary(),
+                "stopped"
+            );
+        }
+    }
+}
+
+/// Resolves every TCP and UDP listen spec and refuses two services that
+/// would share an address (see [`validate_resolved`]).
+async fn resolve_and_check(wanted: &[ServiceSpec], origin: &Origin) -> anyhow::Result<()> {
+    let mut resolved = Vec::new();
+    for spec in wanted {
+        for listen in &spec.listen {
+            if let Some(addr) = listen.inet_addr() {
+                let addrs = addr
+                    .resolve()
+                    .await
+                    .map_err(|err| in_service(origin, &spec.name, err))?;
+                resolved.push((spec.name.as_str(), listen, addrs));
+            }
+        }
+    }
+    validate_resolved(&resolved, origin)?;
+    Ok(())
+}
+
+/// `err`, prefixed with the config file and the service it concerns (a
+/// service from the flags is the only one: no prefix).
+fn in_service(origin: &Origin, service: &str, err: impl std::fmt::Display) -> anyhow::Error {
+    match origin {
+        Origin::Flags => anyhow::anyhow!("{err}"),
+        Origin::File(_) => anyhow::anyhow!("{origin}, service {service:?}: {err}"),
+    }
+}
+
+/// One line of the start-up summary: a service, its listeners and limits.
+fn describe(spec: &ServiceSpec, bound: &[String]) -> String {
+    let limits = &spec.limits;
+    let optional = |value: Option<Duration>| value.map_or("none".to_owned(), |d| format!("{d:?}"));
+    format!(
+        "service {:?}: handler {} on {}; limits: max-connections={} max-memory={}MiB max-cpu={:?} max-lifetime={} idle-timeout={}",
+        spec.name,
+        spec.handler.display(),
+        bound.join(", "),
+        spec.max_connections,
+        limits.max_memory_bytes / (1024 * 1024),
+        limits.max_cpu,
+        optional(limits.max_lifetime),
+        optional(limits.idle_timeout),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(service: &str, texts: &[&str]) -> Vec<SocketKey> {
+        texts
+            .iter()
+            .map(|t| socket_key(service, &t.parse().expect("valid")))
+            .collect()
+    }
+
+    #[test]
+    fn a_reload_keeps_adds_and_closes_sockets() {
+        let running = keys("a", &["tcp:8100", "udp:8100", "unix:/tmp/a", "tcp:0"]);
+        let wanted = keys("a", &["tcp:8100", "unix:/tmp/a", "tcp:8101", "tcp:0"]);
+        let plan = SocketPlan::new(&running, &wanted);
+        assert_eq!(
+            plan,
+            SocketPlan {
+                keep: keys("a", &["tcp:8100", "unix:/tmp/a", "tcp:0"]),
+                bind: keys("a", &["tcp:8101"]),
+                close: keys("a", &["udp:8100"]),
+            }
+        );
+    }
+
+    #[test]
+    fn each_service_gets_its_own_any_port_socket() {
+        let mut wanted = keys("a", &["tcp:0", "udp:1"]);
+        wanted.extend(keys("b", &["tcp:0"]));
+        let plan = SocketPlan::new(&[], &wanted);
+        assert_eq!(plan.bind.len(), 3, "{plan:?}");
+        assert!(plan.keep.is_empty() && plan.close.is_empty());
+    }
+}

@@ -1,0 +1,165 @@
+//! A handler component: loaded and checked once, then instantiated afresh for
+//! every request.
+//!
+//! [`Handler::load`] reads the file, compiles it, links it against the host's
+//! imports and checks its `handle` export, so that every problem shows at
+//! start. The result is an `InstancePre`: per request, `Handler::handle`
+//! (in `instance.rs`) only creates a `Store`, instantiates (cheap with the
+//! pooling allocator and copy-on-write memory) and calls `handle`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use sha2::Digest;
+use wasmtime::Engine;
+use wasmtime::component::{Component, HasSelf, Linker};
+
+use super::bindings::{self, HandlerWorldPre, WORLD_NAME};
+use super::instance::LiveInstance;
+use super::state::{InstanceState, Settings};
+use crate::error::{LoadError, one_line};
+
+/// A loaded, checked handler component, ready to serve requests.
+pub(crate) struct Handler {
+    /// The path it was loaded from, for messages.
+    path: PathBuf,
+    /// The file name, used as the handler's name in log lines.
+    name: String,
+    /// The component, compiled and linked once; each request instantiates it.
+    pub(super) pre: HandlerWorldPre<InstanceState>,
+    /// The first 12 hex digits of the file's SHA-256, to tell versions apart
+    /// in logs.
+    hash: String,
+    /// The operator's settings every instance can read.
+    pub(super) settings: Arc<Settings>,
+    /// Idle instances kept for reuse (datagrams with
+    /// `--reuse-datagram-instances`); dropped with this version.
+    pub(super) warm: Mutex<Vec<LiveInstance>>,
+}
+
+impl std::fmt::Debug for Handler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handler")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The WebAssembly header: magic bytes, then a version and a layer. Layer 0 is
+/// a core module, layer 1 a component.
+const WASM_MAGIC: &[u8; 4] = b"\0asm";
+const CORE_MODULE_LAYER: [u8; 2] = [0, 0];
+
+impl Handler {
+    /// Loads the component at `path`, compiles it with `engine` and checks that
+    /// it implements the `wasmserve:handler/handler` world.
+    pub(crate) fn load(engine: &Engine, path: &Path, settings: Arc<Settings>) -> Result<Self, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => LoadError::NotFound {
+                path: path.to_owned(),
+            },
+            _ => LoadError::Read {
+                path: path.to_owned(),
+                cause: source,
+            },
+        })?;
+        if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
+            return Err(LoadError::NotWasm {
+                path: path.to_owned(),
+            });
+        }
+        if bytes[6..8] == CORE_MODULE_LAYER {
+            return Err(LoadError::CoreModule {
+                path: path.to_owned(),
+            });
+        }
+
+        let component = Component::new(engine, &bytes).map_err(|err| LoadError::Compile {
+            path: path.to_owned(),
+            reason: one_line(&err),
+        })?;
+        let linker = host_linker(engine).map_err(|err| LoadError::Compile {
+            path: path.to_owned(),
+            reason: one_line(&err),
+        })?;
+        let instance_pre =
+            linker
+                .instantiate_pre(&component)
+                .map_err(|err| LoadError::UnsupportedImport {
+                    path: path.to_owned(),
+                    reason: one_line(&err),
+                    world: WORLD_NAME,
+                })?;
+        let pre = HandlerWorldPre::new(instance_pre).map_err(|_| LoadError::MissingExport {
+            path: path.to_owned(),
+            exports: export_names(engine, &component),
+            world: WORLD_NAME,
+        })?;
+
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        let digest = sha2::Sha256::digest(&bytes);
+        let hash = digest
+            .iter()
+            .take(6)
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        Ok(Self {
+            path: path.to_owned(),
+            name,
+            pre,
+            hash,
+            settings,
+            warm: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The handler's name for log lines and the `listening` line: its file name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The first 12 hex digits of the component file's SHA-256.
+    pub(crate) fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// The operator's settings its instances read.
+    pub(crate) fn settings(&self) -> Arc<Settings> {
+        Arc::clone(&self.settings)
+    }
+
+    /// The path the handler was loaded from.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The imports every handler may use: the `wasmserve:handler/types`
+/// interface and WASI (locked down per instance by [`InstanceState`]).
+fn host_linker(engine: &Engine) -> wasmtime::Result<Linker<InstanceState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    bindings::add_to_linker::<InstanceState, HasSelf<InstanceState>>(&mut linker, |state| state)?;
+    bindings::add_config_to_linker::<InstanceState, HasSelf<InstanceState>>(
+        &mut linker,
+        |state| state,
+    )?;
+    Ok(linker)
+}
+
+/// The names a component exports, for the "missing export" message.
+fn export_names(engine: &Engine, component: &Component) -> String {
+    let component_type = component.component_type();
+    let names: Vec<&str> = component_type
+        .exports(engine)
+        .map(|(name, _)| name)
+        .collect();
+    if names.is_empty() {
+        "nothing".to_owned()
+    } else {
+        names.join(", ")
+    }
+}

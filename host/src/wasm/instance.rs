@@ -1,0 +1,208 @@
+//! Serving one request: a fresh (or, for datagrams with
+//! `--reuse-datagram-instances`, a warm) instance of a [`Handler`], its
+//! `handle` call under the request's limits, and the cause when it ends
+//! badly.
+
+use std::sync::Arc;
+
+use wasmtime::{Store, UpdateDeadline};
+
+use super::bindings::HandlerWorld;
+use super::component::Handler;
+use super::failure::{FailureCause, HandleError};
+use super::limits::{ConnectionLimits, CpuBudgetExceeded};
+use super::request::Request;
+use super::state::{InstanceState, RequestObserver};
+use crate::error::one_line;
+
+impl Handler {
+    /// Serves one request under `limits`, in a fresh instance or, with
+    /// [`InstanceChoice::Warm`], in one kept from an earlier request. A
+    /// fresh instance, and a warm one whose guest trapped or ran out of
+    /// time, is dropped with everything it allocated when this returns.
+    pub(crate) async fn handle(
+        &self,
+        request: Request,
+        choice: InstanceChoice,
+        limits: &ConnectionLimits,
+        observer: &Arc<dyn RequestObserver>,
+    ) -> Result<(), HandleError> {
+        let warm = match choice {
+            InstanceChoice::Warm => self.take_warm(),
+            InstanceChoice::Fresh => None,
+        };
+        let mut instance = match warm {
+            Some(instance) => instance,
+            None => self.instantiate(limits, observer).await?,
+        };
+        // A fresh instance's state is new already; a reused one starts over.
+        if instance.served > 0 {
+            instance.store.data_mut().begin_request();
+        }
+        instance.served += 1;
+        instance.store.set_epoch_deadline(1);
+        let request = instance
+            .store
+            .data_mut()
+            .table
+            .push(request)
+            .map_err(|err| instantiate_error(err.into()))?;
+
+        let cpu = Arc::clone(&instance.store.data().cpu);
+        let call = cpu.meter(instance.world.call_handle(&mut instance.store, request));
+        let outcome = match limits.max_lifetime {
+            Some(lifetime) => match tokio::time::timeout(lifetime, call).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    return Err(HandleError::new(
+                        FailureCause::MaxLifetime,
+                        format!("request lasted longer than {lifetime:?} (--max-lifetime)"),
+                    ));
+                }
+            },
+            None => call.await,
+        };
+        let state = instance.store.data();
+        let result = match outcome {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) if state.idle_timed_out => Err(HandleError::new(
+                FailureCause::IdleTimeout,
+                format!("client idle past --idle-timeout; handler returned an error: {message}"),
+            )),
+            Ok(Err(message)) => Err(HandleError::new(
+                FailureCause::GuestError,
+                format!("handler returned an error: {message}"),
+            )),
+            // A trapped instance is never used again.
+            Err(err) => return Err(classify_trap(&err, state)),
+        };
+        if choice == InstanceChoice::Warm {
+            self.keep_warm(instance);
+        }
+        result
+    }
+
+    /// Creates a fresh instance with its own store under `limits`.
+    async fn instantiate(
+        &self,
+        limits: &ConnectionLimits,
+        observer: &Arc<dyn RequestObserver>,
+    ) -> Result<LiveInstance, HandleError> {
+        let mut store = Store::new(
+            self.pre.engine(),
+            InstanceState::new(
+                limits.max_memory_bytes,
+                Arc::clone(&self.settings),
+                Arc::clone(observer),
+            ),
+        );
+        store.limiter(|state| &mut state.memory);
+        let max_cpu = limits.max_cpu;
+        store.epoch_deadline_callback(move |store| {
+            if store.data().cpu.used() > max_cpu {
+                return Err(CpuBudgetExceeded { budget: max_cpu }.into());
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        let instantiating = std::time::Instant::now();
+        let world = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(instantiate_error)?;
+        observer.instantiated(instantiating.elapsed());
+        Ok(LiveInstance {
+            store,
+            world,
+            served: 0,
+        })
+    }
+
+    /// A warm instance left by an earlier request, if one is idle.
+    fn take_warm(&self) -> Option<LiveInstance> {
+        self.warm.lock().ok()?.pop()
+    }
+
+    /// Keeps `instance` for a later request, unless enough are kept already
+    /// or it has served its share.
+    fn keep_warm(&self, instance: LiveInstance) {
+        if instance.served >= MAX_REUSES {
+            return;
+        }
+        if let Ok(mut warm) = self.warm.lock()
+            && warm.len() < MAX_WARM_INSTANCES
+        {
+            warm.push(instance);
+        }
+    }
+}
+
+/// Whether a request gets a fresh instance or a warm, reused one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InstanceChoice {
+    /// A new store and instance, dropped when the request ends: nothing
+    /// of one request is visible to the next.
+    Fresh,
+    /// An instance kept from an earlier request, when one is idle (else a
+    /// fresh one, kept afterwards): its memory and globals persist between
+    /// requests. Used for datagrams with `--reuse-datagram-instances`.
+    Warm,
+}
+
+/// Idle warm instances a handler keeps at most. They hold pool slots that
+/// no request holds a permit for, so the engine's pool has this many slots
+/// more than `--max-connections` (see `app::serve`).
+pub(crate) const MAX_WARM_INSTANCES: usize = 16;
+
+/// Requests one warm instance serves before it is replaced by a fresh one.
+/// It bounds what a long-lived instance can accumulate — guest memory up to
+/// `--max-memory`, but also host-side state such as request handles a guest
+/// never drops — at the cost of one instantiation per this many requests.
+const MAX_REUSES: u64 = 10_000;
+
+/// An instance and the store it lives in.
+pub(super) struct LiveInstance {
+    /// The store: the instance's memory, tables and host state.
+    store: Store<InstanceState>,
+    /// The instance's `handle` export.
+    world: HandlerWorld,
+    /// Requests it has served (more than one only when warm).
+    served: u64,
+}
+
+fn instantiate_error(err: wasmtime::Error) -> HandleError {
+    HandleError::new(
+        FailureCause::Instantiate,
+        format!("cannot instantiate handler: {}", one_line(&err)),
+    )
+}
+
+/// Names the cause of a trap; the guest's backtrace goes to the debug log,
+/// as it runs to dozens of frames.
+fn classify_trap(err: &wasmtime::Error, state: &InstanceState) -> HandleError {
+    if let Some(backtrace) = err.downcast_ref::<wasmtime::WasmBacktrace>() {
+        tracing::debug!(backtrace = %one_line(backtrace), "guest trapped");
+    }
+    if let Some(exceeded) = err.downcast_ref::<CpuBudgetExceeded>() {
+        return HandleError::new(FailureCause::CpuBudget, format!("handler {exceeded}"));
+    }
+    let trap = err.downcast_ref::<wasmtime::Trap>();
+    let message = match trap {
+        Some(trap) => trap.to_string(),
+        None => one_line(&err.root_cause()),
+    };
+    if trap == Some(&wasmtime::Trap::StackOverflow) {
+        return HandleError::new(
+            FailureCause::StackOverflow,
+            format!("handler overflowed its stack: {message}"),
+        );
+    }
+    if state.memory.refused() {
+        return HandleError::new(
+            FailureCause::OutOfMemory,
+            format!("handler ran out of memory (--max-memory) and trapped: {message}"),
+        );
+    }
+    HandleError::new(FailureCause::Trap, format!("handler trapped: {message}"))
+}
+

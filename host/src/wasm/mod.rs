@@ -1,0 +1,29 @@
+//! The wasm layer: the engine and its one epoch ticker, the generated
+//! bindings of the WIT contract, loading and checking a handler component,
+//! and serving one request in an instance under its limits. It reports what
+//! it counts upward through [`RequestObserver`]; it knows nothing of
+//! services, listeners or metrics.
+//!
+//! Capabilities that later contract versions add (state, channels,
+//! outbound connections) each get a module here and are linked into the
+//! store in one place: `component::host_linker` and [`state::InstanceState`].
+
+mod bindings;
+mod component;
+mod engine;
+mod failure;
+mod guest_output;
+mod instance;
+mod limits;
+mod request;
+mod slot;
+mod state;
+
+pub(crate) use component::Handler;
+pub(crate) use engine::{DEFAULT_KEEP_RESIDENT, EngineLimits, build_engine, fit_os_limits};
+pub(crate) use failure::FailureCause;
+pub(crate) use instance::{InstanceChoice, MAX_WARM_INSTANCES};
+pub(crate) use limits::ConnectionLimits;
+pub(crate) use request::Request;
+pub(crate) use slot::{HandlerSlot, ReloadOutcome, load_off_runtime};
+pub(crate) use state::{RequestObserver, Settings};
