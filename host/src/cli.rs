@@ -235,7 +235,7 @@ pub(crate) enum Command {
     /// handler with its listeners and limits — without binding anything
     /// (parse, compile, world match, limits, addresses); exit non-zero
     /// listing every problem.
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
     /// Create a handler project (Rust, Python or JavaScript) that builds
     /// and runs with the commands this prints.
     New(crate::scaffold::NewArgs),
@@ -274,7 +274,11 @@ fn given_service_flags(matches: &ArgMatches) -> Vec<String> {
         .map(|arg| arg.get_id().as_str())
         .filter(|id| {
             matches!(
-                matches.try_get_raw(id).ok().flatten().and(matches.value_source(id)),
+                matches
+                    .try_get_raw(id)
+                    .ok()
+                    .flatten()
+                    .and(matches.value_source(id)),
                 Some(ValueSource::CommandLine | ValueSource::EnvVariable)
             )
         })
@@ -301,7 +305,9 @@ impl ServiceArgs {
             let Some(handler) = &self.handler else {
                 return Err("give --handler PATH (or --config FILE)".to_owned());
             };
-            return Ok(ServiceSource::Flags(Box::new(self.spec(handler, inherited))));
+            return Ok(ServiceSource::Flags(Box::new(
+                self.spec(handler, inherited),
+            )));
         };
         if let Some(flag) = self.given.iter().find(|id| *id != "config") {
             return Err(conflict_with_config(flag));
@@ -316,7 +322,12 @@ impl ServiceArgs {
         listen.extend(self.udp.iter().cloned().map(ListenSpec::Udp));
         listen.extend(self.unix.iter().cloned().map(ListenSpec::Unix));
         listen.extend(self.unix_dgram.iter().cloned().map(ListenSpec::UnixDgram));
-        listen.extend(self.listen_fd.iter().chain(inherited).map(|fd| ListenSpec::Fd(*fd)));
+        listen.extend(
+            self.listen_fd
+                .iter()
+                .chain(inherited)
+                .map(|fd| ListenSpec::Fd(*fd)),
+        );
         ServiceSpec {
             listen,
             socket: ListenOptions {
@@ -353,7 +364,9 @@ fn conflict_with_config(id: &str) -> String {
             "listeners come from the config file's `listen` lists".to_owned()
         }
         "settings" => "give settings in the service's [service.settings] table".to_owned(),
-        "watch" | "reuse_datagram_instances" => format!("write `{id} = true` in the service's table"),
+        "watch" | "reuse_datagram_instances" => {
+            format!("write `{id} = true` in the service's table")
+        }
         "max_memory" => "write `max_memory_mib` in the service's [service.limits] table".to_owned(),
         "max_connections" | "max_cpu" | "max_lifetime" | "idle_timeout" => {
             format!("write `{id}` in the service's [service.limits] table")
@@ -412,7 +425,9 @@ mod tests {
     fn parse(args: &[&str]) -> Cli {
         let mut argv = vec!["wasmserve"];
         argv.extend(args);
-        let matches = Cli::command().try_get_matches_from(argv).expect("valid flags");
+        let matches = Cli::command()
+            .try_get_matches_from(argv)
+            .expect("valid flags");
         let mut cli = Cli::from_arg_matches(&matches).expect("valid flags");
         cli.service.given = given_service_flags(&matches);
         cli
@@ -436,21 +451,41 @@ mod tests {
         ] {
             let cli = parse(&["--config", "w.toml", flag, value]);
             let err = cli.service.source(&[]).expect_err(flag);
-            assert!(err.contains(flag) || err.contains("--max-requests"), "{flag}: {err}");
+            assert!(
+                err.contains(flag) || err.contains("--max-requests"),
+                "{flag}: {err}"
+            );
         }
         let cli = parse(&["--config", "w.toml", "--watch"]);
-        assert!(cli.service.source(&[]).expect_err("watch").contains("watch = true"));
+        assert!(
+            cli.service
+                .source(&[])
+                .expect_err("watch")
+                .contains("watch = true")
+        );
     }
 
     #[test]
     fn process_flags_are_allowed_beside_config() {
         let cli = parse(&["--config", "w.toml", "--drain-timeout", "1s", "--no-cache"]);
-        assert!(matches!(cli.service.source(&[]), Ok(ServiceSource::File(_))));
+        assert!(matches!(
+            cli.service.source(&[]),
+            Ok(ServiceSource::File(_))
+        ));
     }
 
     #[test]
     fn flags_describe_one_service() {
-        let cli = parse(&["--handler", "a/echo.wasm", "--tcp", "8100", "--unix", "/tmp/e", "--max-memory", "8"]);
+        let cli = parse(&[
+            "--handler",
+            "a/echo.wasm",
+            "--tcp",
+            "8100",
+            "--unix",
+            "/tmp/e",
+            "--max-memory",
+            "8",
+        ]);
         let Ok(ServiceSource::Flags(spec)) = cli.service.source(&[3]) else {
             panic!("flags describe a service");
         };

@@ -21,5 +21,6 @@ mod limits;
 mod observing;
 mod reload;
 mod scaffold;
+mod service_spec;
 mod shutdown;
 mod transports;

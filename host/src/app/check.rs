@@ -15,9 +15,9 @@ use crate::wasm::{EngineLimits, Handler, build_engine};
 /// `error: ...` per problem; fails if there is any problem.
 pub(super) async fn run(args: &ServiceArgs) -> anyhow::Result<()> {
     let (services, origin) = match args.source(&systemd_fds()?) {
-        Err(_) if args.handler.is_none() && args.config.is_none() => {
-            usage_error("give --config FILE or --handler PATH (with the flags you would serve with)")
-        }
+        Err(_) if args.handler.is_none() && args.config.is_none() => usage_error(
+            "give --config FILE or --handler PATH (with the flags you would serve with)",
+        ),
         Err(message) => usage_error(&message),
         Ok(ServiceSource::Flags(spec)) => (vec![*spec], Origin::Flags),
         Ok(ServiceSource::File(path)) => (service::load_config(&path)?, Origin::File(path)),
@@ -25,28 +25,41 @@ pub(super) async fn run(args: &ServiceArgs) -> anyhow::Result<()> {
     validate_with(&services, &origin, origin != Origin::Flags)?;
     let engine = build_engine(EngineLimits::default(), None)
         .map_err(|err| anyhow::anyhow!("configuring the wasm engine: {}", one_line(&err)))?;
-    let mut problems = Vec::new();
+    let mut findings: Vec<(&ServiceSpec, Option<String>, Vec<String>)> = Vec::new();
     let mut resolved = Vec::new();
     for spec in &services {
         let mut found = Vec::new();
-        let loaded = Handler::load(&engine, &spec.handler, Arc::new(spec.settings.clone()));
-        if let Err(err) = &loaded {
-            found.push(err.to_string());
-        }
+        let version = match Handler::load(&engine, &spec.handler, Arc::new(spec.settings.clone())) {
+            Ok(handler) => Some(handler.hash().to_owned()),
+            Err(err) => {
+                found.push(err.to_string());
+                None
+            }
+        };
         for listen in &spec.listen {
             match check_listen(listen).await {
                 Ok(addrs) => resolved.push((spec.name.as_str(), listen, addrs)),
                 Err(problem) => found.push(problem),
             }
         }
-        match (loaded, found.is_empty()) {
-            (Ok(handler), true) => println!("{}", ok_line(spec, handler.hash())),
-            _ => problems.extend(found.into_iter().map(|p| format!("service {:?}: {p}", spec.name))),
+        findings.push((spec, version, found));
+    }
+    let clash = validate_resolved(&resolved, &origin).err();
+    let mut problems = Vec::new();
+    for (spec, version, found) in findings {
+        let clashes = clash.as_ref().is_some_and(|err| err.service == spec.name);
+        match version {
+            Some(version) if found.is_empty() && !clashes => {
+                println!("{}", ok_line(spec, &version))
+            }
+            _ => problems.extend(
+                found
+                    .into_iter()
+                    .map(|p| format!("service {:?}: {p}", spec.name)),
+            ),
         }
     }
-    if let Err(err) = validate_resolved(&resolved, &origin) {
-        problems.push(err.to_string());
-    }
+    problems.extend(clash.map(|err| err.to_string()));
     for problem in &problems {
         eprintln!("error: {problem}");
     }

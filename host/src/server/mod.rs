@@ -22,7 +22,9 @@ use report::FailureCounts;
 use crate::metrics::ServiceMetrics;
 use crate::net::{Incoming, ListenOptions, Listener};
 use crate::shutdown::Shutdown;
-use crate::wasm::{ConnectionLimits, Handler, HandlerSlot, InstanceChoice, Request, RequestObserver};
+use crate::wasm::{
+    ConnectionLimits, Handler, HandlerSlot, InstanceChoice, Request, RequestObserver,
+};
 
 /// How a service runs, beyond what it listens on.
 #[derive(Debug, Clone)]
@@ -210,10 +212,7 @@ impl RunningService {
     /// have finished. A loop that panicked lost its listener: `None`.
     pub(crate) async fn retire(
         self,
-    ) -> (
-        Vec<Option<Listener>>,
-        tokio::task::JoinHandle<DrainReport>,
-    ) {
+    ) -> (Vec<Option<Listener>>, tokio::task::JoinHandle<DrainReport>) {
         self.shutdown.stop_accepting();
         let mut listeners = Vec::with_capacity(self.accept_loops.len());
         for accept_loop in self.accept_loops {

@@ -64,4 +64,3 @@ impl FailureCounts {
         FailureCause::ALL.map(|cause| self.get(cause))
     }
 }
-

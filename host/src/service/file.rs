@@ -273,7 +273,12 @@ mod validation {
         let text = error(
             "[[service]]\nname = \"a\"\nhandler = \"a.wasm\"\nlisten = [\"tcp:1\"]\n[service.limits]\nmax_memory_mib = 0\n",
         );
-        for needle in ["w.toml", "service \"a\"", "limits.max_memory_mib", "out of range"] {
+        for needle in [
+            "w.toml",
+            "service \"a\"",
+            "limits.max_memory_mib",
+            "out of range",
+        ] {
             assert!(text.contains(needle), "{needle} missing: {text}");
         }
     }
@@ -283,7 +288,10 @@ mod validation {
         let text = error(
             "[[service]]\nname = \"a\"\nhandler = \"a.wasm\"\nlisten = [\"tcp:8100\"]\n[[service]]\nname = \"b\"\nhandler = \"b.wasm\"\nlisten = [\"tcp:8100\"]\n",
         );
-        assert!(text.contains("service \"b\"") && text.contains("\"a\""), "{text}");
+        assert!(
+            text.contains("service \"b\"") && text.contains("\"a\""),
+            "{text}"
+        );
     }
 
     #[test]

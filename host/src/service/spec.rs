@@ -125,7 +125,11 @@ pub(crate) fn validate_with(
     let mut listeners: HashMap<String, &str> = HashMap::new();
     for service in services {
         if service.name.trim().is_empty() {
-            return Err(error(service, "name", "is empty: give the service a name".into()));
+            return Err(error(
+                service,
+                "name",
+                "is empty: give the service a name".into(),
+            ));
         }
         if names.insert(&service.name, ()).is_some() {
             return Err(error(
@@ -136,7 +140,9 @@ pub(crate) fn validate_with(
         }
         if need_listeners && service.listen.is_empty() {
             let message = match flags {
-                true => "no listener: give at least one of --tcp, --udp, --unix, --unix-dgram or --listen-fd",
+                true => {
+                    "no listener: give at least one of --tcp, --udp, --unix, --unix-dgram or --listen-fd"
+                }
                 false => "is empty: give at least one address, e.g. listen = [\"tcp:8100\"]",
             };
             return Err(error(service, &key("listeners", "listen"), message.into()));
@@ -195,7 +201,10 @@ pub(crate) fn validate_with(
             return Err(error(
                 service,
                 &key("--max-cpu", "limits.max_cpu"),
-                format!("{:?} is too short: give at least {MIN_CPU:?}", limits.max_cpu),
+                format!(
+                    "{:?} is too short: give at least {MIN_CPU:?}",
+                    limits.max_cpu
+                ),
             ));
         }
         for (value, flag, file_key) in [
@@ -299,8 +308,17 @@ mod tests {
 
     #[test]
     fn duplicate_listen_addresses_across_services_are_refused() {
-        let text = message(&[service("a", &["tcp:8100"]), service("b", &["tcp:127.0.0.1:8100"])]);
-        for needle in ["w.toml", "service \"b\"", "listen", "tcp:127.0.0.1:8100", "\"a\""] {
+        let text = message(&[
+            service("a", &["tcp:8100"]),
+            service("b", &["tcp:127.0.0.1:8100"]),
+        ]);
+        for needle in [
+            "w.toml",
+            "service \"b\"",
+            "listen",
+            "tcp:127.0.0.1:8100",
+            "\"a\"",
+        ] {
             assert!(text.contains(needle), "{needle} missing: {text}");
         }
         let text = message(&[service("a", &["unix:/tmp/x", "unix:/tmp/x"])]);
@@ -336,7 +354,9 @@ mod tests {
     fn flags_are_named_as_flags() {
         let mut spec = service("echo.wasm", &["tcp:1"]);
         spec.max_connections = 0;
-        let text = validate(&[spec], &Origin::Flags).expect_err("invalid").to_string();
+        let text = validate(&[spec], &Origin::Flags)
+            .expect_err("invalid")
+            .to_string();
         assert!(text.starts_with("command line"), "{text}");
         assert!(text.contains("--max-connections"), "{text}");
     }
@@ -348,8 +368,13 @@ mod tests {
         let c: ListenSpec = "udp:127.0.0.1:8100".parse().expect("valid");
         let addr: SocketAddr = "127.0.0.1:8100".parse().expect("valid");
         let clash = [("a", &a, vec![addr]), ("b", &b, vec![addr])];
-        let text = validate_resolved(&clash, &file()).expect_err("clash").to_string();
-        assert!(text.contains("tcp:localhost:8100 of service \"a\""), "{text}");
+        let text = validate_resolved(&clash, &file())
+            .expect_err("clash")
+            .to_string();
+        assert!(
+            text.contains("tcp:localhost:8100 of service \"a\""),
+            "{text}"
+        );
         let no_clash = [("a", &a, vec![addr]), ("c", &c, vec![addr])];
         assert_eq!(validate_resolved(&no_clash, &file()), Ok(()));
     }

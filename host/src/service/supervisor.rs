@@ -76,7 +76,9 @@ fn socket_key(service: &str, spec: &ListenSpec) -> SocketKey {
 }
 
 fn socket_keys(spec: &ServiceSpec) -> impl Iterator<Item = SocketKey> + '_ {
-    spec.listen.iter().map(|listen| socket_key(&spec.name, listen))
+    spec.listen
+        .iter()
+        .map(|listen| socket_key(&spec.name, listen))
 }
 
 /// What applying a new set of listen specs does to the sockets of the
@@ -282,7 +284,11 @@ impl Supervisor {
         // Sockets no service wants any more (`plan.close`) are dropped,
         // and so closed, here.
         if !plan.close.is_empty() {
-            let closed: Vec<String> = plan.close.iter().map(|(_, spec)| spec.to_string()).collect();
+            let closed: Vec<String> = plan
+                .close
+                .iter()
+                .map(|(_, spec)| spec.to_string())
+                .collect();
             tracing::info!(closed = %closed.join(", "), "listeners closed");
         }
         Ok(lines)

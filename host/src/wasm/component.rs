@@ -53,7 +53,11 @@ const CORE_MODULE_LAYER: [u8; 2] = [0, 0];
 impl Handler {
     /// Loads the component at `path`, compiles it with `engine` and checks that
     /// it implements the `wasmserve:handler/handler` world.
-    pub(crate) fn load(engine: &Engine, path: &Path, settings: Arc<Settings>) -> Result<Self, LoadError> {
+    pub(crate) fn load(
+        engine: &Engine,
+        path: &Path,
+        settings: Arc<Settings>,
+    ) -> Result<Self, LoadError> {
         let bytes = std::fs::read(path).map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => LoadError::NotFound {
                 path: path.to_owned(),

@@ -95,7 +95,10 @@ fn memory_slots(instances: u32) -> u32 {
 /// With `cache_dir`, compiled handlers are kept on disk, keyed by a hash of
 /// the component and of this engine's configuration, so a restart with an
 /// unchanged handler skips Cranelift.
-pub(crate) fn build_engine(limits: EngineLimits, cache_dir: Option<&Path>) -> wasmtime::Result<Engine> {
+pub(crate) fn build_engine(
+    limits: EngineLimits,
+    cache_dir: Option<&Path>,
+) -> wasmtime::Result<Engine> {
     let instances = limits.max_instances.max(1);
 
     let mut pool = PoolingAllocationConfig::new();

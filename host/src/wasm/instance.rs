@@ -205,4 +205,3 @@ fn classify_trap(err: &wasmtime::Error, state: &InstanceState) -> HandleError {
     }
     HandleError::new(FailureCause::Trap, format!("handler trapped: {message}"))
 }
-
