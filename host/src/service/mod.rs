@@ -5,6 +5,7 @@
 
 mod file;
 mod reload;
+mod socket_plan;
 mod spec;
 mod supervisor;
 

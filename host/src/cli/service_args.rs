@@ -1,58 +1,18 @@
-//! The command line: clap definitions and value parsers, and the mapping
-//! of the service flags to a [`ServiceSpec`]. No I/O happens here; `app`
-//! runs what the flags ask for.
+//! The flags of one service (`--handler`, listeners, socket options,
+//! limits) or `--config FILE`, shared by serving and `check`, and their
+//! mapping to a [`ServiceSpec`].
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::parser::ValueSource;
-use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser};
+use clap::{ArgMatches, Args};
 
+use super::{parse_datagram_size, parse_duration, parse_mode, parse_setting};
 use crate::net::{ListenAddr, ListenOptions, ListenSpec, MAX_UDP_PAYLOAD};
-use crate::service::{MAX_CONNECTIONS, MAX_DATAGRAM, MAX_MEMORY_MIB, ServiceSpec};
-use crate::wasm::{ConnectionLimits, DEFAULT_KEEP_RESIDENT};
-
-/// Serve sockets with sandboxed WebAssembly handlers.
-///
-/// Every accepted connection, and every received datagram, calls the
-/// `handle` export of a fresh instance of the handler component (a
-/// `wasmserve:handler` world component, e.g. built with the wasmserve-sdk
-/// crate for wasm32-wasip2).
-///
-/// For each listener, one line `listening <transport> <address> handler=<name>`
-/// is printed on stdout once it is bound. Logs go to stderr (filter them with
-/// RUST_LOG, e.g. RUST_LOG=debug). Ctrl-C or SIGTERM stops accepting, lets
-/// in-flight requests finish (see --drain-timeout), then exits 0.
-///
-/// Under systemd socket activation (LISTEN_PID/LISTEN_FDS), the passed
-/// sockets are served as well, with the transport read from each socket.
-#[derive(Debug, Parser)]
-#[command(name = "wasmserve", version, about, long_about)]
-#[command(args_conflicts_with_subcommands = true)]
-#[command(after_help = "Examples:\n  \
-    wasmserve --handler echo.wasm --tcp 8100                # TCP on 127.0.0.1:8100\n  \
-    wasmserve --handler echo.wasm --tcp 0.0.0.0:8100        # all IPv4 interfaces\n  \
-    wasmserve --handler echo.wasm --tcp [::]:8100           # all IPv6 interfaces\n  \
-    wasmserve --handler echo.wasm --tcp 8100 --udp 8100     # TCP and UDP\n  \
-    wasmserve --handler echo.wasm --unix /tmp/echo.sock     # Unix stream socket\n  \
-    wasmserve --handler echo.wasm --unix-dgram /tmp/e.sock  # Unix datagram socket\n  \
-    wasmserve --handler greet.wasm --tcp 0 --max-requests 1 # serve one client, exit\n  \
-    wasmserve --config wasmserve.toml                       # the services of a file\n  \
-    wasmserve check --config wasmserve.toml                 # validate, bind nothing")]
-pub(crate) struct Cli {
-    /// A subcommand; without one, wasmserve serves.
-    #[command(subcommand)]
-    pub(crate) command: Option<Command>,
-
-    /// What to serve: the flags of one service, or `--config`.
-    #[command(flatten)]
-    pub(crate) service: ServiceArgs,
-
-    /// Settings of the whole process.
-    #[command(flatten)]
-    pub(crate) process: ProcessArgs,
-}
+use crate::service::{MAX_CONNECTIONS, MAX_MEMORY_MIB, ServiceSpec};
+use crate::wasm::ConnectionLimits;
 
 /// The flags that describe what to serve: `--handler` with its listeners,
 /// limits and settings, or `--config FILE`. Shared by serving and `check`.
@@ -182,92 +142,9 @@ pub(crate) struct ServiceArgs {
     pub(crate) given: Vec<String>,
 }
 
-/// Settings of the whole process, allowed with `--config` too.
-#[derive(Debug, Clone, Args)]
-pub(crate) struct ProcessArgs {
-    /// KiB of each instance slot's memory kept resident between requests
-    /// (zeroed in place): faster fresh instances, at the price of that much
-    /// memory per slot staying resident after a burst. 0 gives all memory
-    /// back to the OS when each request ends.
-    #[arg(long, value_name = "KIB", default_value_t = DEFAULT_KEEP_RESIDENT / 1024, help_heading = "Limits")]
-    pub(crate) keep_resident: usize,
-
-    /// Where compiled handlers are cached, so a restart skips compiling an
-    /// unchanged handler (default: $XDG_CACHE_HOME/wasmserve or
-    /// ~/.cache/wasmserve).
-    #[arg(long, value_name = "DIR", env = "WASMSERVE_CACHE_DIR")]
-    pub(crate) cache_dir: Option<PathBuf>,
-
-    /// Serve Prometheus metrics at http://[HOST:]PORT/metrics (a bare port
-    /// binds 127.0.0.1).
-    #[arg(long, value_name = "[HOST:]PORT", help_heading = "Observing")]
-    pub(crate) metrics: Option<ListenAddr>,
-
-    /// Log lines as human-readable text or as one JSON object per line.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, help_heading = "Observing")]
-    pub(crate) log_format: LogFormat,
-
-    /// Compile the handler at every start instead of using the cache
-    /// (overrides --cache-dir).
-    #[arg(long)]
-    pub(crate) no_cache: bool,
-
-    /// After Ctrl-C or SIGTERM, how long in-flight requests may take to
-    /// finish before they are cut (e.g. 10s, 500ms, 1m). A second signal cuts
-    /// them at once.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    pub(crate) drain_timeout: Duration,
-}
-
-/// How log lines are written (to stderr).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum LogFormat {
-    /// `2026-11-25T04:47:58Z  INFO conn{id=1 peer=...}: message field=value`
-    Text,
-    /// One JSON object per line, with the span fields (`conn`, `peer`, ...).
-    Json,
-}
-
-/// wasmserve's subcommands.
-#[derive(Debug, clap::Subcommand)]
-pub(crate) enum Command {
-    /// Validate what the same flags would serve — a config file, or a
-    /// handler with its listeners and limits — without binding anything
-    /// (parse, compile, world match, limits, addresses); exit non-zero
-    /// listing every problem.
-    Check(Box<CheckArgs>),
-    /// Create a handler project (Rust, Python or JavaScript) that builds
-    /// and runs with the commands this prints.
-    New(crate::scaffold::NewArgs),
-}
-
-/// `wasmserve check`: the same service flags as serving.
-#[derive(Debug, clap::Args)]
-pub(crate) struct CheckArgs {
-    /// What to check.
-    #[command(flatten)]
-    pub(crate) service: ServiceArgs,
-}
-
-impl Cli {
-    /// Parses the process's arguments (exiting with a usage error on bad
-    /// ones, as clap does) and records which service flags were given.
-    pub(crate) fn parse_args() -> Self {
-        let matches = Self::command().get_matches();
-        let mut cli = Self::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
-        cli.service.given = given_service_flags(&matches);
-        if let (Some(Command::Check(check)), Some(("check", sub))) =
-            (&mut cli.command, matches.subcommand())
-        {
-            check.service.given = given_service_flags(sub);
-        }
-        cli
-    }
-}
-
 /// The ids of the [`ServiceArgs`] flags the user typed (or set through the
 /// environment), as opposed to those left at their default.
-fn given_service_flags(matches: &ArgMatches) -> Vec<String> {
+pub(super) fn given_service_flags(matches: &ArgMatches) -> Vec<String> {
     let command = ServiceArgs::augment_args(clap::Command::new("service"));
     command
         .get_arguments()
@@ -376,51 +253,11 @@ fn conflict_with_config(id: &str) -> String {
     format!("{flag} cannot be used with --config: {instead}")
 }
 
-/// Exits with a usage error (code 2) and the usage line, like clap's own.
-pub(crate) fn usage_error(message: &str) -> ! {
-    Cli::command()
-        .error(clap::error::ErrorKind::ArgumentConflict, message)
-        .exit()
-}
-
-fn parse_setting(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
-        _ => Err(format!(
-            "expected KEY=VALUE, e.g. greeting=hello, got {text:?}"
-        )),
-    }
-}
-
-fn parse_datagram_size(text: &str) -> Result<usize, String> {
-    text.parse::<usize>()
-        .ok()
-        .filter(|size| MAX_DATAGRAM.contains(size))
-        .ok_or_else(|| {
-            format!(
-                "expected a size in bytes from {} to {}, got {text:?}",
-                MAX_DATAGRAM.start(),
-                MAX_DATAGRAM.end()
-            )
-        })
-}
-
-/// An octal file mode: `660`, `0660` or `0o660`.
-pub(crate) fn parse_mode(text: &str) -> Result<u32, String> {
-    u32::from_str_radix(text.trim_start_matches("0o"), 8)
-        .ok()
-        .filter(|mode| *mode <= 0o7777)
-        .ok_or_else(|| format!("expected an octal mode such as 660 or 0o600, got {text:?}"))
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|err| format!("{err} (expected a duration such as 10s, 500ms or 1m)"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::Cli;
+    use clap::{CommandFactory, FromArgMatches};
 
     fn parse(args: &[&str]) -> Cli {
         let mut argv = vec!["wasmserve"];
