@@ -85,6 +85,13 @@ async fn main() -> anyhow::Result<()> {
         .collect();
 
     let mut report = String::new();
+    if args.smoke {
+        writeln!(
+            report,
+            "**Smoke run (`--smoke`): {} s per workload on debug builds, to prove the harness works. These figures are not judged; the targets beside them apply to a full release run (see bench/RESULTS.md).**\n",
+            args.seconds
+        )?;
+    }
     writeln!(report, "{}\n", machine())?;
     writeln!(
         report,

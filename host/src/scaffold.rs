@@ -107,9 +107,12 @@ impl NewArgs {
 
     /// The lines printed after the project is written.
     fn instructions(&self, root: &Path) -> String {
-        let wasmserve = std::env::current_exe()
-            .map(|exe| exe.display().to_string())
-            .unwrap_or_else(|_| "wasmserve".to_owned());
+        // The program as it was invoked: `wasmserve` from the PATH prints
+        // `wasmserve`, a path prints that path, so the line runs as shown.
+        let wasmserve = std::env::args_os()
+            .next()
+            .map(|program| program.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "wasmserve".to_owned());
         let root = root.display();
         let name = &self.name;
         let (language, steps, wasm) = match self.lang {
