@@ -152,7 +152,7 @@ fn not_found_hint(path: &std::path::Path) -> String {
         true => format!(
             "{stem} is one of wasmserve's examples: in a clone of wasmserve, `cargo build --release --target wasm32-wasip2 -p {stem}` writes it to target/wasm32-wasip2/release/{stem}.wasm; pass that path"
         ),
-        false => "check the path; a relative path is taken from the current directory (in a config file, from the file's directory)".to_owned(),
+        false => "check the path; a relative path is taken from the current directory, or in a config file from the file's directory".to_owned(),
     }
 }
 

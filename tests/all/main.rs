@@ -19,6 +19,7 @@ mod instances;
 mod languages;
 mod limits;
 mod observing;
+mod readme;
 mod reload;
 mod scaffold;
 mod service_spec;

@@ -169,13 +169,6 @@ pub(super) fn parse_datagram_size(text: &str) -> Result<usize, String> {
         })
 }
 
-/// An octal file mode: `660`, `0660` or `0o660`.
-pub(crate) fn parse_mode(text: &str) -> Result<u32, String> {
-    u32::from_str_radix(text.trim_start_matches("0o"), 8)
-        .ok()
-        .filter(|mode| *mode <= 0o7777)
-        .ok_or_else(|| format!("expected an octal mode such as 660 or 0o600, got {text:?}"))
-}
 
 pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text)

@@ -9,8 +9,8 @@ use std::time::Duration;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args};
 
-use super::{parse_datagram_size, parse_duration, parse_mode, parse_setting};
-use crate::net::{ListenAddr, ListenOptions, ListenSpec, MAX_UDP_PAYLOAD};
+use super::{parse_datagram_size, parse_duration, parse_setting};
+use crate::net::{ListenAddr, ListenOptions, ListenSpec, MAX_UDP_PAYLOAD, parse_mode};
 use crate::service::{MAX_CONNECTIONS, MAX_MEMORY_MIB, ServiceSpec};
 use crate::wasm::ConnectionLimits;
 

@@ -12,3 +12,4 @@ pub(crate) use addr::{ListenAddr, ListenSpec, Transport};
 pub(crate) use datagram::{DatagramReply, Incoming, ReceivedDatagram, unix_path};
 pub(crate) use inherited::systemd_fds;
 pub(crate) use listener::{ListenOptions, Listener, MAX_UDP_PAYLOAD, bind_error};
+pub(crate) use unix_file::parse_mode;

@@ -193,7 +193,7 @@ fn service(table: ServiceTable, base: &Path, origin: &Origin) -> Result<ServiceS
     options.max_datagram = socket.max_datagram.unwrap_or(options.max_datagram);
     if let Some(mode) = &socket.unix_mode {
         options.unix_mode = Some(
-            crate::cli::parse_mode(mode).map_err(|message| invalid("socket.unix_mode", message))?,
+            crate::net::parse_mode(mode).map_err(|message| invalid("socket.unix_mode", message))?,
         );
     }
     Ok(ServiceSpec {

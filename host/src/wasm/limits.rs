@@ -191,3 +191,47 @@ impl<F: Future> Future for Metered<F> {
         output
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Spins on the CPU for `time`.
+    fn spin(time: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < time {
+            std::hint::spin_loop();
+        }
+    }
+
+    #[tokio::test]
+    async fn polls_count_and_waiting_does_not() {
+        let meter = Arc::new(CpuMeter::default());
+        let work = async {
+            spin(Duration::from_millis(30));
+            // Waiting (the future is pending) is not CPU.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            spin(Duration::from_millis(30));
+        };
+        meter.meter(work).await;
+        let used = meter.used();
+        assert!(used >= Duration::from_millis(60), "{used:?}");
+        assert!(used < Duration::from_millis(200), "{used:?}");
+    }
+
+    #[tokio::test]
+    async fn the_poll_in_progress_counts_and_restart_starts_over() {
+        let meter = Arc::new(CpuMeter::default());
+        let inner = Arc::clone(&meter);
+        let work = async move {
+            spin(Duration::from_millis(20));
+            let during = inner.used();
+            inner.restart();
+            let after = inner.used();
+            (during, after)
+        };
+        let (during, after) = meter.meter(work).await;
+        assert!(during >= Duration::from_millis(20), "{during:?}");
+        assert!(after < Duration::from_millis(5), "{after:?}");
+    }
+}
