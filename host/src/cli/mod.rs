@@ -169,7 +169,6 @@ pub(super) fn parse_datagram_size(text: &str) -> Result<usize, String> {
         })
 }
 
-
 pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text)
         .map_err(|err| format!("{err} (expected a duration such as 10s, 500ms or 1m)"))
