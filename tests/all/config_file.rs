@@ -7,13 +7,8 @@ use std::process::Command;
 use crate::fixtures::{ECHO, WHOAMI};
 use crate::support::{
     CACHE_DIR, Server, WASMSERVE, assert_one_line_error, assert_usage_error, round_trip,
+    write_config,
 };
-
-fn write_config(dir: &std::path::Path, text: &str) -> String {
-    let path = dir.join("wasmserve.toml");
-    std::fs::write(&path, text).expect("write config");
-    path.to_str().expect("utf-8").to_owned()
-}
 
 #[test]
 fn two_services_on_different_transports_from_one_file() {

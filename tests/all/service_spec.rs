@@ -6,13 +6,9 @@ use std::net::ToSocketAddrs;
 use std::process::Command;
 
 use crate::fixtures::{ECHO, GREET};
-use crate::support::{CACHE_DIR, Server, WASMSERVE, assert_one_line_error, assert_usage_error};
-
-fn write_config(dir: &std::path::Path, text: &str) -> String {
-    let path = dir.join("wasmserve.toml");
-    std::fs::write(&path, text).expect("write config");
-    path.to_str().expect("utf-8").to_owned()
-}
+use crate::support::{
+    CACHE_DIR, Server, WASMSERVE, assert_one_line_error, assert_usage_error, write_config,
+};
 
 fn run_check(args: &[&str]) -> (Option<i32>, String, String) {
     let output = Command::new(WASMSERVE)
@@ -28,49 +24,48 @@ fn run_check(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
-#[test]
-fn two_services_on_one_address_are_refused_by_serve_and_check() {
+/// Two services, `a` on `listen_a` and `b` on `listen_b`, that must be
+/// refused by serving and by `check` (which prints no `ok` for `b`), each
+/// naming every one of `needles`.
+fn assert_clash_refused(listen_a: &str, listen_b: &str, needles: &[&str]) {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = write_config(
         dir.path(),
         &format!(
-            "[[service]]\nname = \"a\"\nhandler = \"{ECHO}\"\nlisten = [\"tcp:8100\"]\n\n\
-             [[service]]\nname = \"b\"\nhandler = \"{GREET}\"\nlisten = [\"tcp:127.0.0.1:8100\"]\n"
+            "[[service]]\nname = \"a\"\nhandler = \"{ECHO}\"\nlisten = [\"{listen_a}\"]\n\n\
+             [[service]]\nname = \"b\"\nhandler = \"{GREET}\"\nlisten = [\"{listen_b}\"]\n"
         ),
     );
-    let needles = [
-        "wasmserve.toml",
-        "service \"b\"",
-        "tcp:127.0.0.1:8100",
-        "\"a\"",
-    ];
-    assert_one_line_error(&["--config", &config], &needles);
-    let (code, stdout, stderr) = run_check(&["--config", &config]);
-    assert_eq!(code, Some(1), "{stderr}");
-    assert!(!stdout.contains("ok:"), "{stdout}");
-    for needle in needles {
-        assert!(stderr.contains(needle), "{needle} missing: {stderr}");
-    }
-}
-
-#[test]
-fn host_names_that_meet_one_address_are_refused() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "[[service]]\nname = \"a\"\nhandler = \"{ECHO}\"\nlisten = [\"udp:localhost:8100\"]\n\n\
-             [[service]]\nname = \"b\"\nhandler = \"{GREET}\"\nlisten = [\"udp:127.0.0.1:8100\"]\n"
-        ),
-    );
-    let needles = ["service \"b\"", "udp:127.0.0.1:8100", "udp:localhost:8100"];
-    assert_one_line_error(&["--config", &config], &needles);
+    assert_one_line_error(&["--config", &config], needles);
     let (code, stdout, stderr) = run_check(&["--config", &config]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(!stdout.contains("\"b\""), "{stdout}");
     for needle in needles {
         assert!(stderr.contains(needle), "{needle} missing: {stderr}");
     }
+}
+
+#[test]
+fn two_services_on_one_address_are_refused_by_serve_and_check() {
+    assert_clash_refused(
+        "tcp:8100",
+        "tcp:127.0.0.1:8100",
+        &[
+            "wasmserve.toml",
+            "service \"b\"",
+            "tcp:127.0.0.1:8100",
+            "\"a\"",
+        ],
+    );
+}
+
+#[test]
+fn host_names_that_meet_one_address_are_refused() {
+    assert_clash_refused(
+        "udp:localhost:8100",
+        "udp:127.0.0.1:8100",
+        &["service \"b\"", "udp:127.0.0.1:8100", "udp:localhost:8100"],
+    );
 }
 
 #[test]

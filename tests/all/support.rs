@@ -323,3 +323,10 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// Writes `text` as `wasmserve.toml` in `dir`; returns its path.
+pub fn write_config(dir: &std::path::Path, text: &str) -> String {
+    let path = dir.join("wasmserve.toml");
+    std::fs::write(&path, text).expect("write config");
+    path.to_str().expect("utf-8").to_owned()
+}
