@@ -65,6 +65,7 @@ pub(crate) struct Metrics {
     active: Family<ServiceLabels, Gauge>,
     waited: Family<ServiceLabels, Counter>,
     datagrams: Family<ServiceLabels, Counter>,
+    replies_refused: Family<ServiceLabels, Counter>,
     bytes_in: Family<ServiceLabels, Counter>,
     bytes_out: Family<ServiceLabels, Counter>,
     failures: Family<FailureLabels, Counter>,
@@ -88,6 +89,7 @@ impl Metrics {
             active: Family::default(),
             waited: Family::default(),
             datagrams: Family::default(),
+            replies_refused: Family::default(),
             bytes_in: Family::default(),
             bytes_out: Family::default(),
             failures: Family::default(),
@@ -111,6 +113,11 @@ impl Metrics {
             "datagrams_handled",
             "Datagrams served (UDP and Unix datagram)",
             metrics.datagrams.clone(),
+        );
+        registry.register(
+            "datagram_replies_refused",
+            "Datagram replies refused: over the reply budget (at most 8 replies and 10x the bytes received, at least 1 KiB)",
+            metrics.replies_refused.clone(),
         );
         registry.register(
             "bytes_in",
@@ -173,6 +180,7 @@ impl Metrics {
             active: self.active.get_or_create(&labels).clone(),
             waited: self.waited.get_or_create(&labels).clone(),
             datagrams: self.datagrams.get_or_create(&labels).clone(),
+            replies_refused: self.replies_refused.get_or_create(&labels).clone(),
             bytes_in: self.bytes_in.get_or_create(&labels).clone(),
             bytes_out: self.bytes_out.get_or_create(&labels).clone(),
             duration: self.duration.get_or_create(&labels).clone(),
@@ -200,6 +208,8 @@ pub(crate) struct ServiceMetrics {
     pub(crate) waited: Counter,
     /// Datagrams served.
     pub(crate) datagrams: Counter,
+    /// Datagram replies refused (reply budget).
+    replies_refused: Counter,
     /// Bytes read by handlers.
     pub(crate) bytes_in: Counter,
     /// Bytes written by handlers.
@@ -321,5 +331,9 @@ impl RequestObserver for ServiceMetrics {
 
     fn instantiated(&self, took: std::time::Duration) {
         self.instantiation.observe(took.as_secs_f64());
+    }
+
+    fn reply_refused(&self) {
+        self.replies_refused.inc();
     }
 }

@@ -9,7 +9,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::fixtures::{ECHO, FAULTY};
-use crate::support::{Server, exchange_line, pattern};
+use crate::support::{Server, exchange_line, pattern, rss_kib};
 
 /// Limits small enough to trip quickly in tests.
 const TEST_LIMITS: &[&str] = &[
@@ -35,16 +35,6 @@ fn bystanders(server: &Server) -> Vec<thread::JoinHandle<()>> {
             })
         })
         .collect()
-}
-
-fn rss_kib(server: &Server) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid()))
-        .expect("read /proc status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc status")
 }
 
 const FAILURE: &str = "request ended by handler failure";

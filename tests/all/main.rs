@@ -15,6 +15,7 @@ mod echo;
 mod examples;
 mod greet;
 mod guest_failures;
+mod hostile;
 mod instances;
 mod languages;
 mod limits;

@@ -330,3 +330,14 @@ pub fn write_config(dir: &std::path::Path, text: &str) -> String {
     std::fs::write(&path, text).expect("write config");
     path.to_str().expect("utf-8").to_owned()
 }
+
+/// The server process's resident memory, in KiB.
+pub fn rss_kib(server: &Server) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid()))
+        .expect("read /proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc status")
+}

@@ -125,9 +125,10 @@ pub(crate) struct ServiceArgs {
     #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(*MAX_MEMORY_MIB.start() as i64..=*MAX_MEMORY_MIB.end() as i64), help_heading = "Limits")]
     pub(crate) max_memory: u32,
 
-    /// CPU time a request may use without reading from its client (guest
-    /// code and the host work it causes; the count restarts at every read),
-    /// e.g. 1s, 200ms. Ends guests that spin or write forever.
+    /// CPU time a request may use without waiting for its client (guest
+    /// code, its start-up code and the host work it causes; the count
+    /// restarts only when a read had to wait for the client), e.g. 1s,
+    /// 200ms. Ends guests that spin or write forever.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration, help_heading = "Limits")]
     pub(crate) max_cpu: Duration,
 

@@ -151,6 +151,7 @@ fn host_linker(engine: &Engine) -> wasmtime::Result<Linker<InstanceState>> {
         &mut linker,
         |state| state,
     )?;
+    super::write::link_chunked_write(&mut linker)?;
     Ok(linker)
 }
 

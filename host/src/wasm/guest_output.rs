@@ -3,16 +3,22 @@
 //! Handlers are sandboxed, so their standard output goes nowhere near the
 //! host's terminal. Each complete line becomes one `tracing` event at target
 //! `wasmserve::guest`, emitted inside the connection's span, so it carries the
-//! connection id and peer like every other line of that connection.
+//! connection id and peer like every other line of that connection. Lines
+//! are escaped and cut (see `guest_text`), and rate-limited per request by
+//! a [`LogBudget`] shared by its stdout and stderr.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
-/// A guest line longer than this is logged in pieces of this size, so a guest
-/// that never writes a newline cannot grow host memory.
-const MAX_LINE: usize = 4096;
+use super::guest_text::{LogBudget, sanitize};
+
+/// A guest line longer than this many bytes is logged in pieces of this
+/// size, so a guest that never writes a newline cannot grow host memory.
+const MAX_LINE: usize = 1024;
 
 /// Which of the guest's two output streams a [`GuestOutput`] stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,16 +39,19 @@ impl GuestStream {
 }
 
 /// The `StdoutStream` given to a guest's WASI context for stdout or stderr.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct GuestOutput {
     /// Which stream this is, used as the `stream` field of each log line.
     stream: GuestStream,
+    /// The request's log budget, shared with its other stream.
+    budget: Arc<LogBudget>,
 }
 
 impl GuestOutput {
-    /// Output that logs each line the guest writes to `stream`.
-    pub(crate) fn new(stream: GuestStream) -> Self {
-        Self { stream }
+    /// Output that logs each line the guest writes to `stream`, within
+    /// `budget`.
+    pub(crate) fn new(stream: GuestStream, budget: Arc<LogBudget>) -> Self {
+        Self { stream, budget }
     }
 }
 
@@ -54,14 +63,14 @@ impl IsTerminal for GuestOutput {
 
 impl StdoutStream for GuestOutput {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(LineLogger::new(self.stream))
+        Box::new(LineLogger::new(self.stream, Arc::clone(&self.budget)))
     }
 
     // Overridden so that writes are logged synchronously inside the guest's
     // call (and so inside the connection span), instead of through the default
     // adapter, which hands bytes to a background task.
     fn p2_stream(&self) -> Box<dyn OutputStream> {
-        Box::new(LineLogger::new(self.stream))
+        Box::new(LineLogger::new(self.stream, Arc::clone(&self.budget)))
     }
 }
 
@@ -72,13 +81,16 @@ struct LineLogger {
     stream: GuestStream,
     /// The incomplete line written so far (at most [`MAX_LINE`] bytes).
     pending: Vec<u8>,
+    /// The request's log budget.
+    budget: Arc<LogBudget>,
 }
 
 impl LineLogger {
-    fn new(stream: GuestStream) -> Self {
+    fn new(stream: GuestStream, budget: Arc<LogBudget>) -> Self {
         Self {
             stream,
             pending: Vec::new(),
+            budget,
         }
     }
 
@@ -104,8 +116,19 @@ impl LineLogger {
     }
 
     fn emit(&mut self) {
+        let Ok(dropped) = self.budget.take() else {
+            self.pending.clear();
+            return;
+        };
+        if dropped > 0 {
+            tracing::warn!(
+                target: "wasmserve::guest",
+                dropped,
+                "guest output lines dropped: over the log rate limit"
+            );
+        }
         let line = String::from_utf8_lossy(&self.pending);
-        let line = line.strip_suffix('\r').unwrap_or(&line);
+        let line = sanitize(line.strip_suffix('\r').unwrap_or(&line), MAX_LINE);
         let stream = self.stream.name();
         match self.stream {
             GuestStream::Stdout => {

@@ -10,6 +10,7 @@ use wasmtime::{Store, UpdateDeadline};
 use super::bindings::HandlerWorld;
 use super::component::Handler;
 use super::failure::{FailureCause, HandleError};
+use super::guest_text::sanitize;
 use super::limits::{ConnectionLimits, CpuBudgetExceeded};
 use super::request::Request;
 use super::state::{InstanceState, RequestObserver};
@@ -27,13 +28,18 @@ impl Handler {
         limits: &ConnectionLimits,
         observer: &Arc<dyn RequestObserver>,
     ) -> Result<(), HandleError> {
+        // The lifetime covers everything the guest runs: its start-up code
+        // (instantiation) as much as `handle`.
+        let deadline = limits
+            .max_lifetime
+            .map(|lifetime| (tokio::time::Instant::now() + lifetime, lifetime));
         let warm = match choice {
             InstanceChoice::Warm => self.take_warm(),
             InstanceChoice::Fresh => None,
         };
         let mut instance = match warm {
             Some(instance) => instance,
-            None => self.instantiate(limits, observer).await?,
+            None => within(deadline, self.instantiate(limits, observer)).await??,
         };
         // A fresh instance's state is new already; a reused one starts over.
         if instance.served > 0 {
@@ -50,28 +56,31 @@ impl Handler {
 
         let cpu = Arc::clone(&instance.store.data().cpu);
         let call = cpu.meter(instance.world.call_handle(&mut instance.store, request));
-        let outcome = match limits.max_lifetime {
-            Some(lifetime) => match tokio::time::timeout(lifetime, call).await {
-                Ok(outcome) => outcome,
-                Err(_) => {
-                    return Err(HandleError::new(
-                        FailureCause::MaxLifetime,
-                        format!("request lasted longer than {lifetime:?} (--max-lifetime)"),
-                    ));
-                }
-            },
-            None => call.await,
-        };
+        let outcome = within(deadline, call).await?;
         let state = instance.store.data();
+        let dropped = state.log_budget.take_dropped();
+        if dropped > 0 {
+            tracing::warn!(
+                target: "wasmserve::guest",
+                dropped,
+                "guest output lines dropped: over the log rate limit"
+            );
+        }
+        // The guest's error text is guest-controlled: escaped and cut, so it
+        // stays one log line.
+        let guest_text = |message: &str| sanitize(message, MAX_ERROR_CHARS);
         let result = match outcome {
             Ok(Ok(())) => Ok(()),
             Ok(Err(message)) if state.idle_timed_out => Err(HandleError::new(
                 FailureCause::IdleTimeout,
-                format!("client idle past --idle-timeout; handler returned an error: {message}"),
+                format!(
+                    "client idle past --idle-timeout; handler returned an error: {}",
+                    guest_text(&message)
+                ),
             )),
             Ok(Err(message)) => Err(HandleError::new(
                 FailureCause::GuestError,
-                format!("handler returned an error: {message}"),
+                format!("handler returned an error: {}", guest_text(&message)),
             )),
             // A trapped instance is never used again.
             Err(err) => return Err(classify_trap(&err, state)),
@@ -104,12 +113,16 @@ impl Handler {
             }
             Ok(UpdateDeadline::Yield(1))
         });
+        // A component's start-up code (core start functions, `_initialize`)
+        // is guest code: it runs under the same CPU budget, epoch
+        // interruptions and lifetime as `handle`.
+        store.set_epoch_deadline(1);
+        let cpu = Arc::clone(&store.data().cpu);
         let instantiating = std::time::Instant::now();
-        let world = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(instantiate_error)?;
+        let world = match cpu.meter(self.pre.instantiate_async(&mut store)).await {
+            Ok(world) => world,
+            Err(err) => return Err(instantiation_failure(&err, store.data())),
+        };
         observer.instantiated(instantiating.elapsed());
         Ok(LiveInstance {
             store,
@@ -168,6 +181,44 @@ pub(super) struct LiveInstance {
     world: HandlerWorld,
     /// Requests it has served (more than one only when warm).
     served: u64,
+}
+
+/// The most characters of a guest's error text that reach the log.
+const MAX_ERROR_CHARS: usize = 512;
+
+/// Runs `work` until `deadline` (the request's `--max-lifetime`), if any.
+async fn within<F: std::future::Future>(
+    deadline: Option<(tokio::time::Instant, std::time::Duration)>,
+    work: F,
+) -> Result<F::Output, HandleError> {
+    let Some((deadline, lifetime)) = deadline else {
+        return Ok(work.await);
+    };
+    tokio::time::timeout_at(deadline, work).await.map_err(|_| {
+        HandleError::new(
+            FailureCause::MaxLifetime,
+            format!("request lasted longer than {lifetime:?} (--max-lifetime)"),
+        )
+    })
+}
+
+/// Why instantiation failed: the guest's start-up code trapped or ran out
+/// of CPU (counted as such, `while instantiating`), or the host could not
+/// create the instance (no pool slot, ...).
+fn instantiation_failure(err: &wasmtime::Error, state: &InstanceState) -> HandleError {
+    let guest_ran = err.downcast_ref::<CpuBudgetExceeded>().is_some()
+        || err.downcast_ref::<wasmtime::Trap>().is_some();
+    if !guest_ran {
+        return HandleError::new(
+            FailureCause::Instantiate,
+            format!("cannot instantiate handler: {}", one_line(err)),
+        );
+    }
+    let failure = classify_trap(err, state);
+    HandleError::new(
+        failure.cause,
+        format!("while instantiating: {}", failure.message),
+    )
 }
 
 fn instantiate_error(err: wasmtime::Error) -> HandleError {

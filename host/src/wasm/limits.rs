@@ -5,7 +5,8 @@
 //!   "out of memory" rather than a bare `unreachable`.
 //! - CPU: [`CpuMeter`] adds up the time the request's future spends being
 //!   polled (guest code and synchronous host code; not time spent waiting
-//!   for the client) since the guest last read from its client. The engine's epoch ticker interrupts running guests
+//!   for the client) since a read of the guest last had to wait for its
+//!   client. The engine's epoch ticker interrupts running guests
 //!   every tick; the epoch callback then ends a guest over budget, or yields
 //!   to the tokio scheduler so one busy guest cannot starve the others.
 //! - Lifetime and idleness are plain timeouts around the call and around
@@ -23,11 +24,12 @@ use std::time::{Duration, Instant};
 pub(crate) struct ConnectionLimits {
     /// The most linear memory one instance may grow to, in bytes.
     pub(crate) max_memory_bytes: usize,
-    /// The CPU time one request may use (guest execution plus synchronous
-    /// host work on its behalf) without waiting for its client: the count
-    /// restarts at every `read`, so a long, busy but well-behaved connection
-    /// lives on, while a guest that computes (or writes) without ever
-    /// reading is ended.
+    /// The CPU time one request may use (guest execution, its start-up
+    /// code, and synchronous host work on its behalf) without waiting for
+    /// its client: the count restarts only when a `read` had to wait, so a
+    /// connection whose guest keeps waiting for its client lives on, while
+    /// a guest that computes (or writes, or reads what is there already)
+    /// without ever waiting is ended.
     pub(crate) max_cpu: Duration,
     /// How long one request may last from start to end; `None` is no limit.
     pub(crate) max_lifetime: Option<Duration>,

@@ -13,11 +13,13 @@ mod component;
 mod engine;
 mod failure;
 mod guest_output;
+mod guest_text;
 mod instance;
 mod limits;
 mod request;
 mod slot;
 mod state;
+mod write;
 
 pub(crate) use component::Handler;
 pub(crate) use engine::{DEFAULT_KEEP_RESIDENT, EngineLimits, build_engine, fit_os_limits};

@@ -63,6 +63,33 @@ struct Datagram {
     read_pos: usize,
     /// The socket and address replies are sent to.
     reply: DatagramReply,
+    /// Replies sent so far, and their bytes (see [`Datagram::may_reply`]).
+    replied: (usize, usize),
+}
+
+/// Datagrams one received datagram may be answered with.
+pub(crate) const MAX_REPLIES: usize = 8;
+/// Reply bytes allowed per byte received; with [`REPLY_FLOOR`], this bounds
+/// how much a spoofed sender can make a handler send to its victim.
+pub(crate) const REPLY_FACTOR: usize = 10;
+/// Reply bytes always allowed, whatever was received (a short request may
+/// get a longer answer: `whoami`, `daytime`).
+pub(crate) const REPLY_FLOOR: usize = 1024;
+
+impl Datagram {
+    /// Whether one more reply of `len` bytes fits the reply budget: at most
+    /// [`MAX_REPLIES`] datagrams and `max(REPLY_FACTOR × received,
+    /// REPLY_FLOOR)` bytes in all. UDP's sender address can be forged, so an
+    /// unbounded handler would be an amplifier aimed at anyone.
+    fn may_reply(&self, len: usize) -> bool {
+        let (count, bytes) = self.replied;
+        let allowed = self
+            .payload
+            .len()
+            .saturating_mul(REPLY_FACTOR)
+            .max(REPLY_FLOOR);
+        count < MAX_REPLIES && bytes.saturating_add(len) <= allowed
+    }
 }
 
 impl Request {
@@ -102,6 +129,7 @@ impl Request {
                     payload,
                     read_pos: 0,
                     reply,
+                    replied: (0, 0),
                 }),
                 local_addr,
                 idle_timeout: None,
@@ -152,28 +180,55 @@ impl Request {
         }
     }
 
-    async fn read(&mut self, max: u32) -> Result<Vec<u8>, RequestError> {
+    /// Reads up to `max` bytes. The flag says whether the read had to wait
+    /// for the client (it found nothing, then the client sent something or
+    /// closed): only such a read renews the CPU budget.
+    async fn read(&mut self, max: u32) -> Result<(Vec<u8>, bool), RequestError> {
         let max = usize::try_from(max).unwrap_or(MAX_READ).clamp(1, MAX_READ);
         let idle_timeout = self.idle_timeout;
         match &mut self.io {
             RequestIo::Tcp(stream) => read_stream(&*stream, max, idle_timeout).await,
             RequestIo::Unix(stream) => read_stream(&*stream, max, idle_timeout).await,
+            // A datagram's payload is there already: reading it never waits.
             RequestIo::Datagram(datagram) => {
                 let rest = &datagram.payload[datagram.read_pos..];
                 let chunk = rest[..rest.len().min(max)].to_vec();
                 datagram.read_pos += chunk.len();
-                Ok(chunk)
+                Ok((chunk, false))
             }
         }
     }
 
-    async fn write(&mut self, bytes: &[u8]) -> Result<(), RequestError> {
+    /// Writes all of `bytes`: to a stream, or as one datagram back to the
+    /// sender, within the reply budget (see [`Datagram::may_reply`]).
+    pub(super) async fn write(&mut self, bytes: &[u8]) -> Result<(), RequestError> {
         let written = match &mut self.io {
             RequestIo::Tcp(stream) => stream.write_all(bytes).await,
             RequestIo::Unix(stream) => stream.write_all(bytes).await,
-            RequestIo::Datagram(datagram) => datagram.reply.send(bytes).await,
+            RequestIo::Datagram(datagram) => {
+                if !datagram.may_reply(bytes.len()) {
+                    return Err(RequestError::Other(format!(
+                        "reply refused: a datagram of {} bytes may be answered with at most {MAX_REPLIES} datagrams and {} bytes",
+                        datagram.payload.len(),
+                        datagram
+                            .payload
+                            .len()
+                            .saturating_mul(REPLY_FACTOR)
+                            .max(REPLY_FLOOR)
+                    )));
+                }
+                datagram.replied.0 += 1;
+                datagram.replied.1 += bytes.len();
+                datagram.reply.send(bytes).await
+            }
         };
         written.map_err(request_error)
+    }
+
+    /// Whether a reply budget refused a write of this request (then the
+    /// write failed with `other("reply refused: ...")`).
+    pub(crate) fn reply_refused(err: &RequestError) -> bool {
+        matches!(err, RequestError::Other(message) if message.starts_with("reply refused:"))
     }
 
     async fn shutdown_write(&mut self) -> Result<(), RequestError> {
@@ -212,16 +267,23 @@ impl ReadinessStream for UnixStream {
     }
 }
 
-/// Reads up to `max` bytes, failing with `timed-out` after `idle_timeout`.
+/// Reads up to `max` bytes, failing with `timed-out` after `idle_timeout`;
+/// the flag says whether the read had to wait for the client.
 ///
-/// It waits for the socket to become readable *before* allocating the
-/// buffer, so a connection whose guest waits for a silent client holds no
-/// read buffer (what an idle connection costs is the instance alone).
+/// What is there already (input, or an end of stream seen before) is
+/// returned at once. Otherwise it waits for the socket to become readable
+/// *before* taking a buffer, so a connection whose guest waits for a silent
+/// client holds no read buffer (what an idle connection costs is the
+/// instance alone).
 async fn read_stream<S: ReadinessStream>(
     stream: &S,
     max: usize,
     idle_timeout: Option<Duration>,
-) -> Result<Vec<u8>, RequestError> {
+) -> Result<(Vec<u8>, bool), RequestError> {
+    match read_scratch(stream, max) {
+        Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+        read => return read.map(|bytes| (bytes, false)).map_err(request_error),
+    }
     let read = async {
         loop {
             stream.readable().await?;
@@ -239,7 +301,7 @@ async fn read_stream<S: ReadinessStream>(
         },
         None => read.await,
     };
-    read.map_err(request_error)
+    read.map(|bytes| (bytes, true)).map_err(request_error)
 }
 
 thread_local! {
@@ -300,17 +362,26 @@ impl HostRequest for InstanceState {
         this: Resource<Request>,
         max: u32,
     ) -> wasmtime::Result<Result<Vec<u8>, RequestError>> {
-        // Reading means waiting for the client: the CPU budget starts over.
-        self.cpu.restart();
         let read = self.table.get_mut(&this)?.read(max).await;
-        match &read {
-            Ok(bytes) => {
+        Ok(match read {
+            Ok((bytes, waited)) => {
+                // Only time spent waiting for the client renews the CPU
+                // budget: a read that returns at once (input buffered
+                // already, an end of stream seen before, a datagram's
+                // payload) does not, so no call pattern resets it for free.
+                if waited {
+                    self.cpu.restart();
+                }
                 self.observer.bytes_in(bytes.len() as u64);
+                Ok(bytes)
             }
-            Err(RequestError::TimedOut) => self.idle_timed_out = true,
-            Err(_) => {}
-        }
-        Ok(read)
+            Err(err) => {
+                if matches!(err, RequestError::TimedOut) {
+                    self.idle_timed_out = true;
+                }
+                Err(err)
+            }
+        })
     }
 
     async fn write(

@@ -7,6 +7,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::guest_output::{GuestOutput, GuestStream};
+use super::guest_text::LogBudget;
 use super::limits::{CpuMeter, MemoryLimiter};
 
 /// What a request's instance reports upward while it runs. The wasm layer
@@ -19,6 +20,8 @@ pub(crate) trait RequestObserver: Send + Sync + std::fmt::Debug {
     fn bytes_out(&self, bytes: u64);
     /// A fresh instance took `took` to create.
     fn instantiated(&self, took: Duration);
+    /// A datagram reply was refused: over the reply budget.
+    fn reply_refused(&self);
 }
 
 /// The store data of one handler instance, which lives exactly as long as one
@@ -41,6 +44,10 @@ pub(crate) struct InstanceState {
     settings: Arc<Settings>,
     /// Told of the bytes the guest reads and writes.
     pub(crate) observer: Arc<dyn RequestObserver>,
+    /// How many lines the guest may still log (stdout and stderr).
+    pub(crate) log_budget: Arc<LogBudget>,
+    /// Datagram replies refused in this request (the first is logged).
+    pub(crate) replies_refused: u64,
 }
 
 /// Settings given to every instance of a handler (`--set KEY=VALUE`).
@@ -60,9 +67,16 @@ impl InstanceState {
         settings: Arc<Settings>,
         observer: Arc<dyn RequestObserver>,
     ) -> Self {
+        let log_budget = Arc::new(LogBudget::default());
         let wasi = WasiCtx::builder()
-            .stdout(GuestOutput::new(GuestStream::Stdout))
-            .stderr(GuestOutput::new(GuestStream::Stderr))
+            .stdout(GuestOutput::new(
+                GuestStream::Stdout,
+                Arc::clone(&log_budget),
+            ))
+            .stderr(GuestOutput::new(
+                GuestStream::Stderr,
+                Arc::clone(&log_budget),
+            ))
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
@@ -75,6 +89,8 @@ impl InstanceState {
             idle_timed_out: false,
             settings,
             observer,
+            log_budget,
+            replies_refused: 0,
         }
     }
 
@@ -83,6 +99,7 @@ impl InstanceState {
     pub(crate) fn begin_request(&mut self) {
         self.cpu = Arc::new(CpuMeter::default());
         self.idle_timed_out = false;
+        self.replies_refused = 0;
         self.memory.reset();
     }
 }

@@ -1,0 +1,183 @@
+//! Hostile guests and clients against the limits of issue 14: start-up code
+//! that spins, reads that would reset the CPU budget for free, forged and
+//! flooding log output, huge writes to a client that never reads, and a
+//! datagram handler used as an amplifier. Each offender alone is ended (or
+//! refused) with the right cause, and the host's memory stays bounded.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, UdpSocket};
+use std::time::{Duration, Instant};
+
+use crate::fixtures::{ECHO, FAULTY, START_SPIN};
+use crate::support::{Server, exchange_line, rss_kib};
+
+const FAILURE: &str = "request ended by handler failure";
+
+#[test]
+fn start_up_code_runs_under_the_cpu_budget_and_the_lifetime() {
+    let server = Server::start(START_SPIN, &["--max-cpu", "200ms"]);
+    let started = Instant::now();
+    let clients: Vec<_> = (0..3).map(|_| server.connect()).collect();
+    server.wait_for_count(FAILURE, 3);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let log = server.log_text();
+    let failures: Vec<&str> = log.lines().filter(|l| l.contains(FAILURE)).collect();
+    for line in &failures {
+        assert!(line.contains("cause=\"cpu_budget\""), "{line}");
+        assert!(line.contains("while instantiating"), "{line}");
+    }
+    for mut client in clients {
+        let mut rest = Vec::new();
+        let _ = client.read_to_end(&mut rest);
+        assert!(rest.is_empty());
+    }
+
+    let server = Server::start(START_SPIN, &["--max-cpu", "60s", "--max-lifetime", "500ms"]);
+    let _client = server.connect();
+    server.wait_for_log(&[FAILURE, "cause=\"max_lifetime\""]);
+}
+
+#[test]
+fn reads_that_return_at_once_do_not_renew_the_cpu_budget() {
+    let server = Server::start(FAULTY, &["--max-cpu", "300ms"]);
+    let mut offender = server.connect();
+    offender.write_all(b"eof-spin\n").expect("send");
+    offender.shutdown(Shutdown::Write).expect("half close");
+    let started = Instant::now();
+    server.wait_for_log(&[FAILURE, "cause=\"cpu_budget\""]);
+    // 300 ms of CPU, then the end: not the minute the old rule allowed.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // A client that keeps the guest waiting renews it: 10 lines, 100 ms
+    // apart, well past 300 ms in all.
+    let mut honest = std::io::BufReader::new(server.connect());
+    for round in 0..10 {
+        let line = format!("round {round}");
+        assert_eq!(exchange_line(&mut honest, &line), format!("{line}\n"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn guest_text_cannot_forge_or_flood_the_log() {
+    let server = Server::start(FAULTY, &[]);
+    let mut forger = server.connect();
+    forger.write_all(b"error-forge\n").expect("send");
+    server.wait_for_log(&[FAILURE, "guest_error"]);
+    let log = server.log_text();
+    let line = log
+        .lines()
+        .find(|line| line.contains("handler returned an error"))
+        .expect("the error line");
+    assert!(
+        line.contains("line one\\nERROR forged line\\u{1b}[2J\\u{7}"),
+        "{line}"
+    );
+    assert!(line.contains("more characters"), "cut: {}", line.len());
+    assert!(
+        line.len() < 4096,
+        "one short line, not {} bytes",
+        line.len()
+    );
+    assert!(
+        !log.lines().any(|l| l.starts_with("ERROR forged")),
+        "a forged line"
+    );
+    assert!(
+        !log.contains('\u{1b}') && !log.contains('\u{7}'),
+        "raw control characters"
+    );
+
+    let mut flooder = std::io::BufReader::new(server.connect());
+    assert_eq!(exchange_line(&mut flooder, "log-flood"), "flooded\n");
+    // The count of what was dropped is logged when the request ends.
+    drop(flooder);
+    server.wait_for_log(&["guest output lines dropped", "dropped="]);
+    let logged = server
+        .log_text()
+        .lines()
+        .filter(|line| line.contains("flood line"))
+        .count();
+    assert!(
+        (100..=120).contains(&logged),
+        "{logged} of 10,000 lines logged"
+    );
+}
+
+#[test]
+fn a_huge_write_to_a_client_that_never_reads_holds_no_host_copy() {
+    let server = Server::start(FAULTY, &["--max-memory", "128", "--max-lifetime", "20s"]);
+    let mut warm = std::io::BufReader::new(server.connect());
+    assert_eq!(exchange_line(&mut warm, "grow 8"), "grew 8\n");
+    drop(warm);
+    std::thread::sleep(Duration::from_millis(300));
+    let baseline = rss_kib(&server);
+    const CLIENTS: u64 = 8;
+    const MIB: u64 = 48;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let mut client = server.connect();
+            client
+                .write_all(format!("write-big {MIB}\n").as_bytes())
+                .expect("send");
+            client
+        })
+        .collect();
+    // Every guest has built its buffer and blocks in `write`.
+    std::thread::sleep(Duration::from_secs(2));
+    let held = rss_kib(&server).saturating_sub(baseline);
+    eprintln!("{CLIENTS} writes of {MIB} MiB held {} MiB", held / 1024);
+    // The guests' own memory is MIB each; a host copy would double it.
+    assert!(
+        held < CLIENTS * (MIB + 16) * 1024,
+        "{held} KiB held for {CLIENTS} writes of {MIB} MiB"
+    );
+    drop(clients);
+    server.wait_for_count(FAILURE, CLIENTS as usize);
+    std::thread::sleep(Duration::from_millis(500));
+    let after = rss_kib(&server);
+    assert!(
+        after < baseline + 32 * 1024,
+        "RSS {baseline} KiB, then {after} KiB"
+    );
+}
+
+#[test]
+fn a_datagram_is_answered_within_its_reply_budget() {
+    let server = Server::start_with(&["--handler", FAULTY, "--udp", "0", "--metrics", "0"], 2);
+    let client = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    client
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    client
+        .send_to(b"amplify 100\n", &server.addrs[0])
+        .expect("send");
+    let mut received = 0;
+    let mut buf = [0u8; 2048];
+    while let Ok(len) = client.recv(&mut buf) {
+        assert_eq!(len, 100);
+        received += 1;
+    }
+    // 8 replies at most (and 1 KiB for a 12-byte request).
+    assert_eq!(received, 8);
+    server.wait_for_log(&["datagram reply refused"]);
+    let refusals = server
+        .log_text()
+        .lines()
+        .filter(|line| line.contains("datagram reply refused"))
+        .count();
+    assert_eq!(refusals, 1, "logged once per request");
+    let metrics = crate::observing::scrape(&server.addrs[1]);
+    assert!(
+        metrics.contains("wasmserve_datagram_replies_refused_total{service=\"faulty.wasm\"} 1"),
+        "{metrics}"
+    );
+    // An honest echo over UDP is untouched.
+    let echo = Server::start_with(&["--handler", ECHO, "--udp", "0"], 1);
+    client.send_to(b"hello", &echo.addrs[0]).expect("send");
+    let len = client.recv(&mut buf).expect("echo");
+    assert_eq!(&buf[..len], b"hello");
+}
