@@ -181,3 +181,59 @@ fn a_datagram_is_answered_within_its_reply_budget() {
     let len = client.recv(&mut buf).expect("echo");
     assert_eq!(&buf[..len], b"hello");
 }
+
+#[test]
+fn an_unwritable_cache_directory_turns_the_cache_off_with_one_warning() {
+    // What a DynamicUser= unit without CacheDirectory= meets: no home to
+    // write in. /proc refuses new directories even to root.
+    let mut command = std::process::Command::new(crate::support::WASMSERVE);
+    command.args([
+        "--handler",
+        ECHO,
+        "--tcp",
+        "0",
+        "--cache-dir",
+        "/proc/wasmserve-cache",
+    ]);
+    let server = Server::spawn(command, 1);
+    server.wait_for_log(&["compile cache off", "/proc/wasmserve-cache"]);
+    let stream = std::net::TcpStream::connect(&server.addrs[0]).expect("connect");
+    assert_eq!(
+        crate::support::round_trip(stream, b"still serves".to_vec()),
+        b"still serves"
+    );
+}
+
+#[test]
+fn a_lingering_close_holds_its_connection_slot() {
+    let server = Server::start_with(
+        &[
+            "--handler",
+            crate::fixtures::GREET,
+            "--tcp",
+            "0",
+            "--metrics",
+            "0",
+        ],
+        2,
+    );
+    let active = |server: &Server| {
+        crate::observing::scrape(&server.addrs[1])
+            .lines()
+            .find(|line| line.starts_with("wasmserve_connections_active{"))
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    let mut client = std::net::TcpStream::connect(&server.addrs[0]).expect("connect");
+    let mut greeting = [0u8; 8];
+    client.read_exact(&mut greeting).expect("greeting");
+    // The handler has returned; its socket lingers (the client has not
+    // closed), and so it keeps its slot.
+    assert!(active(&server).ends_with(" 1"), "{}", active(&server));
+    drop(client);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !active(&server).ends_with(" 0") {
+        assert!(Instant::now() < deadline, "{}", active(&server));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

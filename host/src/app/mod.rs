@@ -167,17 +167,46 @@ fn warm_slots(service: &ServiceSpec) -> u32 {
     }
 }
 
-/// The compile cache directory in force, if any.
+/// The compile cache directory in force, if any: `--cache-dir`, else the
+/// one systemd made for the unit (`CacheDirectory=`, passed as
+/// `CACHE_DIRECTORY`), else `$XDG_CACHE_HOME/wasmserve` or
+/// `~/.cache/wasmserve`. A directory that cannot be written (a
+/// `DynamicUser=` service has no home) turns the cache off with one
+/// warning: serving never fails for want of a cache.
 fn compile_cache_dir(process: &ProcessArgs) -> Option<PathBuf> {
     if process.no_cache {
         return None;
     }
-    process.cache_dir.clone().or_else(|| {
+    let dir = process.cache_dir.clone().or_else(|| {
+        if let Some(systemd) = std::env::var_os("CACHE_DIRECTORY") {
+            // systemd may pass several, colon-separated; the first is ours.
+            let first = systemd.to_string_lossy().split(':').next()?.to_owned();
+            return Some(PathBuf::from(first));
+        }
         let base = std::env::var_os("XDG_CACHE_HOME")
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
         Some(base.join("wasmserve"))
-    })
+    })?;
+    match writable(&dir) {
+        Ok(()) => Some(dir),
+        Err(err) => {
+            tracing::warn!(
+                cache_dir = %dir.display(),
+                cause = %err,
+                "compile cache off: cannot write its directory (give --cache-dir, or CacheDirectory= in a systemd unit)"
+            );
+            None
+        }
+    }
+}
+
+/// Whether files can be created in `dir` (made if missing).
+fn writable(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(format!(".wasmserve-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(&probe)
 }
 
 fn print_lines(lines: &[String]) -> std::io::Result<()> {

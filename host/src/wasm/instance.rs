@@ -85,8 +85,16 @@ impl Handler {
             // A trapped instance is never used again.
             Err(err) => return Err(classify_trap(&err, state)),
         };
+        let lingering = instance.store.data_mut().lingering.take();
         if choice == InstanceChoice::Warm {
             self.keep_warm(instance);
+        } else {
+            // The instance (its pool slot) goes first; the socket's
+            // lingering close needs none of it.
+            drop(instance);
+        }
+        if let Some(lingering) = lingering {
+            lingering.await;
         }
         result
     }

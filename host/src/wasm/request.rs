@@ -21,6 +21,9 @@ use crate::net::{DatagramReply, Incoming, ReceivedDatagram, Transport, unix_path
 /// holds any UDP datagram.
 const MAX_READ: usize = 64 * 1024;
 
+/// A closing socket's lingering close, awaited by the request's task.
+pub(crate) type Lingering = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 /// After a handler returns, how long the host keeps reading (and discarding)
 /// what the client still sends, so that closing a socket with unread input
 /// does not reset the connection and destroy the reply in flight.
@@ -165,18 +168,18 @@ impl Request {
     }
 
     /// Closes the request gracefully once the guest is done with it: for a
-    /// stream, the write side is shut down at once (the peer sees end of
-    /// stream after the last byte written), then a background task drains
-    /// what the peer still sends for a short while before the socket closes.
-    fn close(self) {
+    /// stream, the returned future shuts the write side down (the peer sees
+    /// end of stream after the last byte written), then drains what the
+    /// peer still sends for a short while before the socket closes. The
+    /// request's task awaits it after the instance is gone, still holding
+    /// the connection's permit: a lingering socket counts against
+    /// `--max-connections` (and so the descriptor budget), and a shutdown
+    /// cut closes it at once.
+    fn close(self) -> Option<Lingering> {
         match self.io {
-            RequestIo::Tcp(stream) => {
-                tokio::spawn(linger(stream));
-            }
-            RequestIo::Unix(stream) => {
-                tokio::spawn(linger(stream));
-            }
-            RequestIo::Datagram(_) => {}
+            RequestIo::Tcp(stream) => Some(Box::pin(linger(stream))),
+            RequestIo::Unix(stream) => Some(Box::pin(linger(stream))),
+            RequestIo::Datagram(_) => None,
         }
     }
 
@@ -425,7 +428,9 @@ impl HostRequest for InstanceState {
     }
 
     async fn drop(&mut self, this: Resource<Request>) -> wasmtime::Result<()> {
-        self.table.delete(this)?.close();
+        if let Some(lingering) = self.table.delete(this)?.close() {
+            self.lingering = Some(lingering);
+        }
         Ok(())
     }
 }

@@ -48,6 +48,9 @@ pub(crate) struct InstanceState {
     pub(crate) log_budget: Arc<LogBudget>,
     /// Datagram replies refused in this request (the first is logged).
     pub(crate) replies_refused: u64,
+    /// The request's lingering close, once the guest dropped it (a guest
+    /// holds one request at a time, so one at most).
+    pub(crate) lingering: Option<super::request::Lingering>,
 }
 
 /// Settings given to every instance of a handler (`--set KEY=VALUE`).
@@ -91,6 +94,7 @@ impl InstanceState {
             observer,
             log_budget,
             replies_refused: 0,
+            lingering: None,
         }
     }
 
