@@ -152,6 +152,9 @@ impl Server {
                     .arg(paths.handler(job))
                     .arg(format!("--{transport}"))
                     .arg(&addr)
+                    // The load generator is one source (127.0.0.1) with
+                    // up to 15,000 connections: lift the per-source cap.
+                    .args(["--max-connections-per-source", "100000"])
                     .args(extra)
                     .env("RUST_LOG", "warn");
                 command

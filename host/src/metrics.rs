@@ -35,6 +35,12 @@ struct FailureLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    service: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReloadLabels {
     service: String,
     result: String,
@@ -72,6 +78,7 @@ pub(crate) struct Metrics {
     duration: Family<ServiceLabels, Histogram, fn() -> Histogram>,
     instantiation: Family<ServiceLabels, Histogram, fn() -> Histogram>,
     reloads: Family<ReloadLabels, Counter>,
+    refused: Family<ReasonLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -96,6 +103,7 @@ impl Metrics {
             duration: Family::new_with_constructor(seconds_histogram),
             instantiation: Family::new_with_constructor(instantiation_histogram),
             reloads: Family::default(),
+            refused: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -143,6 +151,11 @@ impl Metrics {
             "instantiation_seconds",
             "Time to instantiate the handler for one request",
             metrics.instantiation.clone(),
+        );
+        registry.register(
+            "connections_closed_by_server",
+            "Connections the server closed itself, per reason: per_source (the source had --max-connections-per-source already) or evicted (a full server made room: the longest-idle connection of the busiest source)",
+            metrics.refused.clone(),
         );
         registry.register(
             "handler_reloads",
@@ -240,6 +253,18 @@ impl ServiceMetrics {
             .get_or_create(&FailureLabels {
                 service: self.name.clone(),
                 cause: cause.as_str().to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one connection closed by the server for `reason`:
+    /// `per_source` (refused at once) or `evicted` (full-server rule).
+    pub(crate) fn refused(&self, reason: &str) {
+        self.all
+            .refused
+            .get_or_create(&ReasonLabels {
+                service: self.name.clone(),
+                reason: reason.to_owned(),
             })
             .inc();
     }

@@ -26,7 +26,8 @@ fn echoes_one_byte_64_kib_and_4_mib() {
 #[test]
 fn echoes_200_concurrent_connections_each_with_its_own_data() {
     const CLIENTS: usize = 200;
-    let server = Server::start(ECHO, &[]);
+    // One source (127.0.0.1) for all 200: above the default per-source cap.
+    let server = Server::start(ECHO, &["--max-connections-per-source", "200"]);
     // Every client connects before any sends, so all 200 are served at once.
     let barrier = Arc::new(Barrier::new(CLIENTS));
     let clients: Vec<_> = (0..CLIENTS)

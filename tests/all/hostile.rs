@@ -237,3 +237,121 @@ fn a_lingering_close_holds_its_connection_slot() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A TCP connection to `addr` from the loopback address `source`
+/// (127.0.0.2, 127.0.0.3, ...: one machine playing several clients).
+fn connect_from(source: [u8; 4], addr: &str) -> std::net::TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    let local = std::net::SocketAddr::from((source, 0));
+    socket.bind(&local.into()).expect("bind the source address");
+    let addr: std::net::SocketAddr = addr.parse().expect("an IP address");
+    socket.connect(&addr.into()).expect("connect");
+    socket.into()
+}
+
+/// Whether the server closed `stream` (end of stream or reset) within 5 s,
+/// rather than serving it (bytes) or leaving it open (a timeout).
+fn closed_by_server(stream: &mut std::net::TcpStream) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut buf = [0u8; 16];
+    match stream.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(err) => !matches!(
+            err.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+#[test]
+fn an_idle_listener_holds_no_slot() {
+    let server = Server::start_with(
+        &[
+            "--handler",
+            ECHO,
+            "--tcp",
+            "0",
+            "--udp",
+            "0",
+            "--max-connections",
+            "1",
+        ],
+        2,
+    );
+    for _ in 0..2 {
+        let stream = std::net::TcpStream::connect(&server.addrs[0]).expect("connect");
+        assert_eq!(crate::support::round_trip(stream, b"tcp".to_vec()), b"tcp");
+        let client = crate::transports::udp_client(&server.addrs[1]);
+        assert_eq!(crate::transports::udp_exchange(&client, b"udp"), b"udp");
+    }
+}
+
+#[test]
+fn one_source_cannot_take_every_slot() {
+    let server = Server::start_with(
+        &[
+            "--handler",
+            FAULTY,
+            "--tcp",
+            "0",
+            "--metrics",
+            "0",
+            "--max-connections-per-source",
+            "2",
+        ],
+        2,
+    );
+    let mut held: Vec<_> = (0..2)
+        .map(|_| std::io::BufReader::new(connect_from([127, 0, 0, 1], &server.addrs[0])))
+        .collect();
+    for (n, stream) in held.iter_mut().enumerate() {
+        let line = format!("held {n}");
+        assert_eq!(exchange_line(stream, &line), format!("{line}\n"));
+    }
+    let mut third = connect_from([127, 0, 0, 1], &server.addrs[0]);
+    let _ = third.write_all(b"third\n");
+    assert!(
+        closed_by_server(&mut third),
+        "a third connection from one source"
+    );
+    let mut other = std::io::BufReader::new(connect_from([127, 0, 0, 2], &server.addrs[0]));
+    assert_eq!(exchange_line(&mut other, "other source"), "other source\n");
+    server.wait_for_log(&["connection refused", "source=127.0.0.1"]);
+    let metrics = crate::observing::scrape(&server.addrs[1]);
+    assert!(
+        metrics.contains("wasmserve_connections_closed_by_server_total{service=\"faulty.wasm\",reason=\"per_source\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_full_server_makes_room_by_closing_the_busiest_sources_longest_idle() {
+    let server = Server::start(FAULTY, &["--max-connections", "3"]);
+    let addr = server.addrs[0].clone();
+    let mut held: Vec<_> = (0..3)
+        .map(|_| std::io::BufReader::new(connect_from([127, 0, 0, 1], &addr)))
+        .collect();
+    for (n, stream) in held.iter_mut().enumerate() {
+        let line = format!("held {n}");
+        assert_eq!(exchange_line(stream, &line), format!("{line}\n"));
+    }
+    // The first one has been idle longest.
+    std::thread::sleep(Duration::from_millis(50));
+    for stream in held.iter_mut().skip(1) {
+        assert_eq!(exchange_line(stream, "busy"), "busy\n");
+    }
+    let mut newcomer = std::io::BufReader::new(connect_from([127, 0, 0, 3], &addr));
+    assert_eq!(exchange_line(&mut newcomer, "let me in"), "let me in\n");
+    assert!(
+        closed_by_server(held[0].get_mut()),
+        "the longest-idle one is closed"
+    );
+    for stream in held.iter_mut().skip(1) {
+        assert_eq!(exchange_line(stream, "still here"), "still here\n");
+    }
+    server.wait_for_log(&["connection closed to make room"]);
+}

@@ -11,7 +11,7 @@ use clap::{ArgMatches, Args};
 
 use super::{parse_datagram_size, parse_duration, parse_setting};
 use crate::net::{ListenAddr, ListenOptions, ListenSpec, MAX_UDP_PAYLOAD, parse_mode};
-use crate::service::{MAX_CONNECTIONS, MAX_MEMORY_MIB, ServiceSpec};
+use crate::service::{DEFAULT_PER_SOURCE, MAX_CONNECTIONS, MAX_MEMORY_MIB, ServiceSpec};
 use crate::wasm::ConnectionLimits;
 
 /// The flags that describe what to serve: `--handler` with its listeners,
@@ -98,9 +98,10 @@ pub(crate) struct ServiceArgs {
     pub(crate) max_datagram: usize,
 
     /// When a handler's read waits this long for a silent client, the read
-    /// fails with `timed-out` (e.g. 30s; default: wait forever).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Limits")]
-    pub(crate) idle_timeout: Option<Duration>,
+    /// fails with `timed-out` (e.g. 30s; give a long one such as 30d to
+    /// wait longer).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration, help_heading = "Limits")]
+    pub(crate) idle_timeout: Duration,
 
     /// Serve datagrams (UDP, Unix datagram) with warm instances that are
     /// kept and reused, one datagram at a time each, instead of a fresh
@@ -119,6 +120,13 @@ pub(crate) struct ServiceArgs {
     /// then exit 0, like socketserver's handle_request().
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) max_requests: Option<u64>,
+
+    /// Stream connections one source address may have at once, served or
+    /// waiting; more are closed at once. With a full server, a newcomer from
+    /// a less busy source makes room: the longest-idle connection of the
+    /// busiest source is closed.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PER_SOURCE, value_parser = clap::value_parser!(u32).range(1..=*MAX_CONNECTIONS.end() as i64), help_heading = "Limits")]
+    pub(crate) max_connections_per_source: u32,
 
     /// Linear memory one handler instance may grow to, in MiB; past it the
     /// guest's allocation fails (a Rust guest then aborts: its request ends).
@@ -217,11 +225,12 @@ impl ServiceArgs {
                 unix_mode: self.unix_mode,
             },
             max_connections: self.max_connections,
+            max_connections_per_source: self.max_connections_per_source,
             limits: ConnectionLimits {
                 max_memory_bytes: (self.max_memory as usize).saturating_mul(1024 * 1024),
                 max_cpu: self.max_cpu,
                 max_lifetime: self.max_lifetime,
-                idle_timeout: self.idle_timeout,
+                idle_timeout: Some(self.idle_timeout),
             },
             settings: self.settings.iter().cloned().collect::<BTreeMap<_, _>>(),
             watch: self.watch,
@@ -246,7 +255,11 @@ fn conflict_with_config(id: &str) -> String {
             format!("write `{id} = true` in the service's table")
         }
         "max_memory" => "write `max_memory_mib` in the service's [service.limits] table".to_owned(),
-        "max_connections" | "max_cpu" | "max_lifetime" | "idle_timeout" => {
+        "max_connections"
+        | "max_connections_per_source"
+        | "max_cpu"
+        | "max_lifetime"
+        | "idle_timeout" => {
             format!("write `{id}` in the service's [service.limits] table")
         }
         _ => format!("write `{id}` in the service's [service.socket] table"),

@@ -1,13 +1,20 @@
-//! The accept and receive loops: one per listener, each taking a connection
-//! permit *before* `accept` / `recv_from`, so at the connection limit the
-//! listener stops accepting (the kernel's backlog or receive buffer holds
-//! new clients) instead of accepting and dropping.
+//! The accept and receive loops: one per listener. Each may hold up to
+//! [`MAX_PENDING`] requests it took that wait for a slot; past that it stops
+//! taking more (the kernel's backlog or receive buffer holds new clients)
+//! instead of accepting and dropping. A listener waiting for its next client
+//! holds no slot, so no listener can starve another.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
+
 use super::Server;
 use crate::net::Listener;
+
+/// Requests one listener may have taken that wait for a slot: connections
+/// accepted (a descriptor each) or datagrams received (up to 64 KiB each).
+pub(super) const MAX_PENDING: usize = 64;
 
 /// Accepts connections or receives datagrams, serving each in its own task,
 /// until the server stops accepting; then hands the (still bound) listener
@@ -16,8 +23,9 @@ pub(super) async fn run(listener: Listener, server: Arc<Server>) -> Listener {
     let options = server.listen_options.clone();
     let mut backoff = Backoff::default();
     let mut datagram_buf = Vec::new();
+    let pending = Arc::new(Semaphore::new(MAX_PENDING));
     loop {
-        let Some(admission) = server.admit().await else {
+        let Some(admission) = server.admit(&pending).await else {
             return listener;
         };
         let received = tokio::select! {

@@ -7,23 +7,28 @@
 
 mod accept;
 mod report;
+mod sources;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use std::net::IpAddr;
+
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 pub(crate) use report::DrainReport;
 use report::FailureCounts;
+use sources::Sources;
 
 use crate::metrics::ServiceMetrics;
 use crate::net::{Incoming, ListenOptions, Listener};
 use crate::shutdown::Shutdown;
 use crate::wasm::{
-    ConnectionLimits, Handler, HandlerSlot, InstanceChoice, Request, RequestObserver,
+    Activity, ConnectionLimits, Handler, HandlerSlot, InstanceChoice, Request, RequestObserver,
 };
 
 /// How a service runs, beyond what it listens on.
@@ -47,6 +52,8 @@ pub(crate) struct ServeConfig {
     pub(crate) reuse_datagram_instances: bool,
     /// The service's metrics.
     pub(crate) metrics: Arc<ServiceMetrics>,
+    /// Stream connections one source address may have, serving or waiting.
+    pub(crate) max_per_source: u32,
 }
 
 /// State shared by every listener and request task of one server.
@@ -79,35 +86,39 @@ struct Server {
     served: AtomicU64,
     /// Requests ended by [`Shutdown::cut`].
     cut: AtomicU64,
+    /// Stream connections by source address (the per-source cap, and the
+    /// full-server rule).
+    sources: Arc<Sources>,
+    /// When the server started, and the second (since then) of the last
+    /// logged refusal: refusals are logged once a second at most.
+    started: Instant,
+    refusal_logged: AtomicU64,
 }
 
-/// The right to serve one request: a connection permit, held until the
-/// request ends.
+/// What a listener holds for one request it took: its place among the
+/// listener's pending requests (accepted, waiting for a slot) and, with
+/// `--max-requests`, its share of the budget.
 #[derive(Debug)]
 struct Admission {
-    /// Returned to the semaphore when the request task ends.
-    permit: OwnedSemaphorePermit,
+    /// Returned to the listener's semaphore once the request has a slot.
+    pending: OwnedSemaphorePermit,
     /// The request's budget permit, used up once the request arrives.
     budget: Option<OwnedSemaphorePermit>,
 }
 
 impl Server {
-    /// Waits until one more request may be served: a free connection slot
-    /// and, with `--max-requests`, budget left. `None` once accepting stops.
-    async fn admit(&self) -> Option<Admission> {
+    /// Waits until the listener may take one more request: room among its
+    /// own pending requests (so no listener can hold a slot while it waits,
+    /// nor starve another) and, with `--max-requests`, budget left. `None`
+    /// once accepting stops.
+    async fn admit(&self, pending: &Arc<Semaphore>) -> Option<Admission> {
         let wait = async {
-            let permit = match Arc::clone(&self.permits).try_acquire_owned() {
-                Ok(permit) => permit,
-                Err(_) => {
-                    self.metrics.waited.inc();
-                    Arc::clone(&self.permits).acquire_owned().await.ok()?
-                }
-            };
+            let pending = Arc::clone(pending).acquire_owned().await.ok()?;
             let budget = match &self.budget {
                 Some((budget, _)) => Some(Arc::clone(budget).acquire_owned().await.ok()?),
                 None => None,
             };
-            Some(Admission { permit, budget })
+            Some(Admission { pending, budget })
         };
         tokio::select! {
             admission = wait => admission,
@@ -117,9 +128,26 @@ impl Server {
 
     /// Serves what a listener received in its own task, inside a span that
     /// every log line of the request (the guest's output included) carries.
+    /// A stream connection from a source that has its
+    /// `--max-connections-per-source` already is closed at once.
     fn spawn_request(self: &Arc<Self>, incoming: Incoming, admission: Admission) {
         let id = self.served.fetch_add(1, Ordering::Relaxed) + 1;
-        let Admission { permit, budget } = admission;
+        let Admission { pending, budget } = admission;
+        let activity = Activity::new();
+        let source = match &incoming {
+            Incoming::Tcp(stream) => stream.peer_addr().ok().map(|peer| peer.ip()),
+            _ => None,
+        };
+        let registration = match source {
+            Some(source) => match self.sources.register(source, id, Arc::clone(&activity)) {
+                Some(registration) => Some(registration),
+                None => {
+                    self.refuse(source);
+                    return;
+                }
+            },
+            None => None,
+        };
         // The whole request runs on the version current now, even if the
         // handler is swapped meanwhile.
         let handler = self.handler.current();
@@ -133,7 +161,7 @@ impl Server {
                 self.shutdown.stop_accepting();
             }
         }
-        let request = Request::new(incoming, self.limits.idle_timeout);
+        let request = Request::new(incoming, self.limits.idle_timeout, activity);
         let transport = request.transport();
         let span = tracing::info_span!(
             "conn",
@@ -148,16 +176,66 @@ impl Server {
         } else {
             self.metrics.accepted(transport.as_str());
         }
-        self.metrics.active.inc();
         let server = Arc::clone(self);
         self.tasks.spawn(
             async move {
-                server.serve_request(&handler, request).await;
+                let Some(slot) = server.take_slot(source).await else {
+                    tracing::debug!("closed unserved: the service stopped accepting");
+                    return;
+                };
+                drop(pending);
+                let evicted = match &registration {
+                    Some(registration) => {
+                        registration.serving();
+                        registration.evict.clone()
+                    }
+                    None => CancellationToken::new(),
+                };
+                server.metrics.active.inc();
+                tokio::select! {
+                    () = server.serve_request(&handler, request) => {}
+                    () = evicted.cancelled() => {
+                        server.metrics.refused("evicted");
+                        tracing::info!("connection closed to make room: the server is full and its source is the busiest (the longest-idle connection goes)");
+                    }
+                }
                 server.metrics.active.dec();
-                drop(permit);
+                drop(slot);
+                drop(registration);
             }
             .instrument(span),
         );
+    }
+
+    /// A slot to serve in: at once if one is free; on a full server, after
+    /// asking the full-server rule to make room for `source`. `None` once
+    /// the service stops accepting.
+    async fn take_slot(&self, source: Option<IpAddr>) -> Option<OwnedSemaphorePermit> {
+        if let Ok(slot) = Arc::clone(&self.permits).try_acquire_owned() {
+            return Some(slot);
+        }
+        self.metrics.waited.inc();
+        if let Some(source) = source {
+            self.sources.make_room_for(source);
+        }
+        tokio::select! {
+            slot = Arc::clone(&self.permits).acquire_owned() => slot.ok(),
+            _ = self.shutdown.accepting_stopped() => None,
+        }
+    }
+
+    /// Closes a connection from `source` at once: the source has its
+    /// `--max-connections-per-source`. Counted; logged at most once a
+    /// second, so refusals cannot flood the log.
+    fn refuse(&self, source: IpAddr) {
+        self.metrics.refused("per_source");
+        let now = self.started.elapsed().as_secs();
+        if self.refusal_logged.swap(now, Ordering::Relaxed) != now {
+            tracing::warn!(
+                %source,
+                "connection refused: its source has --max-connections-per-source connections already (further refusals this second are counted, not logged)"
+            );
+        }
     }
 
     /// Serves one request to the end, or until shutdown cuts it. Whatever the
@@ -265,6 +343,9 @@ pub(crate) fn start(
         tasks: TaskTracker::new(),
         served: AtomicU64::new(0),
         cut: AtomicU64::new(0),
+        sources: Sources::new(usize::try_from(config.max_per_source).unwrap_or(usize::MAX)),
+        started: Instant::now(),
+        refusal_logged: AtomicU64::new(u64::MAX),
     });
     let loops = TaskTracker::new();
     let accept_loops = listeners

@@ -8,6 +8,7 @@
 //!
 //! [service.limits]                   # all optional
 //! max_connections = 100
+//! max_connections_per_source = 16
 //! max_memory_mib = 32
 //! max_cpu = "500ms"
 //! max_lifetime = "10m"
@@ -91,6 +92,7 @@ struct ServiceTable {
 #[serde(deny_unknown_fields)]
 struct LimitsTable {
     max_connections: Option<u32>,
+    max_connections_per_source: Option<u32>,
     max_memory_mib: Option<u32>,
     max_cpu: Option<String>,
     max_lifetime: Option<String>,
@@ -176,6 +178,9 @@ fn service(table: ServiceTable, base: &Path, origin: &Origin) -> Result<ServiceS
     if let Some(max) = limits.max_connections {
         spec.max_connections = max;
     }
+    if let Some(max) = limits.max_connections_per_source {
+        spec.max_connections_per_source = max;
+    }
     if let Some(mib) = limits.max_memory_mib {
         spec.limits.max_memory_bytes = (mib as usize).saturating_mul(1024 * 1024);
     }
@@ -183,7 +188,9 @@ fn service(table: ServiceTable, base: &Path, origin: &Origin) -> Result<ServiceS
         spec.limits.max_cpu = cpu;
     }
     spec.limits.max_lifetime = duration("max_lifetime", &limits.max_lifetime)?;
-    spec.limits.idle_timeout = duration("idle_timeout", &limits.idle_timeout)?;
+    if let Some(idle) = duration("idle_timeout", &limits.idle_timeout)? {
+        spec.limits.idle_timeout = Some(idle);
+    }
     let socket = &table.socket;
     let options = &mut spec.socket;
     options.backlog = socket.backlog.unwrap_or(options.backlog);

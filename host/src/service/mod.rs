@@ -11,7 +11,7 @@ mod supervisor;
 
 pub(crate) use file::load as load_config;
 pub(crate) use spec::{
-    MAX_CONNECTIONS, MAX_DATAGRAM, MAX_MEMORY_MIB, Origin, ServiceSpec, validate,
-    validate_resolved, validate_with,
+    DEFAULT_PER_SOURCE, MAX_CONNECTIONS, MAX_DATAGRAM, MAX_MEMORY_MIB, Origin, ServiceSpec,
+    validate, validate_resolved, validate_with,
 };
 pub(crate) use supervisor::Supervisor;

@@ -16,6 +16,9 @@ pub(crate) const MAX_CONNECTIONS: std::ops::RangeInclusive<u32> = 1..=100_000;
 /// Linear memory of one instance, in MiB (`--max-memory`,
 /// `limits.max_memory_mib`).
 pub(crate) const MAX_MEMORY_MIB: std::ops::RangeInclusive<u32> = 1..=4096;
+/// Connections one source may have by default: an eighth of the default
+/// `max_connections`, so one source cannot fill a server.
+pub(crate) const DEFAULT_PER_SOURCE: u32 = 128;
 /// The largest datagram, in bytes (`--max-datagram`).
 pub(crate) const MAX_DATAGRAM: std::ops::RangeInclusive<usize> = 1..=65_536;
 /// The shortest CPU budget: below the engine's epoch tick it cannot be
@@ -53,6 +56,8 @@ pub(crate) struct ServiceSpec {
     pub(crate) socket: ListenOptions,
     /// Requests served at once.
     pub(crate) max_connections: u32,
+    /// Stream connections one source address may have at once.
+    pub(crate) max_connections_per_source: u32,
     /// What each request may use.
     pub(crate) limits: ConnectionLimits,
     /// Settings the guest reads (`config.get`).
@@ -77,6 +82,7 @@ impl ServiceSpec {
             listen: Vec::new(),
             socket: ListenOptions::default(),
             max_connections: 1024,
+            max_connections_per_source: DEFAULT_PER_SOURCE,
             limits: ConnectionLimits::default(),
             settings: Settings::new(),
             watch: false,
@@ -178,6 +184,21 @@ pub(crate) fn validate_with(
                 format!(
                     "{} is out of range: give {} to {}",
                     service.max_connections,
+                    MAX_CONNECTIONS.start(),
+                    MAX_CONNECTIONS.end()
+                ),
+            ));
+        }
+        if !MAX_CONNECTIONS.contains(&service.max_connections_per_source) {
+            return Err(error(
+                service,
+                &key(
+                    "--max-connections-per-source",
+                    "limits.max_connections_per_source",
+                ),
+                format!(
+                    "{} is out of range: give {} to {}",
+                    service.max_connections_per_source,
                     MAX_CONNECTIONS.start(),
                     MAX_CONNECTIONS.end()
                 ),

@@ -212,6 +212,7 @@ impl Supervisor {
                 limits: spec.limits,
                 reuse_datagram_instances: spec.reuse_datagram_instances,
                 metrics,
+                max_per_source: spec.max_connections_per_source,
             };
             // With --max-requests (one service), the service's stop is the
             // process's stop; otherwise each service can stop on its own.

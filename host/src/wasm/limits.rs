@@ -19,6 +19,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+/// How long a read waits for a silent client unless configured: finite, so
+/// that clients that connect and say nothing cannot hold slots for ever.
+pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// The limits every request of a server runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConnectionLimits {
@@ -44,7 +48,7 @@ impl Default for ConnectionLimits {
             max_memory_bytes: 64 * 1024 * 1024,
             max_cpu: Duration::from_secs(1),
             max_lifetime: None,
-            idle_timeout: None,
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! outbound connections) each get a module here and are linked into the
 //! store in one place: `component::host_linker` and [`state::InstanceState`].
 
+mod activity;
 mod bindings;
 mod component;
 mod engine;
@@ -21,6 +22,7 @@ mod slot;
 mod state;
 mod write;
 
+pub(crate) use activity::Activity;
 pub(crate) use component::Handler;
 pub(crate) use engine::{DEFAULT_KEEP_RESIDENT, EngineLimits, build_engine, fit_os_limits};
 pub(crate) use failure::FailureCause;

@@ -6,12 +6,14 @@
 //! suspends its fiber and occupies no thread.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 use wasmtime::component::Resource;
 
+use super::activity::Activity;
 use super::bindings::{self, HostRequest, RequestError, TypesHost};
 use super::state::InstanceState;
 use crate::net::{DatagramReply, Incoming, ReceivedDatagram, Transport, unix_path};
@@ -44,6 +46,8 @@ pub struct Request {
     /// How long a `read` may wait for the peer before it fails with
     /// `timed-out`; `None` waits forever.
     idle_timeout: Option<Duration>,
+    /// Stamped whenever bytes move, for the server's full-server rule.
+    activity: Arc<Activity>,
 }
 
 /// The socket behind a [`Request`], per transport.
@@ -97,8 +101,13 @@ impl Datagram {
 
 impl Request {
     /// Wraps what a listener received; a read waits at most `idle_timeout`
-    /// for a silent client (`None`: forever).
-    pub(crate) fn new(incoming: Incoming, idle_timeout: Option<Duration>) -> Self {
+    /// for a silent client (`None`: forever); `activity` is stamped at
+    /// every read and write.
+    pub(crate) fn new(
+        incoming: Incoming,
+        idle_timeout: Option<Duration>,
+        activity: Arc<Activity>,
+    ) -> Self {
         match incoming {
             Incoming::Tcp(stream) => {
                 let peer_addr = stream.peer_addr().map(|addr| addr.to_string());
@@ -108,6 +117,7 @@ impl Request {
                     peer_addr: peer_addr.unwrap_or_default(),
                     local_addr: local_addr.unwrap_or_default(),
                     idle_timeout,
+                    activity,
                 }
             }
             // The peer address of a Unix connection is the client's bound
@@ -120,6 +130,7 @@ impl Request {
                     peer_addr: peer_addr.unwrap_or_default(),
                     local_addr: local_addr.unwrap_or_default(),
                     idle_timeout,
+                    activity,
                 }
             }
             Incoming::Datagram(ReceivedDatagram {
@@ -136,6 +147,7 @@ impl Request {
                 }),
                 local_addr,
                 idle_timeout: None,
+                activity,
             },
         }
     }
@@ -187,6 +199,14 @@ impl Request {
     /// for the client (it found nothing, then the client sent something or
     /// closed): only such a read renews the CPU budget.
     async fn read(&mut self, max: u32) -> Result<(Vec<u8>, bool), RequestError> {
+        let read = self.read_inner(max).await;
+        if matches!(&read, Ok((bytes, _)) if !bytes.is_empty()) {
+            self.activity.touch();
+        }
+        read
+    }
+
+    async fn read_inner(&mut self, max: u32) -> Result<(Vec<u8>, bool), RequestError> {
         let max = usize::try_from(max).unwrap_or(MAX_READ).clamp(1, MAX_READ);
         let idle_timeout = self.idle_timeout;
         match &mut self.io {
@@ -205,6 +225,7 @@ impl Request {
     /// Writes all of `bytes`: to a stream, or as one datagram back to the
     /// sender, within the reply budget (see [`Datagram::may_reply`]).
     pub(super) async fn write(&mut self, bytes: &[u8]) -> Result<(), RequestError> {
+        self.activity.touch();
         let written = match &mut self.io {
             RequestIo::Tcp(stream) => stream.write_all(bytes).await,
             RequestIo::Unix(stream) => stream.write_all(bytes).await,
