@@ -164,7 +164,7 @@ pub async fn measure(
 }
 
 /// The `q` quantile of sorted latencies (nanoseconds), in microseconds.
-fn percentile(sorted: &[u64], q: f64) -> f64 {
+pub fn percentile(sorted: &[u64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

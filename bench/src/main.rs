@@ -9,8 +9,8 @@
 //!
 //! ```sh
 //! cargo build --release -p wasmserve -p wasmserve-bench
-//! cargo build --release --target wasm32-wasip2 -p echo -p greet
-//! target/release/wasmserve-bench --write-results      # ~3 minutes
+//! cargo build --release --target wasm32-wasip2 -p echo -p greet -p faulty
+//! target/release/wasmserve-bench --write-results      # ~4 minutes
 //! ```
 //!
 //! `--write-results` replaces the measured part of `bench/RESULTS.md` and
@@ -21,6 +21,7 @@
 //! are written next to each figure; nothing here fails on a slow machine.
 
 mod chart;
+mod fairness;
 mod load;
 mod server;
 
@@ -111,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
     };
     report.push_str(&idle_table(&paths, args.idle, settle).await?);
     report.push_str(&instantiation_table(&paths, duration).await?);
+    report.push_str(&fairness::fairness_table(&paths, duration).await?);
     if !args.smoke {
         report.push_str(&language_table(&paths, duration, args.idle.min(1000)).await?);
     }

@@ -231,12 +231,11 @@ fn check_cargo(command: &str, at: usize) -> Option<String> {
     for pair in words.windows(2) {
         if pair[0] == "-p" {
             let name = pair[1];
-            let handler = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../handlers")
-                .join(name)
-                .join("Cargo.toml");
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let handler = dir.join("../handlers").join(name).join("Cargo.toml");
+            let fixture = dir.join("fixtures").join(name).join("Cargo.toml");
             assert!(
-                PACKAGES.contains(&name) || handler.exists(),
+                PACKAGES.contains(&name) || handler.exists() || fixture.exists(),
                 "README line {at}: `{command}` names no package {name:?}"
             );
         }

@@ -11,6 +11,7 @@ use super::bindings::HandlerWorld;
 use super::component::Handler;
 use super::failure::{FailureCause, HandleError};
 use super::guest_text::sanitize;
+use super::heavy_lane::HEAVY_AFTER;
 use super::limits::{ConnectionLimits, CpuBudgetExceeded};
 use super::request::Request;
 use super::state::{InstanceState, RequestObserver};
@@ -116,10 +117,18 @@ impl Handler {
         store.limiter(|state| &mut state.memory);
         let max_cpu = limits.max_cpu;
         store.epoch_deadline_callback(move |store| {
-            if store.data().cpu.used() > max_cpu {
+            let used = store.data().cpu.used();
+            if used > max_cpu {
                 return Err(CpuBudgetExceeded { budget: max_cpu }.into());
             }
-            Ok(UpdateDeadline::Yield(1))
+            if used < HEAVY_AFTER {
+                return Ok(UpdateDeadline::Yield(1));
+            }
+            // A heavy guest runs its next slice on the heavy lane.
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                store.data().lane.next_slice(),
+            ))
         });
         // A component's start-up code (core start functions, `_initialize`)
         // is guest code: it runs under the same CPU budget, epoch

@@ -15,6 +15,7 @@ mod engine;
 mod failure;
 mod guest_output;
 mod guest_text;
+mod heavy_lane;
 mod instance;
 mod limits;
 mod request;

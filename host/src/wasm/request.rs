@@ -386,6 +386,8 @@ impl HostRequest for InstanceState {
         this: Resource<Request>,
         max: u32,
     ) -> wasmtime::Result<Result<Vec<u8>, RequestError>> {
+        // Waiting for the client: no heavy-lane permit is held meanwhile.
+        self.lane.release();
         let read = self.table.get_mut(&this)?.read(max).await;
         Ok(match read {
             Ok((bytes, waited)) => {

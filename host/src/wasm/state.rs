@@ -8,6 +8,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::guest_output::{GuestOutput, GuestStream};
 use super::guest_text::LogBudget;
+use super::heavy_lane::LaneSlot;
 use super::limits::{CpuMeter, MemoryLimiter};
 
 /// What a request's instance reports upward while it runs. The wasm layer
@@ -48,6 +49,8 @@ pub(crate) struct InstanceState {
     pub(crate) log_budget: Arc<LogBudget>,
     /// Datagram replies refused in this request (the first is logged).
     pub(crate) replies_refused: u64,
+    /// The heavy-lane permit of the guest's current slice, if it is heavy.
+    pub(crate) lane: LaneSlot,
     /// The request's lingering close, once the guest dropped it (a guest
     /// holds one request at a time, so one at most).
     pub(crate) lingering: Option<super::request::Lingering>,
@@ -95,6 +98,7 @@ impl InstanceState {
             log_budget,
             replies_refused: 0,
             lingering: None,
+            lane: LaneSlot::default(),
         }
     }
 

@@ -63,6 +63,8 @@ async fn write_chunked(
             .map(<[u8]>::to_vec)
             .unwrap_or_default();
         let state = store.data_mut();
+        // A write may wait for the client: no heavy-lane permit meanwhile.
+        state.lane.release();
         if let Err(err) = state.table.get_mut(this)?.write(&chunk).await {
             if Request::reply_refused(&err) {
                 state.observer.reply_refused();

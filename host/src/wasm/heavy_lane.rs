@@ -1,0 +1,73 @@
+//! Fairness between guests that compute and guests that talk.
+//!
+//! Every guest is interrupted at each epoch tick and yields, so none holds a
+//! worker thread. That alone still lets 20 spinning guests take turns on
+//! every worker, and an honest request then waits behind them (its p99
+//! rose from milliseconds to half a second). So a guest that has computed
+//! for [`HEAVY_AFTER`] without waiting for its client is *heavy*: each of its
+//! next slices first takes a permit of the heavy lane, which has one permit
+//! fewer than the runtime has workers. Heavy guests share those permits
+//! slice by slice; the remaining worker is always free for the others. A
+//! heavy guest gives its permit back at every tick and whenever it waits
+//! for its client.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// CPU time without waiting after which a guest counts as heavy. Honest
+/// requests compute far less between two reads.
+pub(crate) const HEAVY_AFTER: Duration = Duration::from_millis(10);
+
+/// The process's heavy lane: one permit fewer than there are cores (and so
+/// runtime workers), at least one.
+fn lane() -> Arc<Semaphore> {
+    static LANE: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    Arc::clone(LANE.get_or_init(|| {
+        let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        Arc::new(Semaphore::new(workers.saturating_sub(1).max(1)))
+    }))
+}
+
+/// The heavy-lane permit an instance holds for its current slice, if any.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct LaneSlot(Arc<Mutex<Option<OwnedSemaphorePermit>>>);
+
+impl LaneSlot {
+    /// Gives the permit back (a tick ended, or the guest waits).
+    pub(crate) fn release(&self) {
+        if let Ok(mut held) = self.0.lock() {
+            held.take();
+        }
+    }
+
+    /// Releases the current permit and returns the future that waits for
+    /// the next one: the guest's next slice starts once it resolves.
+    pub(crate) fn next_slice(&self) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        self.release();
+        let slot = self.clone();
+        Box::pin(async move {
+            if let Ok(permit) = lane().acquire_owned().await
+                && let Ok(mut held) = slot.0.lock()
+            {
+                *held = Some(permit);
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_slice_holds_a_permit_until_released() {
+        let slot = LaneSlot::default();
+        let before = lane().available_permits();
+        slot.next_slice().await;
+        assert_eq!(lane().available_permits(), before - 1);
+        slot.release();
+        assert_eq!(lane().available_permits(), before);
+    }
+}
