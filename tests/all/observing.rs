@@ -5,8 +5,8 @@ use std::net::UdpSocket;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::fixtures::FAULTY;
-use crate::support::{Server, exchange_line, read_to_end};
+use crate::fixtures::{ECHO, FAULTY};
+use crate::support::{Server, exchange_line, read_to_end, round_trip};
 
 /// Fetches `/metrics` with a real HTTP client (Python's urllib).
 pub fn scrape(addr: &str) -> String {
@@ -182,4 +182,68 @@ fn json_log_lines_carry_the_connection_fields() {
     for line in server.log_text().lines() {
         serde_json::from_str::<serde_json::Value>(line).expect("every log line is JSON");
     }
+}
+
+/// `/metrics` body with the `Accept` header `accept` (if any): its content
+/// type and text.
+fn fetch_metrics(addr: &str, accept: Option<&str>) -> (String, String) {
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, urllib.request\nr = urllib.request.Request(sys.argv[1])\nif len(sys.argv) > 2: r.add_header('Accept', sys.argv[2])\nresp = urllib.request.urlopen(r)\nsys.stdout.write(resp.headers['Content-Type'] + '\\n' + resp.read().decode())",
+            &format!("http://{addr}/metrics"),
+        ])
+        .args(accept)
+        .output()
+        .expect("python3 is on every machine of this project");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (content_type, body) = text.split_once('\n').unwrap_or_default();
+    (content_type.to_owned(), body.to_owned())
+}
+
+#[test]
+fn metrics_come_in_the_format_asked_for_with_its_content_type() {
+    let server = Server::start_with(&["--handler", ECHO, "--tcp", "0", "--metrics", "0"], 2);
+    let (content_type, body) = fetch_metrics(&server.addrs[1], None);
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    assert!(
+        body.contains("# TYPE wasmserve_bytes_in_total counter"),
+        "{body}"
+    );
+    assert!(!body.contains("# EOF"));
+    // What Prometheus itself asks for.
+    let (content_type, body) = fetch_metrics(
+        &server.addrs[1],
+        Some("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"),
+    );
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    assert!(body.trim_end().ends_with("# EOF"), "{body}");
+}
+
+#[test]
+#[cfg_attr(
+    wasmserve_no_promtool,
+    ignore = "promtool is not installed (Debian package prometheus; .ci/run installs it)"
+)]
+fn promtool_accepts_the_metrics() {
+    let server = Server::start_with(&["--handler", ECHO, "--tcp", "0", "--metrics", "0"], 2);
+    // Some traffic first, so every kind of series has samples.
+    assert_eq!(round_trip(server.connect(), b"x".to_vec()), b"x");
+    let (_, body) = fetch_metrics(&server.addrs[1], None);
+    let output = crate::support::pipe_through(
+        Command::new("promtool").args(["check", "metrics"]),
+        body.as_bytes(),
+    );
+    assert!(
+        output.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

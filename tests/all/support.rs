@@ -341,3 +341,18 @@ pub fn rss_kib(server: &Server) -> u64 {
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS in /proc status")
 }
+
+/// Runs `command` with `input` on its standard input; returns its output.
+pub fn pipe_through(command: &mut Command, input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the command");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input).expect("write its input");
+    }
+    child.wait_with_output().expect("wait for the command")
+}

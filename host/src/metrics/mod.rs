@@ -14,6 +14,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+mod exposition;
+
 use crate::net::{ListenAddr, bind_error};
 use crate::wasm::{FailureCause, RequestObserver};
 
@@ -327,10 +329,21 @@ pub(crate) async fn serve_metrics(listener: tokio::net::TcpListener, metrics: Ar
 
 fn respond(request: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Response<Full<Bytes>> {
     let mut response = if request.uri().path() == "/metrics" {
-        let mut response = Response::new(Full::new(Bytes::from(metrics.encode())));
-        // prometheus-client writes the OpenMetrics text format (it ends
-        // with `# EOF`); say so, or strict scrapers reject the body.
-        if let Ok(value) = "application/openmetrics-text; version=1.0.0; charset=utf-8".parse() {
+        // Each body goes with the content type of its format, or strict
+        // scrapers reject it.
+        let accept = request
+            .headers()
+            .get(hyper::header::ACCEPT)
+            .and_then(|value| value.to_str().ok());
+        let (body, content_type) = match exposition::wants_openmetrics(accept) {
+            true => (metrics.encode(), exposition::OPENMETRICS),
+            false => (
+                exposition::to_prometheus_text(&metrics.encode()),
+                exposition::PROMETHEUS_TEXT,
+            ),
+        };
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        if let Ok(value) = content_type.parse() {
             response
                 .headers_mut()
                 .insert(hyper::header::CONTENT_TYPE, value);
