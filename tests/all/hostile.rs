@@ -355,3 +355,31 @@ fn a_full_server_makes_room_by_closing_the_busiest_sources_longest_idle() {
     }
     server.wait_for_log(&["connection closed to make room"]);
 }
+
+#[test]
+fn a_deep_recursion_leaves_no_stack_resident() {
+    const CLIENTS: usize = 20;
+    let server = Server::start(FAULTY, &[]);
+    // The same slots, used shallowly first: the baseline holds them warm.
+    let round = |command: &str| {
+        let mut clients: Vec<_> = (0..CLIENTS)
+            .map(|_| std::io::BufReader::new(server.connect()))
+            .collect();
+        for client in &mut clients {
+            let reply = exchange_line(client, command);
+            assert!(reply.starts_with(command), "{reply}");
+        }
+        drop(clients);
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    round("deep 10");
+    let baseline = rss_kib(&server);
+    round("deep 4000");
+    let after = rss_kib(&server);
+    eprintln!("RSS {baseline} KiB before {CLIENTS} deep recursions, {after} KiB after");
+    assert!(
+        after < baseline + 3 * 1024,
+        "{} KiB per slot stayed resident",
+        after.saturating_sub(baseline) / CLIENTS as u64
+    );
+}

@@ -113,6 +113,7 @@ pub(crate) fn build_engine(
         // `keep_resident_bytes`); measured in bench/RESULTS.md.
         .linear_memory_keep_resident(limits.keep_resident_bytes)
         .table_keep_resident(limits.keep_resident_bytes)
+        .async_stack_keep_resident(limits.keep_resident_bytes)
         .pagemap_scan(wasmtime::Enabled::Auto);
 
     let mut config = Config::new();
@@ -126,13 +127,13 @@ pub(crate) fn build_engine(
         .epoch_interruption(true)
         .max_wasm_stack(MAX_WASM_STACK)
         .async_stack_size(ASYNC_STACK)
-        // A fiber stack is reused as it is (wasmtime's default) unless no
-        // memory is to stay resident; then it is zeroed by giving all its
-        // pages back (wasmtime keeps none of a stack resident by default).
-        // That costs an madvise per request, which took instantiation from
-        // 13 to 20 µs here; not zeroing leaves a used stack ~36 KiB resident
-        // (instantiation and teardown run on it).
-        .async_stack_zeroing(limits.keep_resident_bytes == 0);
+        // A fiber stack is reset when its request ends, like a memory: the
+        // first `keep_resident_bytes` (the top, where every call runs) are
+        // zeroed in place, the rest given back to the OS (see the pool's
+        // `async_stack_keep_resident`). Without it a guest that recursed
+        // deeply once left ~600 KiB resident per slot for good; the price is
+        // a memset and an madvise per request.
+        .async_stack_zeroing(true);
     if let Some(dir) = cache_dir {
         let mut cache = wasmtime::CacheConfig::new();
         cache.with_directory(dir);
