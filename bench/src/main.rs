@@ -57,7 +57,8 @@ struct Args {
     /// bench/throughput.svg.
     #[arg(long, conflicts_with = "only")]
     write_results: bool,
-    /// Run only the main-table workloads whose name contains TEXT (e.g.
+    /// Run only the main-table workloads whose name contains TEXT, or only
+    /// the fairness table with `fairness` (e.g.
     /// "Unix"), and nothing else: for quick comparisons while tuning.
     #[arg(long, value_name = "TEXT")]
     only: Option<String>,
@@ -99,6 +100,11 @@ async fn main() -> anyhow::Result<()> {
         "`wasmserve-bench --seconds {}`; every server in this run, one after another.\n",
         args.seconds
     )?;
+    if args.only.as_deref() == Some("fairness") {
+        report.push_str(&fairness::fairness_table(&paths, duration).await?);
+        print!("{report}");
+        return Ok(());
+    }
     report.push_str(&throughput_table(&paths, &servers, duration, args.only.as_deref()).await?);
     if args.only.is_some() {
         print!("{report}");
