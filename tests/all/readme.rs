@@ -114,17 +114,19 @@ impl Scratch {
         }
     }
 
+    /// The README's `text` as run here. Ports first, then `/tmp/`, then the
+    /// handlers: each replacement only touches what the README wrote, never
+    /// a path an earlier one put in (the checkout itself may be under /tmp).
     fn rewrite(&self, text: &str) -> String {
-        let mut text = text
+        let mut text = text.to_owned();
+        for (from, to) in &self.ports {
+            text = text.replace(from, to);
+        }
+        text.replace("/tmp/", &format!("{}/tmp/", self.dir.path().display()))
             .replace(
                 "target/wasm32-wasip2/release/",
                 &format!("{}/", self.fixtures),
             )
-            .replace("/tmp/", &format!("{}/tmp/", self.dir.path().display()));
-        for (from, to) in &self.ports {
-            text = text.replace(from, to);
-        }
-        text
     }
 
     fn command(&self, line: &str) -> Command {
