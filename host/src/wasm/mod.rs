@@ -19,6 +19,7 @@ mod heavy_lane;
 mod instance;
 mod limits;
 mod request;
+mod request_host;
 mod slot;
 mod state;
 mod write;

@@ -2,8 +2,9 @@
 //! received datagram, lent to the guest for the duration of `handle`.
 //!
 //! The guest sees the methods of `wasmserve:handler/types.request`; each one
-//! lands here as an async host function, so a guest waiting in `read`
-//! suspends its fiber and occupies no thread.
+//! lands as an async host function (`request_host.rs`; `write` in
+//! `write.rs`), so a guest waiting in `read` suspends its fiber and occupies
+//! no thread. This file is the socket side.
 
 use std::io;
 use std::sync::Arc;
@@ -11,11 +12,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
-use wasmtime::component::Resource;
 
 use super::activity::Activity;
-use super::bindings::{self, HostRequest, RequestError, TypesHost};
-use super::state::InstanceState;
+use super::bindings::RequestError;
 use crate::net::{DatagramReply, Incoming, ReceivedDatagram, Transport, unix_path};
 
 /// The most bytes one `read` call returns, whatever the guest asks for; it
@@ -187,7 +186,7 @@ impl Request {
     /// the connection's permit: a lingering socket counts against
     /// `--max-connections` (and so the descriptor budget), and a shutdown
     /// cut closes it at once.
-    fn close(self) -> Option<Lingering> {
+    pub(super) fn close(self) -> Option<Lingering> {
         match self.io {
             RequestIo::Tcp(stream) => Some(Box::pin(linger(stream))),
             RequestIo::Unix(stream) => Some(Box::pin(linger(stream))),
@@ -198,7 +197,7 @@ impl Request {
     /// Reads up to `max` bytes. The flag says whether the read had to wait
     /// for the client (it found nothing, then the client sent something or
     /// closed): only such a read renews the CPU budget.
-    async fn read(&mut self, max: u32) -> Result<(Vec<u8>, bool), RequestError> {
+    pub(super) async fn read(&mut self, max: u32) -> Result<(Vec<u8>, bool), RequestError> {
         let read = self.read_inner(max).await;
         if matches!(&read, Ok((bytes, _)) if !bytes.is_empty()) {
             self.activity.touch();
@@ -255,7 +254,7 @@ impl Request {
         matches!(err, RequestError::Other(message) if message.starts_with("reply refused:"))
     }
 
-    async fn shutdown_write(&mut self) -> Result<(), RequestError> {
+    pub(super) async fn shutdown_write(&mut self) -> Result<(), RequestError> {
         let shut = match &mut self.io {
             RequestIo::Tcp(stream) => stream.shutdown().await,
             RequestIo::Unix(stream) => stream.shutdown().await,
@@ -375,85 +374,5 @@ fn request_error(err: io::Error) -> RequestError {
         | io::ErrorKind::WriteZero => RequestError::Closed,
         io::ErrorKind::TimedOut => RequestError::TimedOut,
         _ => RequestError::Other(err.to_string()),
-    }
-}
-
-impl TypesHost for InstanceState {}
-
-impl HostRequest for InstanceState {
-    async fn read(
-        &mut self,
-        this: Resource<Request>,
-        max: u32,
-    ) -> wasmtime::Result<Result<Vec<u8>, RequestError>> {
-        // Waiting for the client: no heavy-lane permit is held meanwhile.
-        self.lane.release();
-        let read = self.table.get_mut(&this)?.read(max).await;
-        Ok(match read {
-            Ok((bytes, waited)) => {
-                // Only time spent waiting for the client renews the CPU
-                // budget: a read that returns at once (input buffered
-                // already, an end of stream seen before, a datagram's
-                // payload) does not, so no call pattern resets it for free.
-                if waited {
-                    self.cpu.restart();
-                }
-                self.observer.bytes_in(bytes.len() as u64);
-                Ok(bytes)
-            }
-            Err(err) => {
-                if matches!(err, RequestError::TimedOut) {
-                    self.idle_timed_out = true;
-                }
-                Err(err)
-            }
-        })
-    }
-
-    async fn write(
-        &mut self,
-        this: Resource<Request>,
-        bytes: Vec<u8>,
-    ) -> wasmtime::Result<Result<(), RequestError>> {
-        let written = self.table.get_mut(&this)?.write(&bytes).await;
-        if written.is_ok() {
-            self.observer.bytes_out(bytes.len() as u64);
-        }
-        Ok(written)
-    }
-
-    async fn shutdown_write(
-        &mut self,
-        this: Resource<Request>,
-    ) -> wasmtime::Result<Result<(), RequestError>> {
-        Ok(self.table.get_mut(&this)?.shutdown_write().await)
-    }
-
-    async fn peer_addr(&mut self, this: Resource<Request>) -> wasmtime::Result<String> {
-        Ok(self.table.get(&this)?.peer_addr.clone())
-    }
-
-    async fn local_addr(&mut self, this: Resource<Request>) -> wasmtime::Result<String> {
-        Ok(self.table.get(&this)?.local_addr.clone())
-    }
-
-    async fn transport(
-        &mut self,
-        this: Resource<Request>,
-    ) -> wasmtime::Result<bindings::Transport> {
-        // The one place where the host's transport names meet the WIT's.
-        Ok(match self.table.get(&this)?.transport() {
-            Transport::Tcp => bindings::Transport::Tcp,
-            Transport::Udp => bindings::Transport::Udp,
-            Transport::Unix => bindings::Transport::UnixStream,
-            Transport::UnixDgram => bindings::Transport::UnixDatagram,
-        })
-    }
-
-    async fn drop(&mut self, this: Resource<Request>) -> wasmtime::Result<()> {
-        if let Some(lingering) = self.table.delete(this)?.close() {
-            self.lingering = Some(lingering);
-        }
-        Ok(())
     }
 }
