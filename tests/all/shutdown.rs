@@ -55,7 +55,13 @@ fn sigterm_lets_an_in_flight_connection_finish() {
 
     let (status, server) = stopper.join().expect("stopper thread");
     assert!(status.success(), "exit status {status}");
-    server.wait_for_log(&["stopped", "in_flight=1", "cut=0"]);
+    // In flight: our connection, and maybe one of the probes above that
+    // connected just before the listener closed; none was cut.
+    let line = server.wait_for_log(&["stopped", "cut=0"]);
+    assert!(
+        line.contains("in_flight=1 drained=1") || line.contains("in_flight=2 drained=2"),
+        "{line}"
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! listeners back (a reload keeps them) or waits for the drain.
 
 mod accept;
+mod admission;
 mod report;
 mod sources;
 
@@ -13,13 +14,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use std::net::IpAddr;
-
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use admission::Admission;
 pub(crate) use report::DrainReport;
 use report::FailureCounts;
 use sources::Sources;
@@ -95,37 +95,7 @@ struct Server {
     refusal_logged: AtomicU64,
 }
 
-/// What a listener holds for one request it took: its place among the
-/// listener's pending requests (accepted, waiting for a slot) and, with
-/// `--max-requests`, its share of the budget.
-#[derive(Debug)]
-struct Admission {
-    /// Returned to the listener's semaphore once the request has a slot.
-    pending: OwnedSemaphorePermit,
-    /// The request's budget permit, used up once the request arrives.
-    budget: Option<OwnedSemaphorePermit>,
-}
-
 impl Server {
-    /// Waits until the listener may take one more request: room among its
-    /// own pending requests (so no listener can hold a slot while it waits,
-    /// nor starve another) and, with `--max-requests`, budget left. `None`
-    /// once accepting stops.
-    async fn admit(&self, pending: &Arc<Semaphore>) -> Option<Admission> {
-        let wait = async {
-            let pending = Arc::clone(pending).acquire_owned().await.ok()?;
-            let budget = match &self.budget {
-                Some((budget, _)) => Some(Arc::clone(budget).acquire_owned().await.ok()?),
-                None => None,
-            };
-            Some(Admission { pending, budget })
-        };
-        tokio::select! {
-            admission = wait => admission,
-            _ = self.shutdown.accepting_stopped() => None,
-        }
-    }
-
     /// Serves what a listener received in its own task, inside a span that
     /// every log line of the request (the guest's output included) carries.
     /// A stream connection from a source that has its
@@ -176,10 +146,11 @@ impl Server {
         } else {
             self.metrics.accepted(transport.as_str());
         }
+        let slot = self.queue_for_slot(source);
         let server = Arc::clone(self);
         self.tasks.spawn(
             async move {
-                let Some(slot) = server.take_slot(source).await else {
+                let Some(slot) = server.wait_for_slot(slot).await else {
                     tracing::debug!("closed unserved: the service stopped accepting");
                     return;
                 };
@@ -205,37 +176,6 @@ impl Server {
             }
             .instrument(span),
         );
-    }
-
-    /// A slot to serve in: at once if one is free; on a full server, after
-    /// asking the full-server rule to make room for `source`. `None` once
-    /// the service stops accepting.
-    async fn take_slot(&self, source: Option<IpAddr>) -> Option<OwnedSemaphorePermit> {
-        if let Ok(slot) = Arc::clone(&self.permits).try_acquire_owned() {
-            return Some(slot);
-        }
-        self.metrics.waited.inc();
-        if let Some(source) = source {
-            self.sources.make_room_for(source);
-        }
-        tokio::select! {
-            slot = Arc::clone(&self.permits).acquire_owned() => slot.ok(),
-            _ = self.shutdown.accepting_stopped() => None,
-        }
-    }
-
-    /// Closes a connection from `source` at once: the source has its
-    /// `--max-connections-per-source`. Counted; logged at most once a
-    /// second, so refusals cannot flood the log.
-    fn refuse(&self, source: IpAddr) {
-        self.metrics.refused("per_source");
-        let now = self.started.elapsed().as_secs();
-        if self.refusal_logged.swap(now, Ordering::Relaxed) != now {
-            tracing::warn!(
-                %source,
-                "connection refused: its source has --max-connections-per-source connections already (further refusals this second are counted, not logged)"
-            );
-        }
     }
 
     /// Serves one request to the end, or until shutdown cuts it. Whatever the
