@@ -20,8 +20,10 @@
 //! - `service/`: one description of a service (`ServiceSpec`) from flags or
 //!   the config file, the one validator, the supervisor that applies a
 //!   (re)loaded configuration, handler reloads and `--watch`.
-//! - `server/`: admission (a permit before each accept), the accept and
-//!   receive loops, a task per request, draining at stop.
+//! - `server/`: admission (room among a listener's pending requests before
+//!   each accept; slots in arrival order; the per-source cap and the
+//!   full-server rule), the accept and receive loops, a task per request,
+//!   draining at stop.
 //! - `wasm/`: the engine and its epoch ticker, the WIT bindings, loading a
 //!   handler component, instances and their limits, the `request` resource,
 //!   guest output, the store state. It reports counts upward through

@@ -17,8 +17,8 @@ const HELD: usize = 20;
 /// Echo over TCP (a 64 KiB payload, then `HELD` connections at once) and
 /// UDP, from one server.
 fn check_echo(handler: &str) {
-    // One permit more: the UDP listener holds one while it waits for a
-    // datagram (a permit is taken before receiving, never after).
+    // One slot more than the connections held, as a margin (an idle
+    // listener holds no slot).
     let max = (HELD + 1).to_string();
     let server = Server::start_with(
         &[

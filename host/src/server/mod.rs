@@ -1,4 +1,5 @@
-//! The server: admission (a connection permit taken before each accept),
+//! The server: admission (see `admission.rs`: room among the listener's
+//! pending requests before each accept, then a slot in arrival order),
 //! the accept and receive loops, a task per request, and draining at stop.
 //!
 //! [`start`] serves a service's listeners with its handler until its
