@@ -17,6 +17,7 @@ use crate::cli::{Cli, Command, LogFormat, ProcessArgs, ServiceArgs, ServiceSourc
 use crate::error::one_line;
 use crate::metrics::{self, Metrics};
 use crate::net::systemd_fds;
+use crate::server::MAX_PENDING;
 use crate::service::{self, Origin, ServiceSpec, Supervisor};
 use crate::shutdown::{Shutdown, StopSignals};
 use crate::wasm::{EngineLimits, MAX_WARM_INSTANCES, build_engine, fit_os_limits};
@@ -105,7 +106,10 @@ async fn serve(args: ServiceArgs, process: ProcessArgs) -> anyhow::Result<()> {
         .iter()
         .map(|s| s.max_connections.saturating_add(warm_slots(s)))
         .fold(0u32, u32::saturating_add);
-    fit_os_limits(max_instances).map_err(anyhow::Error::msg)?;
+    // Each listener may also hold accepted connections waiting for a slot.
+    let listeners: usize = services.iter().map(|s| s.listen.len()).sum();
+    let waiting = u64::try_from(listeners.saturating_mul(MAX_PENDING)).unwrap_or(u64::MAX);
+    fit_os_limits(max_instances, waiting).map_err(anyhow::Error::msg)?;
     let engine = build_engine(
         EngineLimits {
             max_instances,

@@ -14,7 +14,7 @@ use crate::net::Listener;
 
 /// Requests one listener may have taken that wait for a slot: connections
 /// accepted (a descriptor each) or datagrams received (up to 64 KiB each).
-pub(super) const MAX_PENDING: usize = 64;
+pub(crate) const MAX_PENDING: usize = 64;
 
 /// Accepts connections or receives datagrams, serving each in its own task,
 /// until the server stops accepting; then hands the (still bound) listener

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+pub(crate) use accept::MAX_PENDING;
 use admission::Admission;
 pub(crate) use report::DrainReport;
 use report::FailureCounts;

@@ -177,12 +177,13 @@ const MAPPINGS_BASE: u64 = 4096;
 const FILES_BASE: u64 = 64;
 
 /// Makes sure the operating system lets the process hold `max_instances`
-/// requests at once: raises the soft open-files limit to the hard one, and
-/// checks that the hard limit and `vm.max_map_count` fit that many sockets
-/// and pool slots. Returns a one-line explanation with the fix otherwise.
-pub(crate) fn fit_os_limits(max_instances: u32) -> Result<(), String> {
+/// requests at once, plus `waiting` accepted connections that wait for a
+/// slot: raises the soft open-files limit to the hard one, and checks that
+/// the hard limit and `vm.max_map_count` fit that many sockets and pool
+/// slots. Returns a one-line explanation with the fix otherwise.
+pub(crate) fn fit_os_limits(max_instances: u32, waiting: u64) -> Result<(), String> {
     let instances = u64::from(max_instances);
-    let files_needed = instances + FILES_BASE;
+    let files_needed = instances + waiting + FILES_BASE;
     // Best effort: where the limit cannot be read or raised, the check below
     // uses what is in force.
     let files = rlimit::increase_nofile_limit(u64::MAX)
@@ -190,7 +191,7 @@ pub(crate) fn fit_os_limits(max_instances: u32) -> Result<(), String> {
     if let Ok(files) = files
         && files < files_needed
     {
-        let fits = files.saturating_sub(FILES_BASE);
+        let fits = files.saturating_sub(FILES_BASE + waiting);
         return Err(format!(
             "--max-connections {max_instances} needs {files_needed} open files, but the limit is {files}: \
              lower --max-connections to {fits} or raise the hard limit (`ulimit -Hn`, LimitNOFILE= in systemd)"
