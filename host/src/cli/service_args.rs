@@ -121,7 +121,7 @@ pub(crate) struct ServiceArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) max_requests: Option<u64>,
 
-    /// Stream connections one source address may have at once, served or
+    /// TCP connections one source IP address may have at once, served or
     /// waiting; more are closed at once. With a full server, a newcomer from
     /// a less busy source makes room: the longest-idle connection of the
     /// busiest source is closed.
