@@ -68,8 +68,9 @@ pub(crate) struct ProcessArgs {
     pub(crate) keep_resident: usize,
 
     /// Where compiled handlers are cached, so a restart skips compiling an
-    /// unchanged handler (default: $XDG_CACHE_HOME/wasmserve or
-    /// ~/.cache/wasmserve).
+    /// unchanged handler (default: systemd's $CACHE_DIRECTORY, else
+    /// $XDG_CACHE_HOME/wasmserve or ~/.cache/wasmserve; a directory that
+    /// cannot be written turns the cache off with one warning).
     #[arg(long, value_name = "DIR", env = "WASMSERVE_CACHE_DIR")]
     pub(crate) cache_dir: Option<PathBuf>,
 
