@@ -14,7 +14,7 @@ use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
-use super::guest_text::{LogBudget, sanitize};
+use super::guest_text::{LogBudget, report_dropped, sanitize};
 
 /// A guest line longer than this many bytes is logged in pieces of this
 /// size, so a guest that never writes a newline cannot grow host memory.
@@ -120,13 +120,7 @@ impl LineLogger {
             self.pending.clear();
             return;
         };
-        if dropped > 0 {
-            tracing::warn!(
-                target: "wasmserve::guest",
-                dropped,
-                "guest output lines dropped: over the log rate limit"
-            );
-        }
+        report_dropped(dropped);
         let line = String::from_utf8_lossy(&self.pending);
         let line = sanitize(line.strip_suffix('\r').unwrap_or(&line), MAX_LINE);
         let stream = self.stream.name();

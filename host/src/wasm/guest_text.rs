@@ -30,6 +30,18 @@ pub(crate) fn sanitize(text: &str, max_chars: usize) -> String {
     clean
 }
 
+/// Logs, once, that `dropped` lines of guest output were refused by a
+/// request's [`LogBudget`] (nothing when none were).
+pub(crate) fn report_dropped(dropped: u64) {
+    if dropped > 0 {
+        tracing::warn!(
+            target: "wasmserve::guest",
+            dropped,
+            "guest output lines dropped: over the log rate limit"
+        );
+    }
+}
+
 /// A token bucket of log lines, one per request (shared by its stdout and
 /// stderr), that counts what it refused.
 #[derive(Debug)]

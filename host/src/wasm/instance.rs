@@ -10,7 +10,7 @@ use wasmtime::{Store, UpdateDeadline};
 use super::bindings::HandlerWorld;
 use super::component::Handler;
 use super::failure::{FailureCause, HandleError};
-use super::guest_text::sanitize;
+use super::guest_text::{report_dropped, sanitize};
 use super::heavy_lane::HEAVY_AFTER;
 use super::limits::{ConnectionLimits, CpuBudgetExceeded};
 use super::request::Request;
@@ -53,20 +53,13 @@ impl Handler {
             .data_mut()
             .table
             .push(request)
-            .map_err(|err| instantiate_error(err.into()))?;
+            .map_err(|err| instantiate_error(&err.into()))?;
 
         let cpu = Arc::clone(&instance.store.data().cpu);
         let call = cpu.meter(instance.world.call_handle(&mut instance.store, request));
         let outcome = within(deadline, call).await?;
         let state = instance.store.data();
-        let dropped = state.log_budget.take_dropped();
-        if dropped > 0 {
-            tracing::warn!(
-                target: "wasmserve::guest",
-                dropped,
-                "guest output lines dropped: over the log rate limit"
-            );
-        }
+        report_dropped(state.log_budget.take_dropped());
         // The guest's error text is guest-controlled: escaped and cut, so it
         // stays one log line.
         let guest_text = |message: &str| sanitize(message, MAX_ERROR_CHARS);
@@ -226,10 +219,7 @@ fn instantiation_failure(err: &wasmtime::Error, state: &InstanceState) -> Handle
     let guest_ran = err.downcast_ref::<CpuBudgetExceeded>().is_some()
         || err.downcast_ref::<wasmtime::Trap>().is_some();
     if !guest_ran {
-        return HandleError::new(
-            FailureCause::Instantiate,
-            format!("cannot instantiate handler: {}", one_line(err)),
-        );
+        return instantiate_error(err);
     }
     let failure = classify_trap(err, state);
     HandleError::new(
@@ -238,10 +228,11 @@ fn instantiation_failure(err: &wasmtime::Error, state: &InstanceState) -> Handle
     )
 }
 
-fn instantiate_error(err: wasmtime::Error) -> HandleError {
+/// The host could not create the instance (no pool slot, ...).
+fn instantiate_error(err: &wasmtime::Error) -> HandleError {
     HandleError::new(
         FailureCause::Instantiate,
-        format!("cannot instantiate handler: {}", one_line(&err)),
+        format!("cannot instantiate handler: {}", one_line(err)),
     )
 }
 

@@ -73,6 +73,15 @@ struct Datagram {
     replied: (usize, usize),
 }
 
+/// Why a [`Request::write`] failed; either way the guest sees the error.
+#[derive(Debug)]
+pub(super) enum WriteFailure {
+    /// The socket failed (closed, reset, ...).
+    Io(RequestError),
+    /// The datagram's reply budget refused it (counted and logged).
+    ReplyRefused(RequestError),
+}
+
 /// Datagrams one received datagram may be answered with.
 pub(crate) const MAX_REPLIES: usize = 8;
 /// Reply bytes allowed per byte received; with [`REPLY_FLOOR`], this bounds
@@ -223,14 +232,14 @@ impl Request {
 
     /// Writes all of `bytes`: to a stream, or as one datagram back to the
     /// sender, within the reply budget (see [`Datagram::may_reply`]).
-    pub(super) async fn write(&mut self, bytes: &[u8]) -> Result<(), RequestError> {
+    pub(super) async fn write(&mut self, bytes: &[u8]) -> Result<(), WriteFailure> {
         self.activity.touch();
         let written = match &mut self.io {
             RequestIo::Tcp(stream) => stream.write_all(bytes).await,
             RequestIo::Unix(stream) => stream.write_all(bytes).await,
             RequestIo::Datagram(datagram) => {
                 if !datagram.may_reply(bytes.len()) {
-                    return Err(RequestError::Other(format!(
+                    return Err(WriteFailure::ReplyRefused(RequestError::Other(format!(
                         "reply refused: a datagram of {} bytes may be answered with at most {MAX_REPLIES} datagrams and {} bytes",
                         datagram.payload.len(),
                         datagram
@@ -238,20 +247,14 @@ impl Request {
                             .len()
                             .saturating_mul(REPLY_FACTOR)
                             .max(REPLY_FLOOR)
-                    )));
+                    ))));
                 }
                 datagram.replied.0 += 1;
                 datagram.replied.1 += bytes.len();
                 datagram.reply.send(bytes).await
             }
         };
-        written.map_err(request_error)
-    }
-
-    /// Whether a reply budget refused a write of this request (then the
-    /// write failed with `other("reply refused: ...")`).
-    pub(crate) fn reply_refused(err: &RequestError) -> bool {
-        matches!(err, RequestError::Other(message) if message.starts_with("reply refused:"))
+        written.map_err(|err| WriteFailure::Io(request_error(err)))
     }
 
     pub(super) async fn shutdown_write(&mut self) -> Result<(), RequestError> {

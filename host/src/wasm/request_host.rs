@@ -42,16 +42,14 @@ impl HostRequest for InstanceState {
         })
     }
 
+    /// Shadowed by the chunked `write` (see `write.rs`); kept on the same
+    /// path should it ever be called.
     async fn write(
         &mut self,
         this: Resource<Request>,
         bytes: Vec<u8>,
     ) -> wasmtime::Result<Result<(), RequestError>> {
-        let written = self.table.get_mut(&this)?.write(&bytes).await;
-        if written.is_ok() {
-            self.observer.bytes_out(bytes.len() as u64);
-        }
-        Ok(written)
+        self.write_to(&this, &bytes).await
     }
 
     async fn shutdown_write(

@@ -12,7 +12,7 @@ use wasmtime::component::{Linker, Resource, WasmList};
 use wasmtime::{AsContext, AsContextMut};
 
 use super::bindings::RequestError;
-use super::request::Request;
+use super::request::{Request, WriteFailure};
 use super::state::InstanceState;
 
 /// The most bytes of one `write` the host holds at a time.
@@ -62,25 +62,43 @@ async fn write_chunked(
             .get(offset..end)
             .map(<[u8]>::to_vec)
             .unwrap_or_default();
-        let state = store.data_mut();
-        // A write may wait for the client: no heavy-lane permit meanwhile.
-        state.lane.release();
-        if let Err(err) = state.table.get_mut(this)?.write(&chunk).await {
-            if Request::reply_refused(&err) {
-                state.observer.reply_refused();
-                state.replies_refused += 1;
-                // Logged once per request: a guest retrying in a loop must
-                // not turn the refusal into a log flood.
-                if state.replies_refused == 1 {
-                    tracing::warn!("datagram reply refused: over the reply budget");
-                }
-            }
+        if let Err(err) = store.data_mut().write_to(this, &chunk).await? {
             return Ok(Err(err));
         }
-        state.observer.bytes_out(chunk.len() as u64);
         offset = end;
         if offset >= total {
             return Ok(Ok(()));
         }
+    }
+}
+
+impl InstanceState {
+    /// Writes `bytes` (all of them, or one datagram) to the request's client
+    /// and keeps the books: the heavy-lane permit is given back (a write may
+    /// wait for the client), bytes written are counted, and a reply the
+    /// datagram's budget refused is counted and logged once per request.
+    pub(super) async fn write_to(
+        &mut self,
+        this: &Resource<Request>,
+        bytes: &[u8],
+    ) -> wasmtime::Result<Result<(), RequestError>> {
+        self.lane.release();
+        Ok(match self.table.get_mut(this)?.write(bytes).await {
+            Ok(()) => {
+                self.observer.bytes_out(bytes.len() as u64);
+                Ok(())
+            }
+            Err(WriteFailure::Io(err)) => Err(err),
+            Err(WriteFailure::ReplyRefused(err)) => {
+                self.observer.reply_refused();
+                self.replies_refused += 1;
+                // Logged once per request: a guest retrying in a loop must
+                // not turn the refusal into a log flood.
+                if self.replies_refused == 1 {
+                    tracing::warn!("datagram reply refused: over the reply budget");
+                }
+                Err(err)
+            }
+        })
     }
 }
