@@ -62,6 +62,11 @@ impl Server {
     /// On a full server the full-server rule is asked to make room for
     /// `source` at once.
     pub(super) fn queue_for_slot(&self, source: Option<IpAddr>) -> Slot {
+        // A free slot means nobody waits (tokio hands released permits to
+        // waiters first): take it without queueing (or allocating).
+        if let Ok(slot) = Arc::clone(&self.permits).try_acquire_owned() {
+            return Slot::Taken(Some(slot));
+        }
         let mut acquire: SlotWait = Box::pin(Arc::clone(&self.permits).acquire_owned());
         // One poll enqueues the waiter (tokio's semaphore is first come,
         // first served); the request's task polls it again with its own

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -12,15 +13,15 @@ use crate::wasm::{ConnectionLimits, Settings};
 
 /// Requests one service may serve at once (`--max-connections`,
 /// `limits.max_connections`).
-pub(crate) const MAX_CONNECTIONS: std::ops::RangeInclusive<u32> = 1..=100_000;
+pub(crate) const MAX_CONNECTIONS: RangeInclusive<u32> = 1..=100_000;
 /// Linear memory of one instance, in MiB (`--max-memory`,
 /// `limits.max_memory_mib`).
-pub(crate) const MAX_MEMORY_MIB: std::ops::RangeInclusive<u32> = 1..=4096;
+pub(crate) const MAX_MEMORY_MIB: RangeInclusive<u32> = 1..=4096;
 /// Connections one source may have by default: an eighth of the default
 /// `max_connections`, so one source cannot fill a server.
 pub(crate) const DEFAULT_PER_SOURCE: u32 = 128;
 /// The largest datagram, in bytes (`--max-datagram`).
-pub(crate) const MAX_DATAGRAM: std::ops::RangeInclusive<usize> = 1..=65_536;
+pub(crate) const MAX_DATAGRAM: RangeInclusive<usize> = 1..=65_536;
 /// The shortest CPU budget: below the engine's epoch tick it cannot be
 /// enforced, and any request would fail.
 pub(crate) const MIN_CPU: Duration = Duration::from_millis(10);
@@ -181,12 +182,7 @@ pub(crate) fn validate_with(
             return Err(error(
                 service,
                 &key("--max-connections", "limits.max_connections"),
-                format!(
-                    "{} is out of range: give {} to {}",
-                    service.max_connections,
-                    MAX_CONNECTIONS.start(),
-                    MAX_CONNECTIONS.end()
-                ),
+                out_of_range(service.max_connections, &MAX_CONNECTIONS, ""),
             ));
         }
         if !MAX_CONNECTIONS.contains(&service.max_connections_per_source) {
@@ -196,12 +192,7 @@ pub(crate) fn validate_with(
                     "--max-connections-per-source",
                     "limits.max_connections_per_source",
                 ),
-                format!(
-                    "{} is out of range: give {} to {}",
-                    service.max_connections_per_source,
-                    MAX_CONNECTIONS.start(),
-                    MAX_CONNECTIONS.end()
-                ),
+                out_of_range(service.max_connections_per_source, &MAX_CONNECTIONS, ""),
             ));
         }
         let limits = &service.limits;
@@ -211,11 +202,7 @@ pub(crate) fn validate_with(
             return Err(error(
                 service,
                 &key("--max-memory", "limits.max_memory_mib"),
-                format!(
-                    "{mib} MiB is out of range: give {} to {} (MiB)",
-                    MAX_MEMORY_MIB.start(),
-                    MAX_MEMORY_MIB.end()
-                ),
+                out_of_range(format!("{mib} MiB"), &MAX_MEMORY_MIB, " (MiB)"),
             ));
         }
         if limits.max_cpu < MIN_CPU {
@@ -244,12 +231,7 @@ pub(crate) fn validate_with(
             return Err(error(
                 service,
                 &key("--max-datagram", "socket.max_datagram"),
-                format!(
-                    "{} is out of range: give {} to {} (bytes)",
-                    service.socket.max_datagram,
-                    MAX_DATAGRAM.start(),
-                    MAX_DATAGRAM.end()
-                ),
+                out_of_range(service.socket.max_datagram, &MAX_DATAGRAM, " (bytes)"),
             ));
         }
         if service.socket.backlog < 1 {
@@ -261,6 +243,19 @@ pub(crate) fn validate_with(
         }
     }
     Ok(())
+}
+
+/// `"{value} is out of range: give {start} to {end}{unit}"`.
+fn out_of_range<T: fmt::Display>(
+    value: impl fmt::Display,
+    range: &RangeInclusive<T>,
+    unit: &str,
+) -> String {
+    format!(
+        "{value} is out of range: give {} to {}{unit}",
+        range.start(),
+        range.end()
+    )
 }
 
 /// Checks that no two services listen on the same address once host names
