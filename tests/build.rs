@@ -97,10 +97,10 @@ fn main() {
     let out_dir = fixture_target_dir.join("languages");
     for language in [&PYTHON, &JS] {
         println!("cargo:rustc-check-cfg=cfg({})", language.missing_cfg);
-        for handler in ["echo", "greet"] {
+        for handler in language.handlers {
             let name = format!(
                 "{}_{}",
-                handler.to_uppercase(),
+                handler.to_uppercase().replace('-', "_"),
                 language.suffix.to_uppercase()
             );
             consts.push_str(&format!(
@@ -187,6 +187,8 @@ struct Language {
     suffix: &'static str,
     /// The cfg set when the handlers could not be built.
     missing_cfg: &'static str,
+    /// The handlers (folders under `handlers/<dir>/`) to build.
+    handlers: &'static [&'static str],
 }
 
 const PYTHON: Language = Language {
@@ -194,6 +196,7 @@ const PYTHON: Language = Language {
     dir: "python",
     suffix: "py",
     missing_cfg: "wasmserve_no_python",
+    handlers: &["echo", "greet", "ticker", "timeout-greet"],
 };
 
 const JS: Language = Language {
@@ -201,6 +204,7 @@ const JS: Language = Language {
     dir: "js",
     suffix: "js",
     missing_cfg: "wasmserve_no_js",
+    handlers: &["echo", "greet"],
 };
 
 // The tool versions the handlers are built with (the README names them).
@@ -214,7 +218,13 @@ fn build_language(
     out_dir: &Path,
 ) -> Result<(), String> {
     fs::create_dir_all(out_dir).map_err(|err| format!("creating {}: {err}", out_dir.display()))?;
-    let wit = workspace.join("wit");
+    // Python handlers are built against the current contract; JavaScript
+    // ones against 0.1.1, as jco's QuickJS build cannot componentize a world
+    // whose imports share WASI's `pollable` (see README).
+    let wit = match language.suffix {
+        "py" => workspace.join("wit"),
+        _ => workspace.join("wit/0.1.1"),
+    };
     let sources = workspace.join("handlers").join(language.dir);
     match language.suffix {
         "py" => {
@@ -229,7 +239,7 @@ fn build_language(
                     COMPONENTIZE_PY,
                 ]))?;
             }
-            for handler in ["echo", "greet"] {
+            for handler in language.handlers {
                 run(Command::new(&tool)
                     .arg("-d")
                     .arg(&wit)
@@ -253,7 +263,7 @@ fn build_language(
                     .args(["--no-audit", "--no-fund", "--silent"])
                     .arg(format!("@bytecodealliance/jco@{JCO_VERSION}")))?;
             }
-            for handler in ["echo", "greet"] {
+            for handler in language.handlers {
                 run(Command::new(&tool)
                     .arg("componentize")
                     .arg(sources.join(handler).join(format!("{handler}.js")))

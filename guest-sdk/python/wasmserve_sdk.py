@@ -14,6 +14,20 @@ A handler is a ``BaseRequestHandler`` subclass whose ``handle()`` uses
 
     WitWorld = serve(EchoHandler)
 
+Async handlers (``async def handle``) wait on several things at once: the
+client, ``asyncio.sleep``, ``asyncio.wait_for`` timeouts, other tasks. Their
+``self.request`` is an :class:`AsyncRequest` (``await self.request.recv(n)``),
+run on an asyncio loop over ``wasi:io/poll`` (``wasmserve_loop``)::
+
+    class TimeoutGreet(BaseRequestHandler):
+        async def handle(self):
+            await self.request.sendall(b"name? ")
+            try:
+                name = await asyncio.wait_for(self.request.readline(), 5)
+                await self.request.sendall(b"hello " + name)
+            except TimeoutError:
+                await self.request.sendall(b"too slow, bye\n")
+
 Build it with componentize-py (the WIT is wasmserve's ``wit/`` folder)::
 
     componentize-py -d wit -w handler componentize app -p . -p path/to/guest-sdk/python -o echo.wasm
@@ -21,11 +35,15 @@ Build it with componentize-py (the WIT is wasmserve's ``wit/`` folder)::
 What the handler prints goes to the host's log, tagged with the connection.
 """
 
+import inspect
+
 import wit_world
 from componentize_py_types import Err
-from wit_world.imports import config, types
+from wit_world.imports import config, streams, types
 
-__all__ = ["BaseRequestHandler", "Request", "setting", "serve"]
+from wasmserve_loop import PollLoop, wait_for_pollable
+
+__all__ = ["AsyncRequest", "BaseRequestHandler", "Request", "setting", "serve"]
 
 
 class Request:
@@ -86,10 +104,125 @@ class Request:
         return self._inner.local_addr()
 
 
+class AsyncRequest:
+    """The request of an ``async def handle``: ``recv``, ``readline`` and
+    ``sendall`` are coroutines, so they can be raced with timers and other
+    work (``asyncio.wait_for(self.request.recv(1024), 5)``). Underneath are
+    the connection's WASI streams; waiting for them is not CPU time.
+
+    Example: ``data = await self.request.recv(1024)``
+    """
+
+    MAX_RECV = 64 * 1024
+
+    def __init__(self, inner: types.Request):
+        self._inner = inner
+        try:
+            self._input, self._output = inner.streams()
+        except Err as err:
+            raise _connection_error(err.value) from None
+        self._buffered = b""
+
+    async def recv(self, bufsize: int) -> bytes:
+        """Up to ``bufsize`` bytes once some arrive; ``b""`` once the client
+        is done (for a datagram: its payload, then ``b""``).
+
+        Example: ``while data := await self.request.recv(4096): ...``
+        """
+        if self._buffered:
+            data, self._buffered = self._buffered[:bufsize], self._buffered[bufsize:]
+            return data
+        return await self._read_stream(bufsize)
+
+    async def _read_stream(self, bufsize: int) -> bytes:
+        """Up to ``bufsize`` bytes from the stream itself, once some arrive."""
+        while True:
+            try:
+                data = self._input.read(max(1, min(bufsize, self.MAX_RECV)))
+            except Err as err:
+                if isinstance(err.value, streams.StreamError_Closed):
+                    return b""
+                raise _stream_error(err.value) from None
+            if data:
+                return data
+            await wait_for_pollable(self._input.subscribe())
+
+    async def readline(self) -> bytes:
+        """One line including its ``b"\n"``; at end of stream what is left,
+        then ``b""``. A line half received when a timeout cancels this is
+        kept for the next call.
+
+        Example: ``line = await asyncio.wait_for(self.request.readline(), 5)``
+        """
+        while b"\n" not in self._buffered:
+            data = await self._read_stream(self.MAX_RECV)
+            if not data:
+                break
+            self._buffered += data
+        end = self._buffered.find(b"\n") + 1 or len(self._buffered)
+        line, self._buffered = self._buffered[:end], self._buffered[end:]
+        return line
+
+    async def sendall(self, data: bytes) -> None:
+        """Sends every byte of ``data`` and waits until the host sent them
+        (on a datagram transport: one datagram back per call).
+
+        Example: ``await self.request.sendall(b"hello\n")``
+        """
+        data = bytes(data)
+        try:
+            offset = 0
+            while True:
+                permitted = self._output.check_write()
+                if permitted == 0:
+                    await wait_for_pollable(self._output.subscribe())
+                    continue
+                chunk = data[offset : offset + permitted]
+                self._output.write(chunk)
+                offset += len(chunk)
+                if offset >= len(data):
+                    break
+            self._output.flush()
+            while self._output.check_write() == 0:
+                await wait_for_pollable(self._output.subscribe())
+        except Err as err:
+            raise _stream_error(err.value) from None
+
+    def shutdown_write(self) -> None:
+        """Half-closes the connection: the client reads end of stream.
+
+        Example: ``self.request.shutdown_write()``
+        """
+        try:
+            self._inner.shutdown_write()
+        except Err as err:
+            raise _connection_error(err.value) from None
+
+    def transport(self) -> str:
+        """``"tcp"``, ``"udp"``, ``"unix-stream"`` or ``"unix-datagram"``.
+
+        Example: ``if self.request.transport() == "udp": ...``
+        """
+        return self._inner.transport().name.lower().replace("_", "-")
+
+    def local_addr(self) -> str:
+        """The address the request arrived on, e.g. ``"127.0.0.1:8100"``.
+
+        Example: ``print("served on", self.request.local_addr())``
+        """
+        return self._inner.local_addr()
+
+    def close(self) -> None:
+        """Drops the streams (``serve`` calls it when ``handle`` returns)."""
+        self._input.__exit__(None, None, None)
+        self._output.__exit__(None, None, None)
+
+
 class BaseRequestHandler:
     """socketserver's ``BaseRequestHandler``: override ``handle()``.
 
-    ``self.request`` is a :class:`Request`; ``self.client_address`` is the
+    ``self.request`` is a :class:`Request` (an :class:`AsyncRequest` when
+    ``handle`` is ``async def``); ``self.client_address`` is the
     peer's address as a string (``"127.0.0.1:50000"``, a Unix socket path, or
     ``""``). ``setup()`` runs before ``handle()`` and ``finish()`` after it.
 
@@ -128,21 +261,55 @@ def serve(handler_class: type[BaseRequestHandler]) -> type:
     Example: ``WitWorld = serve(EchoHandler)``
     """
 
+    is_async = inspect.iscoroutinefunction(handler_class.handle)
+
     class WitWorld(wit_world.WitWorld):
         def handle(self, request: types.Request) -> None:
             with request:
-                handler = handler_class(Request(request), request.peer_addr())
-                try:
-                    handler.setup()
-                    handler.handle()
-                except ConnectionError:
-                    pass  # the client went away: not the handler's failure
-                except Exception as err:  # reported to the host, which logs it
-                    raise Err(f"{type(err).__name__}: {err}") from None
-                finally:
-                    handler.finish()
+                if is_async:
+                    _serve_async(handler_class, request)
+                else:
+                    _serve(handler_class(Request(request), request.peer_addr()), handler_class.handle)
 
     return WitWorld
+
+
+def _serve(handler: BaseRequestHandler, handle) -> None:
+    """Runs ``setup``, ``handle`` (a function), ``finish``; errors go to the host."""
+    try:
+        handler.setup()
+        handle(handler)
+    except ConnectionError:
+        pass  # the client went away: not the handler's failure
+    except Exception as err:  # reported to the host, which logs it
+        raise Err(f"{type(err).__name__}: {err}") from None
+    finally:
+        handler.finish()
+
+
+def _serve_async(handler_class, request: types.Request) -> None:
+    """Runs an ``async def handle`` to completion on a fresh ``PollLoop``."""
+    try:
+        async_request = AsyncRequest(request)
+    except ConnectionError:
+        return
+    loop = PollLoop()
+    handler = handler_class(async_request, request.peer_addr())
+    try:
+        _serve(handler, lambda handler: loop.run_until_complete(handler.handle()))
+    finally:
+        loop.close()
+        async_request.close()
+
+
+def _stream_error(error) -> ConnectionError:
+    """What a WASI stream error means to a handler."""
+    if isinstance(error, streams.StreamError_Closed):
+        return ConnectionResetError("connection closed")
+    message = error.value.to_debug_string()
+    if "--idle-timeout" in message:
+        return TimeoutError(message)
+    return ConnectionError(message)
 
 
 def _connection_error(error) -> ConnectionError:

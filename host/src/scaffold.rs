@@ -9,12 +9,33 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// The WIT contract, copied into every project.
+/// The WIT contract (0.2), copied into Rust and Python projects, with the
+/// WASI packages it uses.
 const WIT: &str = include_str!("../../wit/handler.wit");
+const WIT_WASI_IO: &str = include_str!("../../wit/deps/io.wit");
+const WIT_WASI_CLOCKS: &str = include_str!("../../wit/deps/clocks.wit");
+/// Contract 0.1.1, for JavaScript projects: jco's QuickJS build cannot yet
+/// componentize a world whose imports share WASI's `pollable` (see README).
+const WIT_0_1: &str = include_str!("../../wit/0.1.1/handler.wit");
 /// The Rust guest SDK's source, copied into Rust projects as a local crate.
-const RUST_SDK: &str = include_str!("../../guest-sdk/src/lib.rs");
+const RUST_SDK: [(&str, &str); 3] = [
+    (
+        "wasmserve-sdk/src/lib.rs",
+        include_str!("../../guest-sdk/src/lib.rs"),
+    ),
+    (
+        "wasmserve-sdk/src/request.rs",
+        include_str!("../../guest-sdk/src/request.rs"),
+    ),
+    (
+        "wasmserve-sdk/src/aio.rs",
+        include_str!("../../guest-sdk/src/aio.rs"),
+    ),
+];
 /// The Python guest SDK, copied into Python projects.
 const PYTHON_SDK: &str = include_str!("../../guest-sdk/python/wasmserve_sdk.py");
+/// The Python SDK's asyncio loop over `wasi:io/poll`, for async handlers.
+const PYTHON_LOOP: &str = include_str!("../../guest-sdk/python/wasmserve_loop.py");
 /// The toolchain pin (with the wasm32-wasip2 target) Rust projects use.
 const RUST_TOOLCHAIN: &str = include_str!("../../rust-toolchain.toml");
 
@@ -173,7 +194,7 @@ fn write_file(path: &Path, contents: &str) -> Result<(), ScaffoldError> {
 type Files = Vec<(&'static str, String)>;
 
 fn rust_project(name: &str) -> Files {
-    vec![
+    let mut files = vec![
         (
             "Cargo.toml",
             format!(
@@ -234,17 +255,30 @@ edition = "2024"
 
 [dependencies]
 wit-bindgen = { version = "0.61", default-features = false, features = ["macros", "realloc"] }
+wasip2 = "1.0.4"
+wstd = { version = "0.6.8", default-features = false }
+futures-lite = { version = "1.13", default-features = false, features = ["std"] }
 "#
             .to_owned(),
         ),
-        ("wasmserve-sdk/src/lib.rs", RUST_SDK.to_owned()),
-        ("wit/handler.wit", WIT.to_owned()),
         (".gitignore", "/target\n".to_owned()),
+    ];
+    files.extend(RUST_SDK.map(|(path, text)| (path, text.to_owned())));
+    files.extend(contract_files());
+    files
+}
+
+/// The current contract and the WASI packages it uses, as `wit/`.
+fn contract_files() -> Files {
+    vec![
+        ("wit/handler.wit", WIT.to_owned()),
+        ("wit/deps/io.wit", WIT_WASI_IO.to_owned()),
+        ("wit/deps/clocks.wit", WIT_WASI_CLOCKS.to_owned()),
     ]
 }
 
 fn python_project(name: &str) -> Files {
-    vec![
+    let mut files = vec![
         (
             "app.py",
             format!(
@@ -275,12 +309,14 @@ WitWorld = serve(Handler)
             ),
         ),
         ("wasmserve_sdk.py", PYTHON_SDK.to_owned()),
-        ("wit/handler.wit", WIT.to_owned()),
+        ("wasmserve_loop.py", PYTHON_LOOP.to_owned()),
         (
             ".gitignore",
             format!("/.venv\n/{name}.wasm\n__pycache__/\n"),
         ),
-    ]
+    ];
+    files.extend(contract_files());
+    files
 }
 
 fn js_project(name: &str) -> Files {
@@ -322,7 +358,7 @@ export function handle(request) {{
 "#
             ),
         ),
-        ("wit/handler.wit", WIT.to_owned()),
+        ("wit/handler.wit", WIT_0_1.to_owned()),
         (".gitignore", format!("/node_modules\n/{name}.wasm\n")),
     ]
 }

@@ -3,7 +3,8 @@
 //! and UDP. `tests/build.rs` builds them; where a toolchain could not be
 //! installed, these tests are ignored (the build printed why).
 
-use crate::fixtures::{ECHO_JS, ECHO_PY, GREET_JS, GREET_PY};
+use crate::contract::{check_ticker, check_timeout_greet};
+use crate::fixtures::{ECHO_JS, ECHO_PY, GREET_JS, GREET_PY, TICKER_PY, TIMEOUT_GREET_PY};
 use std::io::BufReader;
 
 use crate::support::{Server, exchange_line, pattern, read_to_end, round_trip};
@@ -66,6 +67,16 @@ fn check_greet(handler: &str) {
 fn python_echo_and_greet_over_tcp_and_udp() {
     check_echo(ECHO_PY);
     check_greet(GREET_PY);
+}
+
+#[test]
+#[cfg_attr(
+    wasmserve_no_python,
+    ignore = "componentize-py could not be installed or run here (tests/build.rs printed why)"
+)]
+fn python_async_handlers_race_reads_and_timers() {
+    check_timeout_greet(TIMEOUT_GREET_PY);
+    check_ticker(TICKER_PY);
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod support;
 
 mod bad_input;
 mod config_file;
+mod contract;
 mod echo;
 mod examples;
 mod greet;
@@ -20,6 +21,7 @@ mod instances;
 mod languages;
 mod limits;
 mod observing;
+mod poll_limits;
 mod readme;
 mod reload;
 mod scaffold;

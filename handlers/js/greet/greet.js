@@ -3,7 +3,7 @@
 // `Thank you for connecting`.
 //
 // Build (see README "Writing a handler"):
-//   jco componentize "$PWD/handlers/js/greet/greet.js" --wit "$PWD/wit" --world-name handler \
+//   jco componentize "$PWD/handlers/js/greet/greet.js" --wit "$PWD/wit/0.1.1" --world-name handler \
 //     --backend quickjs --backend-qjs-stub-wasi --backend-qjs-disable-async -o greet-js.wasm
 
 import { get } from "wasmserve:handler/config@0.1.1";

@@ -64,12 +64,14 @@ impl DatagramReply {
         }
     }
 
-    /// Sends one datagram back to the sender.
-    pub(crate) async fn send(&self, bytes: &[u8]) -> io::Result<()> {
+    /// Sends one datagram back to the sender without waiting; fails with
+    /// `WouldBlock` when the socket's send buffer is full (see
+    /// [`DatagramReply::writable`]).
+    pub(crate) fn try_send(&self, bytes: &[u8]) -> io::Result<()> {
         let sent = match self {
-            DatagramReply::Udp { socket, peer } => socket.send_to(bytes, peer).await?,
+            DatagramReply::Udp { socket, peer } => socket.try_send_to(bytes, *peer)?,
             DatagramReply::Unix { socket, peer } => match peer {
-                Some(path) => socket.send_to(bytes, path).await?,
+                Some(path) => socket.try_send_to(bytes, path)?,
                 None => {
                     tracing::debug!("reply discarded: the sender has no address");
                     bytes.len()
@@ -83,6 +85,14 @@ impl DatagramReply {
                 "datagram truncated: sent {sent} of {} bytes",
                 bytes.len()
             )))
+        }
+    }
+
+    /// Waits until a reply could be sent without blocking.
+    pub(crate) async fn writable(&self) -> io::Result<()> {
+        match self {
+            DatagramReply::Udp { socket, .. } => socket.writable().await,
+            DatagramReply::Unix { socket, .. } => socket.writable().await,
         }
     }
 }

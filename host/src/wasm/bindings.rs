@@ -1,14 +1,33 @@
-//! Rust types generated from `wit/handler.wit`, the host/guest contract.
+//! Rust types generated from the host/guest contract, one `bindgen!` per
+//! version the host serves: `wit/handler.wit` (0.2.0, the current one) and
+//! the pinned `wit/0.1.1/handler.wit`, so components built against either
+//! run unchanged.
 //!
-//! One `bindgen!` for the whole package. Imports are async (a guest blocked in
-//! `read` suspends its fiber and holds no thread) and trappable (a bad resource
-//! handle traps the guest instead of panicking the host); the `handle` export
-//! is async too. The `request` resource is backed by `request::Request`.
+//! Imports are async (a guest blocked in `read` suspends its fiber and
+//! holds no thread) and trappable (a bad resource handle traps the guest
+//! instead of panicking the host); the `handle` export is async too. Both
+//! versions' `request` resource is backed by the same `request::Request`,
+//! and 0.2's `wasi:io` and `wasi:clocks` types are wasmtime-wasi's own, so a
+//! guest passes the request's pollables and WASI's to one `poll` call.
 
-// Generated code; the WIT file documents every item.
-mod generated {
+// Generated code; the WIT files document every item.
+mod v0_2 {
     wasmtime::component::bindgen!({
         path: "../wit",
+        world: "wasmserve:handler/handler",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "wasmserve:handler/types.request": crate::wasm::request::Request,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+        },
+    });
+}
+
+mod v0_1 {
+    wasmtime::component::bindgen!({
+        path: "../wit/0.1.1",
         world: "wasmserve:handler/handler",
         imports: { default: async | trappable },
         exports: { default: async },
@@ -18,14 +37,34 @@ mod generated {
     });
 }
 
-pub(crate) use generated::Handler as HandlerWorld;
-pub(crate) use generated::HandlerPre as HandlerWorldPre;
-pub(crate) use generated::wasmserve::handler::config::{
-    Host as ConfigHost, add_to_linker as add_config_to_linker,
-};
-pub(crate) use generated::wasmserve::handler::types::{
-    Error as RequestError, Host as TypesHost, HostRequest, Transport, add_to_linker,
-};
+/// The current contract, `wasmserve:handler@0.2.0`.
+pub(crate) mod current {
+    pub(crate) use super::v0_2::Handler as HandlerWorld;
+    pub(crate) use super::v0_2::HandlerPre as HandlerWorldPre;
+    pub(crate) use super::v0_2::wasmserve::handler::config::{
+        Host as ConfigHost, add_to_linker as add_config_to_linker,
+    };
+    pub(crate) use super::v0_2::wasmserve::handler::types::{
+        Error as RequestError, Host as TypesHost, HostRequest, Transport, add_to_linker,
+    };
 
-/// The fully qualified name of the world handlers must implement, for messages.
-pub(crate) const WORLD_NAME: &str = "wasmserve:handler/handler@0.1.1";
+    /// The worlds handlers may implement, for messages.
+    pub(crate) const WORLD_NAME: &str = "wasmserve:handler/handler@0.2.0 (or @0.1.x)";
+    /// The interface the `request` resource belongs to.
+    pub(crate) const TYPES_INTERFACE: &str = "wasmserve:handler/types@0.2.0";
+}
+
+/// The previous contract, `wasmserve:handler@0.1.1`, still served.
+pub(crate) mod previous {
+    pub(crate) use super::v0_1::Handler as HandlerWorld;
+    pub(crate) use super::v0_1::HandlerPre as HandlerWorldPre;
+    pub(crate) use super::v0_1::wasmserve::handler::config::{
+        Host as ConfigHost, add_to_linker as add_config_to_linker,
+    };
+    pub(crate) use super::v0_1::wasmserve::handler::types::{
+        Error as RequestError, Host as TypesHost, HostRequest, Transport, add_to_linker,
+    };
+
+    /// The interface the `request` resource belongs to.
+    pub(crate) const TYPES_INTERFACE: &str = "wasmserve:handler/types@0.1.1";
+}

@@ -14,7 +14,7 @@ use sha2::Digest;
 use wasmtime::Engine;
 use wasmtime::component::{Component, HasSelf, Linker};
 
-use super::bindings::{self, HandlerWorldPre, WORLD_NAME};
+use super::bindings::{current, previous};
 use super::instance::LiveInstance;
 use super::state::{InstanceState, Settings};
 use crate::error::{LoadError, one_line};
@@ -26,7 +26,7 @@ pub(crate) struct Handler {
     /// The file name, used as the handler's name in log lines.
     name: String,
     /// The component, compiled and linked once; each request instantiates it.
-    pub(super) pre: HandlerWorldPre<InstanceState>,
+    pub(super) pre: HandlerPre,
     /// The first 12 hex digits of the file's SHA-256, to tell versions apart
     /// in logs.
     hash: String,
@@ -92,12 +92,12 @@ impl Handler {
                 .map_err(|err| LoadError::UnsupportedImport {
                     path: path.to_owned(),
                     reason: one_line(&err),
-                    world: WORLD_NAME,
+                    world: current::WORLD_NAME,
                 })?;
-        let pre = HandlerWorldPre::new(instance_pre).map_err(|_| LoadError::MissingExport {
+        let pre = HandlerPre::new(instance_pre).ok_or_else(|| LoadError::MissingExport {
             path: path.to_owned(),
             exports: export_names(engine, &component),
-            world: WORLD_NAME,
+            world: current::WORLD_NAME,
         })?;
 
         let name = path
@@ -141,17 +141,46 @@ impl Handler {
     }
 }
 
-/// The imports every handler may use: the `wasmserve:handler/types`
-/// interface and WASI (locked down per instance by [`InstanceState`]).
+/// A handler linked and checked against the contract version it was built
+/// for: the current one, or the previous one, still served unchanged.
+pub(super) enum HandlerPre {
+    /// Built against `wasmserve:handler@0.2.0`.
+    Current(current::HandlerWorldPre<InstanceState>),
+    /// Built against `wasmserve:handler@0.1.x`.
+    Previous(previous::HandlerWorldPre<InstanceState>),
+}
+
+impl HandlerPre {
+    /// The version whose `handle` export the component has, if any.
+    fn new(instance_pre: wasmtime::component::InstancePre<InstanceState>) -> Option<Self> {
+        if let Ok(pre) = current::HandlerWorldPre::new(instance_pre.clone()) {
+            return Some(Self::Current(pre));
+        }
+        previous::HandlerWorldPre::new(instance_pre)
+            .ok()
+            .map(Self::Previous)
+    }
+
+    pub(super) fn engine(&self) -> &Engine {
+        match self {
+            Self::Current(pre) => pre.engine(),
+            Self::Previous(pre) => pre.engine(),
+        }
+    }
+}
+
+/// The imports every handler may use: both contract versions'
+/// `wasmserve:handler` interfaces and WASI (locked down per instance by
+/// [`InstanceState`]).
 fn host_linker(engine: &Engine) -> wasmtime::Result<Linker<InstanceState>> {
+    type Data = HasSelf<InstanceState>;
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    bindings::add_to_linker::<InstanceState, HasSelf<InstanceState>>(&mut linker, |state| state)?;
-    bindings::add_config_to_linker::<InstanceState, HasSelf<InstanceState>>(
-        &mut linker,
-        |state| state,
-    )?;
-    super::write::link_chunked_write(&mut linker)?;
+    current::add_to_linker::<InstanceState, Data>(&mut linker, |state| state)?;
+    current::add_config_to_linker::<InstanceState, Data>(&mut linker, |state| state)?;
+    previous::add_to_linker::<InstanceState, Data>(&mut linker, |state| state)?;
+    previous::add_config_to_linker::<InstanceState, Data>(&mut linker, |state| state)?;
+    super::write::link_bounded_writes(&mut linker)?;
     Ok(linker)
 }
 

@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use wasmtime::{Store, UpdateDeadline};
 
-use super::bindings::HandlerWorld;
-use super::component::Handler;
+use super::bindings::{current, previous};
+use super::component::{Handler, HandlerPre};
 use super::failure::{FailureCause, HandleError};
 use super::guest_text::{report_dropped, sanitize};
 use super::heavy_lane::HEAVY_AFTER;
 use super::limits::{ConnectionLimits, CpuBudgetExceeded};
 use super::request::Request;
-use super::state::{InstanceState, RequestObserver};
+use super::state::{InstanceState, MAX_HANDLES, RequestObserver};
 use crate::error::one_line;
 
 impl Handler {
@@ -48,6 +48,11 @@ impl Handler {
         }
         instance.served += 1;
         instance.store.set_epoch_deadline(1);
+        // The socket keeps this request's books: bytes, idleness, the CPU
+        // budget's renewal.
+        request
+            .connection()
+            .attach(Arc::clone(&instance.store.data().books));
         let request = instance
             .store
             .data_mut()
@@ -55,8 +60,12 @@ impl Handler {
             .push(request)
             .map_err(|err| instantiate_error(&err.into()))?;
 
-        let cpu = Arc::clone(&instance.store.data().cpu);
-        let call = cpu.meter(instance.world.call_handle(&mut instance.store, request));
+        let cpu = Arc::clone(&instance.store.data().books.cpu);
+        let lane = instance.store.data().lane.clone();
+        let call = cpu.meter(
+            instance.world.call_handle(&mut instance.store, request),
+            lane,
+        );
         let outcome = within(deadline, call).await?;
         let state = instance.store.data();
         report_dropped(state.log_budget.take_dropped());
@@ -65,7 +74,7 @@ impl Handler {
         let guest_text = |message: &str| sanitize(message, MAX_ERROR_CHARS);
         let result = match outcome {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) if state.idle_timed_out => Err(HandleError::new(
+            Ok(Err(message)) if state.books.idle_timed_out() => Err(HandleError::new(
                 FailureCause::IdleTimeout,
                 format!(
                     "client idle past --idle-timeout; handler returned an error: {}",
@@ -110,7 +119,7 @@ impl Handler {
         store.limiter(|state| &mut state.memory);
         let max_cpu = limits.max_cpu;
         store.epoch_deadline_callback(move |store| {
-            let used = store.data().cpu.used();
+            let used = store.data().books.cpu.used();
             if used > max_cpu {
                 return Err(CpuBudgetExceeded { budget: max_cpu }.into());
             }
@@ -127,9 +136,10 @@ impl Handler {
         // is guest code: it runs under the same CPU budget, epoch
         // interruptions and lifetime as `handle`.
         store.set_epoch_deadline(1);
-        let cpu = Arc::clone(&store.data().cpu);
+        let cpu = Arc::clone(&store.data().books.cpu);
+        let lane = store.data().lane.clone();
         let instantiating = std::time::Instant::now();
-        let world = match cpu.meter(self.pre.instantiate_async(&mut store)).await {
+        let world = match cpu.meter(self.pre.instantiate(&mut store), lane).await {
             Ok(world) => world,
             Err(err) => return Err(instantiation_failure(&err, store.data())),
         };
@@ -193,6 +203,39 @@ pub(super) struct LiveInstance {
     served: u64,
 }
 
+/// An instance's `handle` export, in the contract version it was built for.
+pub(super) enum HandlerWorld {
+    Current(current::HandlerWorld),
+    Previous(previous::HandlerWorld),
+}
+
+impl HandlerWorld {
+    /// Calls `handle` with `request`.
+    async fn call_handle(
+        &self,
+        store: &mut Store<InstanceState>,
+        request: wasmtime::component::Resource<Request>,
+    ) -> wasmtime::Result<Result<(), String>> {
+        match self {
+            Self::Current(world) => world.call_handle(store, request).await,
+            Self::Previous(world) => world.call_handle(store, request).await,
+        }
+    }
+}
+
+impl HandlerPre {
+    /// Instantiates the component in `store`.
+    async fn instantiate(
+        &self,
+        store: &mut Store<InstanceState>,
+    ) -> wasmtime::Result<HandlerWorld> {
+        Ok(match self {
+            Self::Current(pre) => HandlerWorld::Current(pre.instantiate_async(store).await?),
+            Self::Previous(pre) => HandlerWorld::Previous(pre.instantiate_async(store).await?),
+        })
+    }
+}
+
 /// The most characters of a guest's error text that reach the log.
 const MAX_ERROR_CHARS: usize = 512;
 
@@ -244,6 +287,20 @@ fn classify_trap(err: &wasmtime::Error, state: &InstanceState) -> HandleError {
     }
     if let Some(exceeded) = err.downcast_ref::<CpuBudgetExceeded>() {
         return HandleError::new(FailureCause::CpuBudget, format!("handler {exceeded}"));
+    }
+    let table_full = err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<wasmtime::component::ResourceTableError>(),
+            Some(wasmtime::component::ResourceTableError::Full)
+        )
+    });
+    if table_full {
+        return HandleError::new(
+            FailureCause::Trap,
+            format!(
+                "handler trapped: it held more than {MAX_HANDLES} host handles (pollables, streams) at once"
+            ),
+        );
     }
     let trap = err.downcast_ref::<wasmtime::Trap>();
     let message = match trap {

@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use super::heavy_lane::LaneSlot;
+
 /// How long a read waits for a silent client unless configured: finite, so
 /// that clients that connect and say nothing cannot hold slots for ever.
 pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -162,22 +164,26 @@ impl CpuMeter {
         }
     }
 
-    /// Wraps `future` so that the time spent polling it is counted here.
-    pub(crate) fn meter<F: Future>(self: &Arc<Self>, future: F) -> Metered<F> {
+    /// Wraps `future` so that the time spent polling it is counted here,
+    /// and `lane`'s permit is given back whenever it waits.
+    pub(crate) fn meter<F: Future>(self: &Arc<Self>, future: F, lane: LaneSlot) -> Metered<F> {
         Metered {
             inner: future,
             meter: Arc::clone(self),
+            lane,
         }
     }
 }
 
 pin_project_lite::pin_project! {
-    /// A future whose polls are timed by a [`CpuMeter`].
+    /// A future whose polls are timed by a [`CpuMeter`], and which holds
+    /// no heavy-lane permit while it waits.
     #[derive(Debug)]
     pub(crate) struct Metered<F> {
         #[pin]
         inner: F,
         meter: Arc<CpuMeter>,
+        lane: LaneSlot,
     }
 }
 
@@ -194,6 +200,11 @@ impl<F: Future> Future for Metered<F> {
         meter
             .used
             .fetch_add(meter.now().saturating_sub(start), Ordering::Relaxed);
+        // Waiting — for the client, a timer, anything the guest polls — is
+        // not computing: a heavy guest's lane permit goes back meanwhile.
+        if output.is_pending() {
+            this.lane.release();
+        }
         output
     }
 }
@@ -219,7 +230,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(200)).await;
             spin(Duration::from_millis(30));
         };
-        meter.meter(work).await;
+        meter.meter(work, LaneSlot::default()).await;
         let used = meter.used();
         assert!(used >= Duration::from_millis(60), "{used:?}");
         assert!(used < Duration::from_millis(200), "{used:?}");
@@ -236,7 +247,7 @@ mod tests {
             let after = inner.used();
             (during, after)
         };
-        let (during, after) = meter.meter(work).await;
+        let (during, after) = meter.meter(work, LaneSlot::default()).await;
         assert!(during >= Duration::from_millis(20), "{during:?}");
         assert!(after < Duration::from_millis(5), "{after:?}");
     }

@@ -11,6 +11,7 @@
 mod activity;
 mod bindings;
 mod component;
+mod connection;
 mod engine;
 mod failure;
 mod guest_output;
@@ -22,6 +23,7 @@ mod request;
 mod request_host;
 mod slot;
 mod state;
+mod streams;
 mod write;
 
 pub(crate) use activity::Activity;

@@ -1,86 +1,175 @@
-//! The `request` resource's host functions: what the guest's calls do to
-//! its [`Request`] and its instance's state (CPU budget renewal, counts,
-//! the idle flag, the heavy lane, the lingering close). `write` is linked
-//! by hand instead (see `write.rs`); the generated one here is shadowed.
+//! The `request` resource's host functions, for both contract versions the
+//! host serves: 0.1.1's methods and 0.2.0's (the same, plus non-blocking
+//! reads and writes, pollables and streams). Each version's generated
+//! trait gets the same bodies from one macro; the work is in
+//! [`Connection`]. `write` and `try-write` are linked by hand instead (see
+//! `write.rs`); the generated ones here are shadowed.
+
+use std::sync::Arc;
 
 use wasmtime::component::Resource;
+use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, subscribe};
 
-use super::bindings::{self, HostRequest, RequestError, TypesHost};
+use super::bindings::{current, previous};
+use super::connection::{Connection, IoFailure};
 use super::request::Request;
 use super::state::InstanceState;
+use super::streams::{ReadReady, RequestInput, RequestOutput, WriteReady};
 use crate::net::Transport;
 
-impl TypesHost for InstanceState {}
+/// The methods both versions share, with each version's error and
+/// transport types.
+macro_rules! shared_request_methods {
+    ($version:ident) => {
+        async fn read(
+            &mut self,
+            this: Resource<Request>,
+            max: u32,
+        ) -> wasmtime::Result<Result<Vec<u8>, $version::RequestError>> {
+            let conn = self.connection(&this)?;
+            Ok(conn.read(max as usize).await.map_err(Into::into))
+        }
 
-impl HostRequest for InstanceState {
-    async fn read(
+        /// Shadowed by the chunked `write` (see `write.rs`); kept on the same
+        /// path should it ever be called.
+        async fn write(
+            &mut self,
+            this: Resource<Request>,
+            bytes: Vec<u8>,
+        ) -> wasmtime::Result<Result<(), $version::RequestError>> {
+            let conn = self.connection(&this)?;
+            Ok(conn.write_all(&bytes).await.map_err(Into::into))
+        }
+
+        async fn shutdown_write(
+            &mut self,
+            this: Resource<Request>,
+        ) -> wasmtime::Result<Result<(), $version::RequestError>> {
+            let conn = self.connection(&this)?;
+            Ok(conn.shutdown_write().map_err(Into::into))
+        }
+
+        async fn peer_addr(&mut self, this: Resource<Request>) -> wasmtime::Result<String> {
+            Ok(self.table.get(&this)?.peer_addr().to_owned())
+        }
+
+        async fn local_addr(&mut self, this: Resource<Request>) -> wasmtime::Result<String> {
+            Ok(self.table.get(&this)?.local_addr().to_owned())
+        }
+
+        async fn transport(
+            &mut self,
+            this: Resource<Request>,
+        ) -> wasmtime::Result<$version::Transport> {
+            // Where the host's transport names meet the WIT's.
+            Ok(match self.table.get(&this)?.transport() {
+                Transport::Tcp => $version::Transport::Tcp,
+                Transport::Udp => $version::Transport::Udp,
+                Transport::Unix => $version::Transport::UnixStream,
+                Transport::UnixDgram => $version::Transport::UnixDatagram,
+            })
+        }
+
+        async fn drop(&mut self, this: Resource<Request>) -> wasmtime::Result<()> {
+            self.drop_request(this)
+        }
+    };
+}
+
+/// Each version's error type from the host's [`IoFailure`].
+macro_rules! request_error_from {
+    ($version:ident) => {
+        impl From<IoFailure> for $version::RequestError {
+            fn from(failure: IoFailure) -> Self {
+                match failure {
+                    IoFailure::Closed => Self::Closed,
+                    IoFailure::TimedOut => Self::TimedOut,
+                    IoFailure::Other(message) => Self::Other(message),
+                }
+            }
+        }
+
+        impl $version::TypesHost for InstanceState {}
+    };
+}
+
+request_error_from!(previous);
+request_error_from!(current);
+
+impl previous::HostRequest for InstanceState {
+    shared_request_methods!(previous);
+}
+
+impl current::HostRequest for InstanceState {
+    shared_request_methods!(current);
+
+    async fn try_read(
         &mut self,
         this: Resource<Request>,
         max: u32,
-    ) -> wasmtime::Result<Result<Vec<u8>, RequestError>> {
-        // Waiting for the client: no heavy-lane permit is held meanwhile.
-        self.lane.release();
-        let read = self.table.get_mut(&this)?.read(max).await;
-        Ok(match read {
-            Ok((bytes, waited)) => {
-                // Only time spent waiting for the client renews the CPU
-                // budget: a read that returns at once (input buffered
-                // already, an end of stream seen before, a datagram's
-                // payload) does not, so no call pattern resets it for free.
-                if waited {
-                    self.cpu.restart();
-                }
-                self.observer.bytes_in(bytes.len() as u64);
-                Ok(bytes)
-            }
-            Err(err) => {
-                if matches!(err, RequestError::TimedOut) {
-                    self.idle_timed_out = true;
-                }
-                Err(err)
-            }
-        })
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, current::RequestError>> {
+        let conn = self.connection(&this)?;
+        Ok(conn.try_read(max as usize).map_err(Into::into))
     }
 
-    /// Shadowed by the chunked `write` (see `write.rs`); kept on the same
-    /// path should it ever be called.
-    async fn write(
+    /// Shadowed by the bounded `try-write` (see `write.rs`).
+    async fn try_write(
         &mut self,
         this: Resource<Request>,
         bytes: Vec<u8>,
-    ) -> wasmtime::Result<Result<(), RequestError>> {
-        self.write_to(&this, &bytes).await
+    ) -> wasmtime::Result<Result<u32, current::RequestError>> {
+        let conn = self.connection(&this)?;
+        Ok(conn
+            .try_write(&bytes)
+            .map(|written| u32::try_from(written).unwrap_or(u32::MAX))
+            .map_err(Into::into))
     }
 
-    async fn shutdown_write(
+    async fn subscribe_readable(
         &mut self,
         this: Resource<Request>,
-    ) -> wasmtime::Result<Result<(), RequestError>> {
-        Ok(self.table.get_mut(&this)?.shutdown_write().await)
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        let ready = ReadReady(self.connection(&this)?);
+        let ready = self.table.push(ready)?;
+        subscribe(&mut self.table, ready)
     }
 
-    async fn peer_addr(&mut self, this: Resource<Request>) -> wasmtime::Result<String> {
-        Ok(self.table.get(&this)?.peer_addr().to_owned())
-    }
-
-    async fn local_addr(&mut self, this: Resource<Request>) -> wasmtime::Result<String> {
-        Ok(self.table.get(&this)?.local_addr().to_owned())
-    }
-
-    async fn transport(
+    async fn subscribe_writable(
         &mut self,
         this: Resource<Request>,
-    ) -> wasmtime::Result<bindings::Transport> {
-        // The one place where the host's transport names meet the WIT's.
-        Ok(match self.table.get(&this)?.transport() {
-            Transport::Tcp => bindings::Transport::Tcp,
-            Transport::Udp => bindings::Transport::Udp,
-            Transport::Unix => bindings::Transport::UnixStream,
-            Transport::UnixDgram => bindings::Transport::UnixDatagram,
-        })
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        let ready = WriteReady(self.connection(&this)?);
+        let ready = self.table.push(ready)?;
+        subscribe(&mut self.table, ready)
     }
 
-    async fn drop(&mut self, this: Resource<Request>) -> wasmtime::Result<()> {
+    async fn streams(
+        &mut self,
+        this: Resource<Request>,
+    ) -> wasmtime::Result<
+        Result<(Resource<DynInputStream>, Resource<DynOutputStream>), current::RequestError>,
+    > {
+        let conn = match self.table.get_mut(&this)?.take_streams() {
+            Ok(conn) => conn,
+            Err(failure) => return Ok(Err(failure.into())),
+        };
+        let input: DynInputStream = Box::new(RequestInput(Arc::clone(&conn)));
+        let output: DynOutputStream = Box::new(RequestOutput::new(conn));
+        let input = self.table.push(input)?;
+        let output = self.table.push(output)?;
+        Ok(Ok((input, output)))
+    }
+}
+
+impl InstanceState {
+    /// The socket behind the guest's request handle.
+    pub(super) fn connection(&self, this: &Resource<Request>) -> wasmtime::Result<Arc<Connection>> {
+        Ok(Arc::clone(self.table.get(this)?.connection()))
+    }
+
+    /// The guest dropped its request: the lingering close starts once the
+    /// instance is gone.
+    fn drop_request(&mut self, this: Resource<Request>) -> wasmtime::Result<()> {
         if let Some(lingering) = self.table.delete(this)?.close() {
             self.lingering = Some(lingering);
         }

@@ -6,10 +6,18 @@ use std::time::Duration;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::connection::RequestBooks;
 use super::guest_output::{GuestOutput, GuestStream};
 use super::guest_text::LogBudget;
 use super::heavy_lane::LaneSlot;
-use super::limits::{CpuMeter, MemoryLimiter};
+use super::limits::MemoryLimiter;
+
+/// The most host objects one instance may hold handles to at once: its
+/// request, pollables, streams, WASI's own. A guest that creates them
+/// without dropping them traps when it reaches this (the default of
+/// wasmtime's table is a million, which 1,024 instances could turn into
+/// gigabytes of host memory).
+pub(crate) const MAX_HANDLES: usize = 4096;
 
 /// What a request's instance reports upward while it runs. The wasm layer
 /// counts nothing itself; the server hands it an observer (the service's
@@ -28,8 +36,9 @@ pub(crate) trait RequestObserver: Send + Sync + std::fmt::Debug {
 /// The store data of one handler instance, which lives exactly as long as one
 /// request (one connection or one datagram).
 pub(crate) struct InstanceState {
-    /// Every resource the guest holds a handle to: its `request`, and the
-    /// WASI streams for its stdout and stderr.
+    /// Every resource the guest holds a handle to: its `request`, its
+    /// pollables and streams, and WASI's (stdout, stderr, timers); at most
+    /// [`MAX_HANDLES`].
     pub(crate) table: ResourceTable,
     /// The guest's WASI context, locked down: no preopened directories, no
     /// environment, no arguments, no sockets, no name lookups; stdin is
@@ -37,18 +46,13 @@ pub(crate) struct InstanceState {
     wasi: WasiCtx,
     /// Caps the guest's linear memory; remembers a refused growth.
     pub(crate) memory: MemoryLimiter,
-    /// The CPU time this request has used, read by the epoch callback.
-    pub(crate) cpu: Arc<CpuMeter>,
-    /// Whether a `read` failed with `timed-out` (the idle timeout).
-    pub(crate) idle_timed_out: bool,
+    /// This request's CPU time, idle flag and counts, shared with its
+    /// socket (read by the epoch callback).
+    pub(crate) books: Arc<RequestBooks>,
     /// The operator's settings (`--set KEY=VALUE`), read by `config.get`.
     settings: Arc<Settings>,
-    /// Told of the bytes the guest reads and writes.
-    pub(crate) observer: Arc<dyn RequestObserver>,
     /// How many lines the guest may still log (stdout and stderr).
     pub(crate) log_budget: Arc<LogBudget>,
-    /// Datagram replies refused in this request (the first is logged).
-    pub(crate) replies_refused: u64,
     /// The heavy-lane permit of the guest's current slice, if it is heavy.
     pub(crate) lane: LaneSlot,
     /// The request's lingering close, once the guest dropped it (a guest
@@ -87,16 +91,15 @@ impl InstanceState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_HANDLES);
         Self {
-            table: ResourceTable::new(),
+            table,
             wasi,
             memory: MemoryLimiter::new(max_memory_bytes),
-            cpu: Arc::new(CpuMeter::default()),
-            idle_timed_out: false,
+            books: Arc::new(RequestBooks::new(observer)),
             settings,
-            observer,
             log_budget,
-            replies_refused: 0,
             lingering: None,
             lane: LaneSlot::default(),
         }
@@ -105,9 +108,7 @@ impl InstanceState {
     /// Readies the state for the next request served by this instance: the
     /// CPU count, the idle flag and the memory-refusal flag start afresh.
     pub(crate) fn begin_request(&mut self) {
-        self.cpu = Arc::new(CpuMeter::default());
-        self.idle_timed_out = false;
-        self.replies_refused = 0;
+        self.books = Arc::new(RequestBooks::new(Arc::clone(&self.books.observer)));
         self.memory.reset();
     }
 }
@@ -121,8 +122,16 @@ impl WasiView for InstanceState {
     }
 }
 
-impl super::bindings::ConfigHost for InstanceState {
-    async fn get(&mut self, name: String) -> wasmtime::Result<Option<String>> {
-        Ok(self.settings.get(&name).cloned())
-    }
+/// `config.get`, the same in every contract version.
+macro_rules! config_host {
+    ($version:path) => {
+        impl $version for InstanceState {
+            async fn get(&mut self, name: String) -> wasmtime::Result<Option<String>> {
+                Ok(self.settings.get(&name).cloned())
+            }
+        }
+    };
 }
+
+config_host!(super::bindings::current::ConfigHost);
+config_host!(super::bindings::previous::ConfigHost);

@@ -1,36 +1,39 @@
-//! `request.write`, linked by hand so that host memory per connection stays
-//! bounded whatever a guest writes.
+//! `request.write` (both versions) and 0.2's `request.try-write`, linked by
+//! hand so that host memory per connection stays bounded whatever a guest
+//! writes.
 //!
-//! The generated binding would lift the guest's whole `list<u8>` into a host
-//! `Vec` before the write starts, and hold it until the client has read it
-//! all: one 60 MiB write to a client that does not read held 120 MiB of host
-//! memory. This version takes the list as a [`WasmList`] (a view of guest
-//! memory) and copies it out [`WRITE_CHUNK`] bytes at a time, each chunk
-//! sent before the next is copied.
+//! The generated bindings would lift the guest's whole `list<u8>` into a
+//! host `Vec` before the write starts, and hold it until the client has
+//! read it all: one 60 MiB write to a client that does not read held
+//! 120 MiB of host memory. These versions take the list as a [`WasmList`]
+//! (a view of guest memory) and copy it out [`WRITE_CHUNK`] bytes at a
+//! time, each chunk sent before the next is copied; `try-write` copies at
+//! most one chunk.
 
-use wasmtime::component::{Linker, Resource, WasmList};
+use wasmtime::component::{ComponentType, Linker, Lower, Resource, WasmList};
 use wasmtime::{AsContext, AsContextMut};
 
-use super::bindings::RequestError;
-use super::request::{Request, WriteFailure};
+use super::bindings::{current, previous};
+use super::connection::IoFailure;
+use super::request::Request;
 use super::state::InstanceState;
 
 /// The most bytes of one `write` the host holds at a time.
 pub(crate) const WRITE_CHUNK: usize = 64 * 1024;
 
-/// The WIT interface the `request` resource belongs to.
-const TYPES_INTERFACE: &str = "wasmserve:handler/types@0.1.1";
-
-/// Replaces the generated `[method]request.write` in `linker` (which must
-/// already hold the generated bindings) with the chunked one.
-pub(super) fn link_chunked_write(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
+/// Replaces the generated `[method]request.write` of every contract
+/// version, and 0.2's `[method]request.try-write`, in `linker` (which must
+/// already hold the generated bindings) with the bounded ones.
+pub(super) fn link_bounded_writes(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    linker.instance(TYPES_INTERFACE)?.func_wrap_async(
-        "[method]request.write",
-        |mut store, (this, bytes): (Resource<Request>, WasmList<u8>)| {
+    link_chunked_write::<previous::RequestError>(linker, previous::TYPES_INTERFACE)?;
+    link_chunked_write::<current::RequestError>(linker, current::TYPES_INTERFACE)?;
+    linker.instance(current::TYPES_INTERFACE)?.func_wrap_async(
+        "[method]request.try-write",
+        |store, (this, bytes): (Resource<Request>, WasmList<u8>)| {
             Box::new(async move {
-                let written = write_chunked(store.as_context_mut(), &this, &bytes).await?;
-                Ok((written,))
+                let written = try_write_chunk(store, &this, &bytes)?;
+                Ok((written.map_err(current::RequestError::from),))
             })
         },
     )?;
@@ -38,17 +41,37 @@ pub(super) fn link_chunked_write(linker: &mut Linker<InstanceState>) -> wasmtime
     Ok(())
 }
 
+/// Links the chunked `write` into `interface`, reporting failures as `E`.
+fn link_chunked_write<E>(
+    linker: &mut Linker<InstanceState>,
+    interface: &str,
+) -> wasmtime::Result<()>
+where
+    E: From<IoFailure> + ComponentType + Lower + Send + Sync + 'static,
+{
+    linker.instance(interface)?.func_wrap_async(
+        "[method]request.write",
+        |mut store, (this, bytes): (Resource<Request>, WasmList<u8>)| {
+            Box::new(async move {
+                let written = write_chunked(store.as_context_mut(), &this, &bytes).await?;
+                Ok((written.map_err(E::from),))
+            })
+        },
+    )
+}
+
 /// Writes all of `bytes` to the request's client, [`WRITE_CHUNK`] bytes of
 /// host memory at a time. A datagram is one write, so it is never split: a
 /// longer one than a datagram can carry is refused before any copy.
 async fn write_chunked(
-    mut store: wasmtime::StoreContextMut<'_, InstanceState>,
+    store: wasmtime::StoreContextMut<'_, InstanceState>,
     this: &Resource<Request>,
     bytes: &WasmList<u8>,
-) -> wasmtime::Result<Result<(), RequestError>> {
+) -> wasmtime::Result<Result<(), IoFailure>> {
     let total = bytes.len();
-    if total > WRITE_CHUNK && store.data().table.get(this)?.is_datagram() {
-        return Ok(Err(RequestError::Other(format!(
+    let conn = store.data().connection(this)?;
+    if total > WRITE_CHUNK && !conn.is_stream() {
+        return Ok(Err(IoFailure::Other(format!(
             "a datagram reply of {total} bytes is longer than a datagram can be"
         ))));
     }
@@ -62,8 +85,8 @@ async fn write_chunked(
             .get(offset..end)
             .map(<[u8]>::to_vec)
             .unwrap_or_default();
-        if let Err(err) = store.data_mut().write_to(this, &chunk).await? {
-            return Ok(Err(err));
+        if let Err(failure) = conn.write_all(&chunk).await {
+            return Ok(Err(failure));
         }
         offset = end;
         if offset >= total {
@@ -72,33 +95,25 @@ async fn write_chunked(
     }
 }
 
-impl InstanceState {
-    /// Writes `bytes` (all of them, or one datagram) to the request's client
-    /// and keeps the books: the heavy-lane permit is given back (a write may
-    /// wait for the client), bytes written are counted, and a reply the
-    /// datagram's budget refused is counted and logged once per request.
-    pub(super) async fn write_to(
-        &mut self,
-        this: &Resource<Request>,
-        bytes: &[u8],
-    ) -> wasmtime::Result<Result<(), RequestError>> {
-        self.lane.release();
-        Ok(match self.table.get_mut(this)?.write(bytes).await {
-            Ok(()) => {
-                self.observer.bytes_out(bytes.len() as u64);
-                Ok(())
-            }
-            Err(WriteFailure::Io(err)) => Err(err),
-            Err(WriteFailure::ReplyRefused(err)) => {
-                self.observer.reply_refused();
-                self.replies_refused += 1;
-                // Logged once per request: a guest retrying in a loop must
-                // not turn the refusal into a log flood.
-                if self.replies_refused == 1 {
-                    tracing::warn!("datagram reply refused: over the reply budget");
-                }
-                Err(err)
-            }
-        })
+/// Writes what the socket takes now of the first [`WRITE_CHUNK`] bytes of
+/// `bytes`, reading them where they are in guest memory.
+fn try_write_chunk(
+    store: wasmtime::StoreContextMut<'_, InstanceState>,
+    this: &Resource<Request>,
+    bytes: &WasmList<u8>,
+) -> wasmtime::Result<Result<u32, IoFailure>> {
+    let conn = store.data().connection(this)?;
+    if bytes.len() > WRITE_CHUNK && !conn.is_stream() {
+        return Ok(Err(IoFailure::Other(format!(
+            "a datagram reply of {} bytes is longer than a datagram can be",
+            bytes.len()
+        ))));
     }
+    let guest = bytes.as_le_slice(store.as_context());
+    let chunk = guest
+        .get(..WRITE_CHUNK.min(guest.len()))
+        .unwrap_or_default();
+    Ok(conn
+        .try_write(chunk)
+        .map(|written| u32::try_from(written).unwrap_or(u32::MAX)))
 }

@@ -1,0 +1,472 @@
+//! The socket behind a request, shared by everything the guest reads and
+//! writes it through: the `request` resource's own methods, its pollables,
+//! and the `wasi:io/streams` pair `request.streams` hands out.
+//!
+//! Every operation here is non-blocking (`try_read`, `try_write`) or a pure
+//! readiness wait (`read_ready`, `write_ready`) that holds no buffer, so a
+//! guest waiting for a silent client costs no host memory. The books are
+//! kept here too, whichever path the bytes took: bytes counted, the idle
+//! clock, and the CPU budget renewed when input arrives after a wait.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::net::{TcpStream, UnixStream};
+use tokio::time::Instant;
+
+use super::activity::Activity;
+use super::limits::CpuMeter;
+use super::state::RequestObserver;
+use crate::net::DatagramReply;
+
+/// The most bytes one read returns, whatever the guest asks for; it bounds
+/// the host memory one read can allocate on the guest's behalf, and holds
+/// any UDP datagram.
+pub(crate) const MAX_READ: usize = 64 * 1024;
+
+/// Datagrams one received datagram may be answered with.
+pub(crate) const MAX_REPLIES: usize = 8;
+/// Reply bytes allowed per byte received; with [`REPLY_FLOOR`], this bounds
+/// how much a spoofed sender can make a handler send to its victim.
+pub(crate) const REPLY_FACTOR: usize = 10;
+/// Reply bytes always allowed, whatever was received (a short request may
+/// get a longer answer: `whoami`, `daytime`).
+pub(crate) const REPLY_FLOOR: usize = 1024;
+
+/// Why an operation on a request failed, as every contract version
+/// reports it to the guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum IoFailure {
+    /// The peer closed or reset the connection, or the write side is shut.
+    Closed,
+    /// The client sent nothing for the idle timeout.
+    TimedOut,
+    /// Anything else, described.
+    Other(String),
+}
+
+impl std::fmt::Display for IoFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IoFailure::Closed => f.write_str("connection closed"),
+            IoFailure::TimedOut => f.write_str("client idle past --idle-timeout"),
+            IoFailure::Other(message) => f.write_str(message),
+        }
+    }
+}
+
+/// What an instance keeps count of while it serves one request, shared
+/// between its store and the request's socket.
+#[derive(Debug)]
+pub(crate) struct RequestBooks {
+    /// The CPU time the request has used since its client last made it wait.
+    pub(crate) cpu: Arc<CpuMeter>,
+    /// Told of bytes moved and replies refused.
+    pub(crate) observer: Arc<dyn RequestObserver>,
+    /// Whether a read failed because the client was idle too long.
+    idle_timed_out: AtomicBool,
+    /// Datagram replies refused (the first one is logged).
+    replies_refused: AtomicU64,
+}
+
+impl RequestBooks {
+    /// Fresh books: nothing used, nothing refused.
+    pub(crate) fn new(observer: Arc<dyn RequestObserver>) -> Self {
+        Self {
+            cpu: Arc::new(CpuMeter::default()),
+            observer,
+            idle_timed_out: AtomicBool::new(false),
+            replies_refused: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether a read failed because the client was idle too long.
+    pub(crate) fn idle_timed_out(&self) -> bool {
+        self.idle_timed_out.load(Ordering::Relaxed)
+    }
+}
+
+/// One accepted connection or received datagram.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    socket: Socket,
+    /// How long the client may send nothing before reads fail `timed-out`.
+    idle_timeout: Option<Duration>,
+    /// When the client last sent something (or the request began).
+    last_input: Mutex<Instant>,
+    /// Whether the last readiness wait found nothing and had to wait for
+    /// the client: the bytes that end it renew the CPU budget.
+    waited: AtomicBool,
+    /// Stamped whenever bytes move, for the server's full-server rule.
+    activity: Arc<Activity>,
+    /// The serving instance's books, attached when the instance takes it.
+    books: OnceLock<Arc<RequestBooks>>,
+}
+
+/// The socket, per transport.
+#[derive(Debug)]
+enum Socket {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+    Datagram(Datagram),
+}
+
+/// A received datagram: its payload, read once, and where replies go.
+#[derive(Debug)]
+struct Datagram {
+    payload: Vec<u8>,
+    reply: DatagramReply,
+    /// How much of the payload was read, and the replies sent so far (count
+    /// and bytes).
+    progress: Mutex<DatagramProgress>,
+}
+
+#[derive(Debug, Default)]
+struct DatagramProgress {
+    read_pos: usize,
+    replies: usize,
+    reply_bytes: usize,
+}
+
+impl Datagram {
+    /// The most reply bytes this datagram may be answered with.
+    fn reply_allowance(&self) -> usize {
+        self.payload
+            .len()
+            .saturating_mul(REPLY_FACTOR)
+            .max(REPLY_FLOOR)
+    }
+}
+
+impl Connection {
+    pub(crate) fn tcp(stream: TcpStream, idle: Option<Duration>, activity: Arc<Activity>) -> Self {
+        Self::new(Socket::Tcp(stream), idle, activity)
+    }
+
+    pub(crate) fn unix(
+        stream: UnixStream,
+        idle: Option<Duration>,
+        activity: Arc<Activity>,
+    ) -> Self {
+        Self::new(Socket::Unix(stream), idle, activity)
+    }
+
+    /// A datagram never waits for input, so it has no idle timeout.
+    pub(crate) fn datagram(
+        payload: Vec<u8>,
+        reply: DatagramReply,
+        activity: Arc<Activity>,
+    ) -> Self {
+        let datagram = Datagram {
+            payload,
+            reply,
+            progress: Mutex::default(),
+        };
+        Self::new(Socket::Datagram(datagram), None, activity)
+    }
+
+    fn new(socket: Socket, idle_timeout: Option<Duration>, activity: Arc<Activity>) -> Self {
+        Self {
+            socket,
+            idle_timeout,
+            last_input: Mutex::new(Instant::now()),
+            waited: AtomicBool::new(false),
+            activity,
+            books: OnceLock::new(),
+        }
+    }
+
+    /// Attaches the serving instance's books (once).
+    pub(crate) fn attach(&self, books: Arc<RequestBooks>) {
+        let _ = self.books.set(books);
+    }
+
+    /// When reads fail `timed-out` if the client still sends nothing.
+    fn idle_deadline(&self) -> Option<Instant> {
+        let last = *self.last_input.lock().ok()?;
+        self.idle_timeout.map(|idle| last + idle)
+    }
+
+    /// Reads what is there, up to `max` bytes, without waiting: `None` when
+    /// nothing has arrived, an empty vector at end of stream.
+    pub(crate) fn try_read(&self, max: usize) -> Result<Option<Vec<u8>>, IoFailure> {
+        let max = max.clamp(1, MAX_READ);
+        let read = match &self.socket {
+            Socket::Tcp(stream) => read_scratch(max, |buf| stream.try_read(buf)),
+            Socket::Unix(stream) => read_scratch(max, |buf| stream.try_read(buf)),
+            Socket::Datagram(datagram) => {
+                let mut progress = datagram.progress.lock().map_err(|_| poisoned())?;
+                let rest = datagram
+                    .payload
+                    .get(progress.read_pos..)
+                    .unwrap_or_default();
+                let chunk = rest[..rest.len().min(max)].to_vec();
+                progress.read_pos += chunk.len();
+                Ok(chunk)
+            }
+        };
+        match read {
+            Ok(bytes) => {
+                self.received(bytes.len());
+                Ok(Some(bytes))
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                if self.idle_deadline().is_some_and(|at| at <= Instant::now()) {
+                    if let Some(books) = self.books.get() {
+                        books.idle_timed_out.store(true, Ordering::Relaxed);
+                    }
+                    return Err(IoFailure::TimedOut);
+                }
+                Ok(None)
+            }
+            Err(err) => Err(io_failure(err)),
+        }
+    }
+
+    /// Books `len` bytes received: counted, the clocks stamped, and the CPU
+    /// budget renewed when the client had made the guest wait for them.
+    fn received(&self, len: usize) {
+        let waited = self.waited.swap(false, Ordering::Relaxed);
+        if len == 0 && !waited {
+            return;
+        }
+        if let Ok(mut last) = self.last_input.lock() {
+            *last = Instant::now();
+        }
+        self.activity.touch();
+        if let Some(books) = self.books.get() {
+            books.observer.bytes_in(len as u64);
+            // Only a wait for the client renews the budget: input buffered
+            // already, or a timer the guest set, never does.
+            if waited {
+                books.cpu.restart();
+            }
+        }
+    }
+
+    /// Waits until `try_read` would return something: bytes, end of stream,
+    /// an error, or the idle timeout. Holds no buffer meanwhile.
+    pub(crate) async fn read_ready(&self) {
+        let wait = async {
+            let mut first = true;
+            std::future::poll_fn(|cx| {
+                let ready = match &self.socket {
+                    Socket::Tcp(stream) => stream.poll_read_ready(cx).map(drop),
+                    Socket::Unix(stream) => stream.poll_read_ready(cx).map(drop),
+                    Socket::Datagram(_) => Poll::Ready(()),
+                };
+                if first && ready.is_pending() {
+                    self.waited.store(true, Ordering::Relaxed);
+                }
+                first = false;
+                ready
+            })
+            .await;
+        };
+        match self.idle_deadline() {
+            Some(deadline) => {
+                let _ = tokio::time::timeout_at(deadline, wait).await;
+            }
+            None => wait.await,
+        }
+    }
+
+    /// Reads up to `max` bytes, waiting for the client if nothing is there.
+    /// An empty vector means end of stream.
+    pub(crate) async fn read(&self, max: usize) -> Result<Vec<u8>, IoFailure> {
+        loop {
+            if let Some(bytes) = self.try_read(max)? {
+                return Ok(bytes);
+            }
+            self.read_ready().await;
+        }
+    }
+
+    /// Writes what the socket takes now, without waiting, and returns how
+    /// many bytes that was (0 when the client is not reading). A datagram
+    /// is all sent as one, within the reply budget, or not at all.
+    pub(crate) fn try_write(&self, bytes: &[u8]) -> Result<usize, IoFailure> {
+        Ok(self.write_now(bytes)?.unwrap_or(0))
+    }
+
+    /// Like `try_write`, with `None` when the socket would block.
+    fn write_now(&self, bytes: &[u8]) -> Result<Option<usize>, IoFailure> {
+        let written = match &self.socket {
+            Socket::Tcp(stream) => stream.try_write(bytes),
+            Socket::Unix(stream) => stream.try_write(bytes),
+            Socket::Datagram(datagram) => self.try_reply(datagram, bytes),
+        };
+        match written {
+            Ok(written) => {
+                self.sent(written);
+                Ok(Some(written))
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(err) => Err(match err.downcast::<ReplyRefused>() {
+                Ok(refused) => self.refused(&refused),
+                Err(err) => io_failure(err),
+            }),
+        }
+    }
+
+    /// Sends `bytes` as one datagram back, if the reply budget allows it.
+    fn try_reply(&self, datagram: &Datagram, bytes: &[u8]) -> io::Result<usize> {
+        let mut progress = datagram
+            .progress
+            .lock()
+            .map_err(|_| io::Error::other("poisoned"))?;
+        let allowed = datagram.reply_allowance();
+        if progress.replies >= MAX_REPLIES
+            || progress.reply_bytes.saturating_add(bytes.len()) > allowed
+        {
+            return Err(io::Error::other(ReplyRefused {
+                received: datagram.payload.len(),
+                allowed,
+            }));
+        }
+        datagram.reply.try_send(bytes)?;
+        progress.replies += 1;
+        progress.reply_bytes += bytes.len();
+        Ok(bytes.len())
+    }
+
+    /// Books a refused reply: counted, logged once per request.
+    fn refused(&self, refused: &ReplyRefused) -> IoFailure {
+        if let Some(books) = self.books.get() {
+            books.observer.reply_refused();
+            // Logged once per request: a guest retrying in a loop must not
+            // turn the refusal into a log flood.
+            if books.replies_refused.fetch_add(1, Ordering::Relaxed) == 0 {
+                tracing::warn!("datagram reply refused: over the reply budget");
+            }
+        }
+        IoFailure::Other(refused.to_string())
+    }
+
+    fn sent(&self, len: usize) {
+        self.activity.touch();
+        if let Some(books) = self.books.get() {
+            books.observer.bytes_out(len as u64);
+        }
+    }
+
+    /// Waits until `try_write` would take bytes (or fail).
+    pub(crate) async fn write_ready(&self) {
+        let _ = match &self.socket {
+            Socket::Tcp(stream) => stream.writable().await,
+            Socket::Unix(stream) => stream.writable().await,
+            Socket::Datagram(datagram) => datagram.reply.writable().await,
+        };
+    }
+
+    /// Writes all of `bytes` (a datagram: as one), waiting for the client
+    /// as needed.
+    pub(crate) async fn write_all(&self, mut bytes: &[u8]) -> Result<(), IoFailure> {
+        loop {
+            match self.write_now(bytes)? {
+                Some(written) if written >= bytes.len() || !self.is_stream() => return Ok(()),
+                Some(written) => bytes = bytes.get(written..).unwrap_or_default(),
+                None => self.write_ready().await,
+            }
+        }
+    }
+
+    /// Shuts the write side down: the peer reads end of stream.
+    pub(crate) fn shutdown_write(&self) -> Result<(), IoFailure> {
+        let shut = match &self.socket {
+            Socket::Tcp(stream) => {
+                socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write)
+            }
+            Socket::Unix(stream) => {
+                socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write)
+            }
+            Socket::Datagram(_) => Ok(()),
+        };
+        match shut {
+            // Shut already, or the peer went: nothing left to shut.
+            Err(err) if err.kind() == io::ErrorKind::NotConnected => Ok(()),
+            shut => shut.map_err(io_failure),
+        }
+    }
+
+    /// Reads and discards what is there, up to `max` bytes, without
+    /// booking it (a lingering close): `None` when nothing is there, 0 at
+    /// end of stream.
+    pub(crate) fn drain(&self, max: usize) -> io::Result<Option<usize>> {
+        let read = match &self.socket {
+            Socket::Tcp(stream) => read_scratch(max, |buf| stream.try_read(buf)),
+            Socket::Unix(stream) => read_scratch(max, |buf| stream.try_read(buf)),
+            Socket::Datagram(_) => Ok(Vec::new()),
+        };
+        match read {
+            Ok(bytes) => Ok(Some(bytes.len())),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Waits until the socket is readable, with no idle timeout.
+    pub(crate) async fn wait_readable(&self) {
+        let _ = match &self.socket {
+            Socket::Tcp(stream) => stream.readable().await,
+            Socket::Unix(stream) => stream.readable().await,
+            Socket::Datagram(_) => Ok(()),
+        };
+    }
+
+    /// Whether this is a stream connection (and so closes lingering).
+    pub(crate) fn is_stream(&self) -> bool {
+        !matches!(self.socket, Socket::Datagram(_))
+    }
+}
+
+/// A datagram reply over the budget; the guest sees the message.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "reply refused: a datagram of {received} bytes may be answered with at most {MAX_REPLIES} datagrams and {allowed} bytes"
+)]
+struct ReplyRefused {
+    received: usize,
+    allowed: usize,
+}
+
+fn poisoned() -> IoFailure {
+    IoFailure::Other("internal error: a lock was poisoned".to_owned())
+}
+
+thread_local! {
+    /// Each worker thread's read buffer: a read lands here, then only the
+    /// bytes received are copied out, so no request allocates (or holds)
+    /// a [`MAX_READ`] buffer of its own.
+    static READ_SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; MAX_READ]);
+}
+
+/// Reads up to `max` bytes with `read` into the thread's scratch buffer and
+/// copies out what arrived.
+fn read_scratch(
+    max: usize,
+    read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+) -> io::Result<Vec<u8>> {
+    READ_SCRATCH.with_borrow_mut(|scratch| {
+        let len = max.min(scratch.len());
+        let got = read(&mut scratch[..len])?;
+        Ok(scratch[..got].to_vec())
+    })
+}
+
+/// Maps an I/O error to what the guest can match on.
+pub(crate) fn io_failure(err: io::Error) -> IoFailure {
+    match err.kind() {
+        io::ErrorKind::BrokenPipe
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::NotConnected
+        | io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::WriteZero => IoFailure::Closed,
+        io::ErrorKind::TimedOut => IoFailure::TimedOut,
+        _ => IoFailure::Other(err.to_string()),
+    }
+}
