@@ -21,6 +21,7 @@
 //! are written next to each figure; nothing here fails on a slow machine.
 
 mod chart;
+mod contract;
 mod fairness;
 mod load;
 mod server;
@@ -58,7 +59,8 @@ struct Args {
     #[arg(long, conflicts_with = "only")]
     write_results: bool,
     /// Run only the main-table workloads whose name contains TEXT, or only
-    /// the fairness table with `fairness` (e.g.
+    /// the fairness table with `fairness`, or only the contract 0.1/0.2
+    /// echo table with `contract` (e.g.
     /// "Unix"), and nothing else: for quick comparisons while tuning.
     #[arg(long, value_name = "TEXT")]
     only: Option<String>,
@@ -100,6 +102,11 @@ async fn main() -> anyhow::Result<()> {
         "`wasmserve-bench --seconds {}`; every server in this run, one after another.\n",
         args.seconds
     )?;
+    if args.only.as_deref() == Some("contract") {
+        report.push_str(&contract::contract_table(&paths, duration).await?);
+        print!("{report}");
+        return Ok(());
+    }
     if args.only.as_deref() == Some("fairness") {
         report.push_str(&fairness::fairness_table(&paths, duration).await?);
         print!("{report}");
@@ -118,6 +125,7 @@ async fn main() -> anyhow::Result<()> {
     };
     report.push_str(&idle_table(&paths, args.idle, settle).await?);
     report.push_str(&instantiation_table(&paths, duration).await?);
+    report.push_str(&contract::contract_table(&paths, duration).await?);
     report.push_str(&fairness::fairness_table(&paths, duration).await?);
     if !args.smoke {
         report.push_str(&language_table(&paths, duration, args.idle.min(1000)).await?);
