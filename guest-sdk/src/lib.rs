@@ -97,6 +97,7 @@ use std::fmt;
 use std::io;
 
 pub mod aio;
+mod readiness;
 mod request;
 
 pub use request::{Lines, Request};

@@ -9,7 +9,7 @@
 //! clock, and the CPU budget renewed when input arrives after a wait.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::Poll;
 use std::time::Duration;
@@ -18,76 +18,15 @@ use tokio::net::{TcpStream, UnixStream};
 use tokio::time::Instant;
 
 use super::activity::Activity;
-use super::limits::CpuMeter;
-use super::state::RequestObserver;
+use super::books::RequestBooks;
+use super::datagram::{Datagram, ReplyRefused};
+use super::io_failure::{IoFailure, io_failure};
 use crate::net::DatagramReply;
 
 /// The most bytes one read returns, whatever the guest asks for; it bounds
 /// the host memory one read can allocate on the guest's behalf, and holds
 /// any UDP datagram.
 pub(crate) const MAX_READ: usize = 64 * 1024;
-
-/// Datagrams one received datagram may be answered with.
-pub(crate) const MAX_REPLIES: usize = 8;
-/// Reply bytes allowed per byte received; with [`REPLY_FLOOR`], this bounds
-/// how much a spoofed sender can make a handler send to its victim.
-pub(crate) const REPLY_FACTOR: usize = 10;
-/// Reply bytes always allowed, whatever was received (a short request may
-/// get a longer answer: `whoami`, `daytime`).
-pub(crate) const REPLY_FLOOR: usize = 1024;
-
-/// Why an operation on a request failed, as every contract version
-/// reports it to the guest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum IoFailure {
-    /// The peer closed or reset the connection, or the write side is shut.
-    Closed,
-    /// The client sent nothing for the idle timeout.
-    TimedOut,
-    /// Anything else, described.
-    Other(String),
-}
-
-impl std::fmt::Display for IoFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            IoFailure::Closed => f.write_str("connection closed"),
-            IoFailure::TimedOut => f.write_str("client idle past --idle-timeout"),
-            IoFailure::Other(message) => f.write_str(message),
-        }
-    }
-}
-
-/// What an instance keeps count of while it serves one request, shared
-/// between its store and the request's socket.
-#[derive(Debug)]
-pub(crate) struct RequestBooks {
-    /// The CPU time the request has used since its client last made it wait.
-    pub(crate) cpu: Arc<CpuMeter>,
-    /// Told of bytes moved and replies refused.
-    pub(crate) observer: Arc<dyn RequestObserver>,
-    /// Whether a read failed because the client was idle too long.
-    idle_timed_out: AtomicBool,
-    /// Datagram replies refused (the first one is logged).
-    replies_refused: AtomicU64,
-}
-
-impl RequestBooks {
-    /// Fresh books: nothing used, nothing refused.
-    pub(crate) fn new(observer: Arc<dyn RequestObserver>) -> Self {
-        Self {
-            cpu: Arc::new(CpuMeter::default()),
-            observer,
-            idle_timed_out: AtomicBool::new(false),
-            replies_refused: AtomicU64::new(0),
-        }
-    }
-
-    /// Whether a read failed because the client was idle too long.
-    pub(crate) fn idle_timed_out(&self) -> bool {
-        self.idle_timed_out.load(Ordering::Relaxed)
-    }
-}
 
 /// One accepted connection or received datagram.
 #[derive(Debug)]
@@ -114,33 +53,6 @@ enum Socket {
     Datagram(Datagram),
 }
 
-/// A received datagram: its payload, read once, and where replies go.
-#[derive(Debug)]
-struct Datagram {
-    payload: Vec<u8>,
-    reply: DatagramReply,
-    /// How much of the payload was read, and the replies sent so far (count
-    /// and bytes).
-    progress: Mutex<DatagramProgress>,
-}
-
-#[derive(Debug, Default)]
-struct DatagramProgress {
-    read_pos: usize,
-    replies: usize,
-    reply_bytes: usize,
-}
-
-impl Datagram {
-    /// The most reply bytes this datagram may be answered with.
-    fn reply_allowance(&self) -> usize {
-        self.payload
-            .len()
-            .saturating_mul(REPLY_FACTOR)
-            .max(REPLY_FLOOR)
-    }
-}
-
 impl Connection {
     pub(crate) fn tcp(stream: TcpStream, idle: Option<Duration>, activity: Arc<Activity>) -> Self {
         Self::new(Socket::Tcp(stream), idle, activity)
@@ -160,12 +72,11 @@ impl Connection {
         reply: DatagramReply,
         activity: Arc<Activity>,
     ) -> Self {
-        let datagram = Datagram {
-            payload,
-            reply,
-            progress: Mutex::default(),
-        };
-        Self::new(Socket::Datagram(datagram), None, activity)
+        Self::new(
+            Socket::Datagram(Datagram::new(payload, reply)),
+            None,
+            activity,
+        )
     }
 
     fn new(socket: Socket, idle_timeout: Option<Duration>, activity: Arc<Activity>) -> Self {
@@ -197,16 +108,7 @@ impl Connection {
         let read = match &self.socket {
             Socket::Tcp(stream) => read_scratch(max, |buf| stream.try_read(buf)),
             Socket::Unix(stream) => read_scratch(max, |buf| stream.try_read(buf)),
-            Socket::Datagram(datagram) => {
-                let mut progress = datagram.progress.lock().map_err(|_| poisoned())?;
-                let rest = datagram
-                    .payload
-                    .get(progress.read_pos..)
-                    .unwrap_or_default();
-                let chunk = rest[..rest.len().min(max)].to_vec();
-                progress.read_pos += chunk.len();
-                Ok(chunk)
-            }
+            Socket::Datagram(datagram) => datagram.read(max),
         };
         match read {
             Ok(bytes) => {
@@ -297,7 +199,7 @@ impl Connection {
         let written = match &self.socket {
             Socket::Tcp(stream) => stream.try_write(bytes),
             Socket::Unix(stream) => stream.try_write(bytes),
-            Socket::Datagram(datagram) => self.try_reply(datagram, bytes),
+            Socket::Datagram(datagram) => datagram.try_reply(bytes),
         };
         match written {
             Ok(written) => {
@@ -310,27 +212,6 @@ impl Connection {
                 Err(err) => io_failure(err),
             }),
         }
-    }
-
-    /// Sends `bytes` as one datagram back, if the reply budget allows it.
-    fn try_reply(&self, datagram: &Datagram, bytes: &[u8]) -> io::Result<usize> {
-        let mut progress = datagram
-            .progress
-            .lock()
-            .map_err(|_| io::Error::other("poisoned"))?;
-        let allowed = datagram.reply_allowance();
-        if progress.replies >= MAX_REPLIES
-            || progress.reply_bytes.saturating_add(bytes.len()) > allowed
-        {
-            return Err(io::Error::other(ReplyRefused {
-                received: datagram.payload.len(),
-                allowed,
-            }));
-        }
-        datagram.reply.try_send(bytes)?;
-        progress.replies += 1;
-        progress.reply_bytes += bytes.len();
-        Ok(bytes.len())
     }
 
     /// Books a refused reply: counted, logged once per request.
@@ -423,20 +304,6 @@ impl Connection {
     }
 }
 
-/// A datagram reply over the budget; the guest sees the message.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "reply refused: a datagram of {received} bytes may be answered with at most {MAX_REPLIES} datagrams and {allowed} bytes"
-)]
-struct ReplyRefused {
-    received: usize,
-    allowed: usize,
-}
-
-fn poisoned() -> IoFailure {
-    IoFailure::Other("internal error: a lock was poisoned".to_owned())
-}
-
 thread_local! {
     /// Each worker thread's read buffer: a read lands here, then only the
     /// bytes received are copied out, so no request allocates (or holds)
@@ -455,18 +322,4 @@ fn read_scratch(
         let got = read(&mut scratch[..len])?;
         Ok(scratch[..got].to_vec())
     })
-}
-
-/// Maps an I/O error to what the guest can match on.
-pub(crate) fn io_failure(err: io::Error) -> IoFailure {
-    match err.kind() {
-        io::ErrorKind::BrokenPipe
-        | io::ErrorKind::ConnectionReset
-        | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::NotConnected
-        | io::ErrorKind::UnexpectedEof
-        | io::ErrorKind::WriteZero => IoFailure::Closed,
-        io::ErrorKind::TimedOut => IoFailure::TimedOut,
-        _ => IoFailure::Other(err.to_string()),
-    }
 }

@@ -10,14 +10,17 @@
 
 mod activity;
 mod bindings;
+mod books;
 mod component;
 mod connection;
+mod datagram;
 mod engine;
 mod failure;
 mod guest_output;
 mod guest_text;
 mod heavy_lane;
 mod instance;
+mod io_failure;
 mod limits;
 mod request;
 mod request_host;

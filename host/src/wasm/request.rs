@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::activity::Activity;
-use super::connection::{Connection, IoFailure};
+use super::connection::Connection;
+use super::io_failure::IoFailure;
 use crate::net::{DatagramReply, Incoming, ReceivedDatagram, Transport, unix_path};
 
 /// A closing socket's lingering close, awaited by the request's task.

@@ -11,7 +11,8 @@ use wasmtime::component::Resource;
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, subscribe};
 
 use super::bindings::{current, previous};
-use super::connection::{Connection, IoFailure};
+use super::connection::Connection;
+use super::io_failure::IoFailure;
 use super::request::Request;
 use super::state::InstanceState;
 use super::streams::{ReadReady, RequestInput, RequestOutput, WriteReady};

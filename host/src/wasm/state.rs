@@ -6,7 +6,7 @@ use std::time::Duration;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::connection::RequestBooks;
+use super::books::RequestBooks;
 use super::guest_output::{GuestOutput, GuestStream};
 use super::guest_text::LogBudget;
 use super::heavy_lane::LaneSlot;

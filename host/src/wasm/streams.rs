@@ -15,7 +15,8 @@ use bytes::Bytes;
 use wasmtime_wasi::async_trait;
 use wasmtime_wasi::p2::{InputStream, OutputStream, Pollable, StreamError, StreamResult};
 
-use super::connection::{Connection, IoFailure};
+use super::connection::Connection;
+use super::io_failure::IoFailure;
 
 /// The most bytes the output stream accepts in one `write` (what
 /// `check-write` grants), as wasmtime's own streams do.

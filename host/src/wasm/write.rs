@@ -14,7 +14,7 @@ use wasmtime::component::{ComponentType, Linker, Lower, Resource, WasmList};
 use wasmtime::{AsContext, AsContextMut};
 
 use super::bindings::{current, previous};
-use super::connection::IoFailure;
+use super::io_failure::IoFailure;
 use super::request::Request;
 use super::state::InstanceState;
 

@@ -1,0 +1,95 @@
+//! A received datagram as a request: its payload, read once, and its
+//! replies, bounded by the reply budget (UDP senders can be forged, so an
+//! unbounded handler would be an amplifier aimed at anyone).
+
+use std::io;
+use std::sync::Mutex;
+
+use crate::net::DatagramReply;
+
+/// Datagrams one received datagram may be answered with.
+pub(crate) const MAX_REPLIES: usize = 8;
+/// Reply bytes allowed per byte received; with [`REPLY_FLOOR`], this bounds
+/// how much a spoofed sender can make a handler send to its victim.
+pub(crate) const REPLY_FACTOR: usize = 10;
+/// Reply bytes always allowed, whatever was received (a short request may
+/// get a longer answer: `whoami`, `daytime`).
+pub(crate) const REPLY_FLOOR: usize = 1024;
+
+/// A received datagram: its payload, read once, and where replies go.
+#[derive(Debug)]
+pub(super) struct Datagram {
+    payload: Vec<u8>,
+    pub(super) reply: DatagramReply,
+    /// How much of the payload was read, and the replies sent so far (count
+    /// and bytes).
+    progress: Mutex<DatagramProgress>,
+}
+
+#[derive(Debug, Default)]
+struct DatagramProgress {
+    read_pos: usize,
+    replies: usize,
+    reply_bytes: usize,
+}
+
+impl Datagram {
+    /// A datagram to serve: nothing read, nothing replied yet.
+    pub(super) fn new(payload: Vec<u8>, reply: DatagramReply) -> Self {
+        Self {
+            payload,
+            reply,
+            progress: Mutex::default(),
+        }
+    }
+
+    /// The next `max` bytes of the payload; empty once it was all read.
+    pub(super) fn read(&self, max: usize) -> io::Result<Vec<u8>> {
+        let mut progress = self.progress.lock().map_err(|_| poisoned())?;
+        let rest = self.payload.get(progress.read_pos..).unwrap_or_default();
+        let chunk = rest[..rest.len().min(max)].to_vec();
+        progress.read_pos += chunk.len();
+        Ok(chunk)
+    }
+
+    /// The most reply bytes this datagram may be answered with.
+    fn reply_allowance(&self) -> usize {
+        self.payload
+            .len()
+            .saturating_mul(REPLY_FACTOR)
+            .max(REPLY_FLOOR)
+    }
+
+    /// Sends `bytes` as one datagram back, if the reply budget allows it.
+    pub(super) fn try_reply(&self, bytes: &[u8]) -> io::Result<usize> {
+        let mut progress = self.progress.lock().map_err(|_| poisoned())?;
+        let allowed = self.reply_allowance();
+        if progress.replies >= MAX_REPLIES
+            || progress.reply_bytes.saturating_add(bytes.len()) > allowed
+        {
+            return Err(io::Error::other(ReplyRefused {
+                received: self.payload.len(),
+                allowed,
+            }));
+        }
+        self.reply.try_send(bytes)?;
+        progress.replies += 1;
+        progress.reply_bytes += bytes.len();
+        Ok(bytes.len())
+    }
+}
+
+/// A datagram reply over the budget; the guest sees the message.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "reply refused: a datagram of {received} bytes may be answered with at most {MAX_REPLIES} datagrams and {allowed} bytes"
+)]
+pub(super) struct ReplyRefused {
+    received: usize,
+    allowed: usize,
+}
+
+/// A lock poisoned by a panic elsewhere (never expected).
+fn poisoned() -> io::Error {
+    io::Error::other("internal error: a lock was poisoned")
+}
