@@ -46,38 +46,11 @@ from wasmserve_loop import PollLoop, wait_for_pollable
 __all__ = ["AsyncRequest", "BaseRequestHandler", "Request", "setting", "serve"]
 
 
-class Request:
-    """One connection, or one datagram, as a socket-like object.
-
-    ``recv(n)`` returns up to ``n`` bytes and ``b""`` at end of stream (for a
-    datagram: its payload, then ``b""``); ``sendall(data)`` sends every byte
-    (on a datagram transport: one datagram back to the sender).
-
-    Example: ``data = self.request.recv(1024)``
-    """
+class _Connection:
+    """What both request kinds say about their connection."""
 
     def __init__(self, inner: types.Request):
         self._inner = inner
-
-    def recv(self, bufsize: int) -> bytes:
-        """Up to ``bufsize`` bytes; ``b""`` once the client is done.
-
-        Example: ``while data := self.request.recv(4096): ...``
-        """
-        try:
-            return self._inner.read(bufsize)
-        except Err as err:
-            raise _connection_error(err.value) from None
-
-    def sendall(self, data: bytes) -> None:
-        """Sends every byte of ``data``, like ``socket.sendall``.
-
-        Example: ``self.request.sendall(b"hello\\n")``
-        """
-        try:
-            self._inner.write(bytes(data))
-        except Err as err:
-            raise _connection_error(err.value) from None
 
     def shutdown_write(self) -> None:
         """Half-closes the connection: the client reads end of stream.
@@ -104,7 +77,38 @@ class Request:
         return self._inner.local_addr()
 
 
-class AsyncRequest:
+class Request(_Connection):
+    """One connection, or one datagram, as a socket-like object.
+
+    ``recv(n)`` returns up to ``n`` bytes and ``b""`` at end of stream (for a
+    datagram: its payload, then ``b""``); ``sendall(data)`` sends every byte
+    (on a datagram transport: one datagram back to the sender).
+
+    Example: ``data = self.request.recv(1024)``
+    """
+
+    def recv(self, bufsize: int) -> bytes:
+        """Up to ``bufsize`` bytes; ``b""`` once the client is done.
+
+        Example: ``while data := self.request.recv(4096): ...``
+        """
+        try:
+            return self._inner.read(bufsize)
+        except Err as err:
+            raise _connection_error(err.value) from None
+
+    def sendall(self, data: bytes) -> None:
+        """Sends every byte of ``data``, like ``socket.sendall``.
+
+        Example: ``self.request.sendall(b"hello\\n")``
+        """
+        try:
+            self._inner.write(bytes(data))
+        except Err as err:
+            raise _connection_error(err.value) from None
+
+
+class AsyncRequest(_Connection):
     """The request of an ``async def handle``: ``recv``, ``readline`` and
     ``sendall`` are coroutines, so they can be raced with timers and other
     work (``asyncio.wait_for(self.request.recv(1024), 5)``). Underneath are
@@ -116,7 +120,7 @@ class AsyncRequest:
     MAX_RECV = 64 * 1024
 
     def __init__(self, inner: types.Request):
-        self._inner = inner
+        super().__init__(inner)
         try:
             self._input, self._output = inner.streams()
         except Err as err:
@@ -187,30 +191,6 @@ class AsyncRequest:
                 await wait_for_pollable(self._output.subscribe())
         except Err as err:
             raise _stream_error(err.value) from None
-
-    def shutdown_write(self) -> None:
-        """Half-closes the connection: the client reads end of stream.
-
-        Example: ``self.request.shutdown_write()``
-        """
-        try:
-            self._inner.shutdown_write()
-        except Err as err:
-            raise _connection_error(err.value) from None
-
-    def transport(self) -> str:
-        """``"tcp"``, ``"udp"``, ``"unix-stream"`` or ``"unix-datagram"``.
-
-        Example: ``if self.request.transport() == "udp": ...``
-        """
-        return self._inner.transport().name.lower().replace("_", "-")
-
-    def local_addr(self) -> str:
-        """The address the request arrived on, e.g. ``"127.0.0.1:8100"``.
-
-        Example: ``print("served on", self.request.local_addr())``
-        """
-        return self._inner.local_addr()
 
     def close(self) -> None:
         """Drops the streams (``serve`` calls it when ``handle`` returns)."""

@@ -30,7 +30,6 @@
 //! # fn main() {}
 //! ```
 
-use std::cell::RefCell;
 use std::io;
 
 pub use futures_lite::future::{or, race};
@@ -38,6 +37,7 @@ pub use wstd::future::FutureExt;
 pub use wstd::io::{AsyncInputStream, AsyncOutputStream};
 pub use wstd::time::{Duration, Instant, Timer};
 
+use crate::pending::Pending;
 use crate::{Error, Transport, wit};
 
 /// One request, served asynchronously: a connection on a stream
@@ -64,7 +64,7 @@ pub struct Request {
     /// The host's request handle; dropped last, after the streams.
     inner: wit::Request,
     /// Bytes received but not consumed yet (by [`Request::read_line`]).
-    pending: RefCell<Vec<u8>>,
+    pending: Pending,
 }
 
 impl std::fmt::Debug for Request {
@@ -86,7 +86,7 @@ impl Request {
             input: AsyncInputStream::new(input),
             output: AsyncOutputStream::new(output),
             inner,
-            pending: RefCell::default(),
+            pending: Pending::default(),
         })
     }
 
@@ -103,14 +103,10 @@ impl Request {
     /// # Ok(()) }
     /// ```
     pub async fn recv(&self, max: usize) -> Result<Vec<u8>, Error> {
-        {
-            let mut pending = self.pending.borrow_mut();
-            if !pending.is_empty() {
-                let n = max.max(1).min(pending.len());
-                return Ok(pending.drain(..n).collect());
-            }
+        match self.pending.take(max) {
+            Some(bytes) => Ok(bytes),
+            None => self.recv_from_host(max).await,
         }
-        self.recv_from_host(max).await
     }
 
     async fn recv_from_host(&self, max: usize) -> Result<Vec<u8>, Error> {
@@ -131,20 +127,14 @@ impl Request {
     /// ```
     pub async fn read_line(&self) -> Result<String, Error> {
         loop {
-            let newline = self.pending.borrow().iter().position(|byte| *byte == b'\n');
-            let end = match newline {
-                Some(newline) => newline + 1,
-                None => {
-                    let more = self.recv_from_host(Self::MAX_RECV).await?;
-                    if !more.is_empty() {
-                        self.pending.borrow_mut().extend_from_slice(&more);
-                        continue;
-                    }
-                    self.pending.borrow().len()
-                }
-            };
-            let line: Vec<u8> = self.pending.borrow_mut().drain(..end).collect();
-            return Ok(String::from_utf8_lossy(&line).into_owned());
+            if let Some(line) = self.pending.line() {
+                return Ok(line);
+            }
+            let more = self.recv_from_host(Self::MAX_RECV).await?;
+            if more.is_empty() {
+                return Ok(self.pending.rest());
+            }
+            self.pending.push(&more);
         }
     }
 
@@ -278,19 +268,7 @@ impl Error {
 #[macro_export]
 macro_rules! export_async_handler {
     ($handle:path) => {
-        const _: () = {
-            struct WasmserveHandler;
-
-            impl $crate::bindings::Guest for WasmserveHandler {
-                fn handle(
-                    request: $crate::bindings::wasmserve::handler::types::Request,
-                ) -> ::core::result::Result<(), $crate::__private::String> {
-                    $crate::__private::run_async($handle, request)
-                }
-            }
-
-            $crate::bindings::__export_handler_world!(WasmserveHandler with_types_in $crate::bindings);
-        };
+        $crate::__export_with!($handle, $crate::__private::run_async);
     };
 }
 

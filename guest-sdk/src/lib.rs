@@ -97,6 +97,7 @@ use std::fmt;
 use std::io;
 
 pub mod aio;
+mod pending;
 mod readiness;
 mod request;
 
@@ -258,6 +259,46 @@ pub fn setting(name: &str) -> Option<String> {
     bindings::wasmserve::handler::config::get(name)
 }
 
+/// The operator's setting `name` read as a duration: seconds (`2.5`, `2s`)
+/// or milliseconds (`500ms`); `None` when it is not set or not a duration.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// let timeout = wasmserve_sdk::duration_setting("timeout").unwrap_or(Duration::from_secs(10));
+/// ```
+pub fn duration_setting(name: &str) -> Option<std::time::Duration> {
+    parse_duration(&setting(name)?)
+}
+
+/// `2.5` or `2s` (seconds), `500ms` (milliseconds).
+fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    if let Some(millis) = text.strip_suffix("ms") {
+        return millis
+            .trim()
+            .parse()
+            .ok()
+            .map(std::time::Duration::from_millis);
+    }
+    let seconds: f64 = text.strip_suffix('s').unwrap_or(text).trim().parse().ok()?;
+    std::time::Duration::try_from_secs_f64(seconds).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_in_seconds_or_milliseconds() {
+        assert_eq!(parse_duration("2.5"), Some(Duration::from_millis(2500)));
+        assert_eq!(parse_duration(" 2s "), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("-1"), None);
+        assert_eq!(parse_duration("soon"), None);
+    }
+}
+
 /// What a handler function may return: `()`, or a `Result` whose error
 /// is displayable (an [`io::Error`], an [`Error`], a `String`, ...). An
 /// error is reported to the host, which logs it with the connection.
@@ -303,6 +344,16 @@ impl<E: fmt::Display> HandlerResult for Result<(), E> {
 #[macro_export]
 macro_rules! export_handler {
     ($handle:path) => {
+        $crate::__export_with!($handle, $crate::__private::run);
+    };
+}
+
+/// The one `handle` export behind [`export_handler!`] and
+/// [`export_async_handler!`]: `$run` calls the user's function.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_with {
+    ($handle:path, $run:path) => {
         const _: () = {
             struct WasmserveHandler;
 
@@ -310,7 +361,7 @@ macro_rules! export_handler {
                 fn handle(
                     request: $crate::bindings::wasmserve::handler::types::Request,
                 ) -> ::core::result::Result<(), $crate::__private::String> {
-                    $crate::__private::run($handle, request)
+                    $run($handle, request)
                 }
             }
 

@@ -23,10 +23,8 @@ impl Request {
     /// # Ok(()) }
     /// ```
     pub fn try_recv(&self, max: usize) -> Result<Option<Vec<u8>>, Error> {
-        let mut pending = self.pending.borrow_mut();
-        if !pending.is_empty() {
-            let n = max.max(1).min(pending.len());
-            return Ok(Some(pending.drain(..n).collect()));
+        if let Some(bytes) = self.pending.take(max) {
+            return Ok(Some(bytes));
         }
         let max = u32::try_from(max).unwrap_or(u32::MAX);
         self.inner.try_read(max).map_err(Error::from)

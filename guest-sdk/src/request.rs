@@ -1,10 +1,10 @@
 //! The blocking request API: [`Request`], read and written like a
 //! `&TcpStream`, for handlers that wait on one thing at a time.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::io;
 
+use crate::pending::Pending;
 use crate::{Error, Transport, wit};
 
 /// One request: a connection on a stream transport, or a datagram on a
@@ -26,7 +26,7 @@ pub struct Request {
     pub(crate) inner: wit::Request,
     /// Bytes received but not consumed yet: [`Request::read_line`] reads
     /// ahead, and every other way of receiving takes these first.
-    pub(crate) pending: RefCell<Vec<u8>>,
+    pub(crate) pending: Pending,
 }
 
 impl fmt::Debug for Request {
@@ -44,7 +44,7 @@ impl Request {
     pub(crate) fn new(inner: wit::Request) -> Self {
         Self {
             inner,
-            pending: RefCell::default(),
+            pending: Pending::default(),
         }
     }
 
@@ -65,13 +65,10 @@ impl Request {
     /// # Ok(()) }
     /// ```
     pub fn recv(&self, max: usize) -> Result<Vec<u8>, Error> {
-        let mut pending = self.pending.borrow_mut();
-        if !pending.is_empty() {
-            let n = max.max(1).min(pending.len());
-            return Ok(pending.drain(..n).collect());
+        match self.pending.take(max) {
+            Some(bytes) => Ok(bytes),
+            None => self.recv_from_host(max),
         }
-        drop(pending);
-        self.recv_from_host(max)
     }
 
     /// Asks the host for up to `max` bytes, bypassing what is pending.
@@ -95,20 +92,14 @@ impl Request {
     /// ```
     pub fn read_line(&self) -> Result<String, Error> {
         loop {
-            let newline = self.pending.borrow().iter().position(|byte| *byte == b'\n');
-            let end = match newline {
-                Some(newline) => newline + 1,
-                None => {
-                    let more = self.recv_from_host(Self::MAX_RECV)?;
-                    if !more.is_empty() {
-                        self.pending.borrow_mut().extend_from_slice(&more);
-                        continue;
-                    }
-                    self.pending.borrow().len()
-                }
-            };
-            let line: Vec<u8> = self.pending.borrow_mut().drain(..end).collect();
-            return Ok(String::from_utf8_lossy(&line).into_owned());
+            if let Some(line) = self.pending.line() {
+                return Ok(line);
+            }
+            let more = self.recv_from_host(Self::MAX_RECV)?;
+            if more.is_empty() {
+                return Ok(self.pending.rest());
+            }
+            self.pending.push(&more);
         }
     }
 

@@ -18,7 +18,7 @@ const WIT_WASI_CLOCKS: &str = include_str!("../../wit/deps/clocks.wit");
 /// componentize a world whose imports share WASI's `pollable` (see README).
 const WIT_0_1: &str = include_str!("../../wit/0.1.1/handler.wit");
 /// The Rust guest SDK's source, copied into Rust projects as a local crate.
-const RUST_SDK: [(&str, &str); 4] = [
+const RUST_SDK: [(&str, &str); 5] = [
     (
         "wasmserve-sdk/src/lib.rs",
         include_str!("../../guest-sdk/src/lib.rs"),
@@ -26,6 +26,10 @@ const RUST_SDK: [(&str, &str); 4] = [
     (
         "wasmserve-sdk/src/request.rs",
         include_str!("../../guest-sdk/src/request.rs"),
+    ),
+    (
+        "wasmserve-sdk/src/pending.rs",
+        include_str!("../../guest-sdk/src/pending.rs"),
     ),
     (
         "wasmserve-sdk/src/readiness.rs",

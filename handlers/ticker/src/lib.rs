@@ -29,8 +29,7 @@ enum Event {
 }
 
 async fn handle(request: Request) -> Result<(), Error> {
-    let interval = wasmserve_sdk::setting("interval")
-        .and_then(|text| parse_duration(&text))
+    let interval = wasmserve_sdk::duration_setting("interval")
         .unwrap_or(DEFAULT_INTERVAL)
         .max(MIN_INTERVAL)
         .into();
@@ -57,16 +56,6 @@ async fn handle(request: Request) -> Result<(), Error> {
             }
         }
     }
-}
-
-/// `0.5` (seconds) or `200ms`.
-fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if let Some(millis) = text.strip_suffix("ms") {
-        return millis.trim().parse().ok().map(Duration::from_millis);
-    }
-    let seconds: f64 = text.strip_suffix('s').unwrap_or(text).trim().parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
 }
 
 wasmserve_sdk::export_async_handler!(handle);

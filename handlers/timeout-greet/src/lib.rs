@@ -17,9 +17,7 @@ use wasmserve_sdk::aio::{FutureExt, Request};
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn handle(request: Request) -> Result<(), Error> {
-    let timeout = wasmserve_sdk::setting("timeout")
-        .and_then(|text| parse_duration(&text))
-        .unwrap_or(DEFAULT_TIMEOUT);
+    let timeout = wasmserve_sdk::duration_setting("timeout").unwrap_or(DEFAULT_TIMEOUT);
     let timeout = wasmserve_sdk::aio::Duration::from(timeout);
     request.sendall(b"what is your name?\n").await?;
     // The read and the timer race in one `wasi:io/poll`; the loser is
@@ -32,16 +30,6 @@ async fn handle(request: Request) -> Result<(), Error> {
         }
         Err(_) => request.sendall(b"too slow, bye\n").await,
     }
-}
-
-/// `2.5` (seconds) or `500ms`.
-fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if let Some(millis) = text.strip_suffix("ms") {
-        return millis.trim().parse().ok().map(Duration::from_millis);
-    }
-    let seconds: f64 = text.strip_suffix('s').unwrap_or(text).trim().parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
 }
 
 wasmserve_sdk::export_async_handler!(handle);
