@@ -90,6 +90,14 @@ fn check_echo_everywhere(args: &[&str]) {
 }
 
 #[test]
+fn the_start_up_line_names_each_handlers_contract() {
+    let old = Server::start(LEGACY, &[]);
+    old.wait_for_log(&["service started", "contract=\"0.1\""]);
+    let new = Server::start(ECHO_STREAMS, &[]);
+    new.wait_for_log(&["service started", "contract=\"0.2\""]);
+}
+
+#[test]
 fn old_and_new_handlers_echo_over_every_transport() {
     check_echo_everywhere(&["--handler", LEGACY]);
     check_echo_everywhere(&["--handler", ECHO]);

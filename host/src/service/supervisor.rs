@@ -202,6 +202,7 @@ impl Supervisor {
                 service = %spec.name,
                 handler = handler.name(),
                 version = handler.hash(),
+                contract = handler.contract(),
                 "service started"
             );
             let config = ServeConfig {

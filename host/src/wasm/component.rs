@@ -94,10 +94,12 @@ impl Handler {
                     reason: one_line(&err),
                     world: current::WORLD_NAME,
                 })?;
-        let pre = HandlerPre::new(instance_pre).ok_or_else(|| LoadError::MissingExport {
-            path: path.to_owned(),
-            exports: export_names(engine, &component),
-            world: current::WORLD_NAME,
+        let pre = HandlerPre::new(engine, &component, instance_pre).ok_or_else(|| {
+            LoadError::MissingExport {
+                path: path.to_owned(),
+                exports: export_names(engine, &component),
+                world: current::WORLD_NAME,
+            }
         })?;
 
         let name = path
@@ -123,6 +125,15 @@ impl Handler {
     /// The handler's name for log lines and the `listening` line: its file name.
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The contract version the component was built against, for logs:
+    /// `0.2` or `0.1`.
+    pub(crate) fn contract(&self) -> &'static str {
+        match self.pre {
+            HandlerPre::Current(_) => "0.2",
+            HandlerPre::Previous(_) => "0.1",
+        }
     }
 
     /// The first 12 hex digits of the component file's SHA-256.
@@ -151,14 +162,30 @@ pub(super) enum HandlerPre {
 }
 
 impl HandlerPre {
-    /// The version whose `handle` export the component has, if any.
-    fn new(instance_pre: wasmtime::component::InstancePre<InstanceState>) -> Option<Self> {
-        if let Ok(pre) = current::HandlerWorldPre::new(instance_pre.clone()) {
-            return Some(Self::Current(pre));
+    /// The component's `handle` export, in the version of the contract
+    /// whose interfaces it imports; `None` without such an export.
+    ///
+    /// Both versions' `handle` have the same type (the same host `request`
+    /// resource), so the export alone cannot tell them apart: the imports
+    /// do.
+    fn new(
+        engine: &Engine,
+        component: &Component,
+        instance_pre: wasmtime::component::InstancePre<InstanceState>,
+    ) -> Option<Self> {
+        let imports_previous = component
+            .component_type()
+            .imports(engine)
+            .any(|(name, _)| name.starts_with(previous::TYPES_PREFIX));
+        if imports_previous {
+            previous::HandlerWorldPre::new(instance_pre)
+                .ok()
+                .map(Self::Previous)
+        } else {
+            current::HandlerWorldPre::new(instance_pre)
+                .ok()
+                .map(Self::Current)
         }
-        previous::HandlerWorldPre::new(instance_pre)
-            .ok()
-            .map(Self::Previous)
     }
 
     pub(super) fn engine(&self) -> &Engine {
