@@ -14,8 +14,12 @@ use tokio::process::{Child, Command};
 /// The servers compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// `bench/src/bin/native_server.rs`: the same jobs in plain tokio, no Wasm.
+    /// `bench/src/bin/native_server.rs`: the same jobs in plain tokio, no Wasm,
+    /// on one multi-thread runtime (what wasmserve is).
     Native,
+    /// The same server with `--sharded`: a current-thread runtime per core,
+    /// each with its own `SO_REUSEPORT` listener.
+    NativeSharded,
     /// The release `wasmserve` binary with the bundled handlers.
     Wasmserve,
     /// `bench/python/socketserver_server.py` (ThreadingMixIn).
@@ -24,12 +28,23 @@ pub enum Kind {
 
 impl Kind {
     /// Every server, the baseline first.
-    pub const ALL: [Kind; 3] = [Kind::Native, Kind::Wasmserve, Kind::Python];
+    pub const ALL: [Kind; 4] = [
+        Kind::Native,
+        Kind::NativeSharded,
+        Kind::Wasmserve,
+        Kind::Python,
+    ];
+
+    /// Whether this is one of the plain tokio baselines.
+    pub fn is_native(self) -> bool {
+        matches!(self, Kind::Native | Kind::NativeSharded)
+    }
 
     /// The server's name in tables and the chart.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Native => "plain tokio",
+            Kind::NativeSharded => "plain tokio, sharded",
             Kind::Wasmserve => "wasmserve",
             Kind::Python => "Python socketserver",
         }
@@ -133,9 +148,12 @@ impl Server {
             _ => "127.0.0.1:0".to_owned(),
         };
         let mut command = match kind {
-            Kind::Native => {
+            Kind::Native | Kind::NativeSharded => {
                 let mut command = Command::new(&paths.native);
                 command.args([job, transport, &addr]);
+                if kind == Kind::NativeSharded {
+                    command.arg("--sharded");
+                }
                 command
             }
             Kind::Python => {

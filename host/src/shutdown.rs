@@ -65,6 +65,17 @@ impl Shutdown {
     pub(crate) async fn cut_requested(&self) {
         self.cut.cancelled().await
     }
+
+    /// A token for one request: cancelled by a cut, and cancellable on its
+    /// own (to evict it), so the request waits on one token for both.
+    pub(crate) fn request_token(&self) -> CancellationToken {
+        self.cut.child_token()
+    }
+
+    /// Whether in-flight requests were told to end.
+    pub(crate) fn is_cut(&self) -> bool {
+        self.cut.is_cancelled()
+    }
 }
 
 /// SIGINT (Ctrl-C) and SIGTERM, with their handlers installed at creation,

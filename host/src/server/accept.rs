@@ -29,6 +29,7 @@ pub(super) async fn run(listener: Listener, server: Arc<Server>) -> Listener {
             return listener;
         };
         let received = tokio::select! {
+            biased;
             received = listener.next_incoming(&options, &mut datagram_buf) => Some(received),
             _ = server.shutdown.accepting_stopped() => None,
         };

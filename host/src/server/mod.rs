@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
@@ -110,14 +109,22 @@ impl Server {
             Incoming::Tcp(stream) => stream.peer_addr().ok().map(|peer| peer.ip()),
             _ => None,
         };
+        // One token ends the request early, for either reason: a shutdown
+        // cut (it is the cut's child) or eviction (the registry cancels it).
+        let stop = self.shutdown.request_token();
         let registration = match source {
-            Some(source) => match self.sources.register(source, id, Arc::clone(&activity)) {
-                Some(registration) => Some(registration),
-                None => {
-                    self.refuse(source);
-                    return;
+            Some(source) => {
+                match self
+                    .sources
+                    .register(source, id, Arc::clone(&activity), stop.clone())
+                {
+                    Some(registration) => Some(registration),
+                    None => {
+                        self.refuse(source);
+                        return;
+                    }
                 }
-            },
+            }
             None => None,
         };
         // The whole request runs on the version current now, even if the
@@ -157,21 +164,21 @@ impl Server {
                     return;
                 };
                 drop(pending);
-                let evicted = match &registration {
-                    Some(registration) => {
-                        registration.serving();
-                        registration.evict.clone()
-                    }
-                    None => CancellationToken::new(),
-                };
-                server.metrics.active.inc();
-                tokio::select! {
-                    () = server.serve_request(&handler, request) => {}
-                    () = evicted.cancelled() => {
-                        server.metrics.refused("evicted");
-                        tracing::info!("connection closed to make room: the server is full and its source is the busiest (the longest-idle connection goes)");
-                    }
+                if let Some(registration) = &registration {
+                    registration.serving();
                 }
+                server.metrics.active.inc();
+                let started = Instant::now();
+                // Biased: no random branch order to draw at every wake-up.
+                tokio::select! {
+                    biased;
+                    () = server.serve_request(&handler, request) => {}
+                    () = stop.cancelled() => server.stopped_early(started),
+                }
+                server
+                    .metrics
+                    .duration
+                    .observe(started.elapsed().as_secs_f64());
                 server.metrics.active.dec();
                 drop(slot);
                 drop(registration);
@@ -180,8 +187,8 @@ impl Server {
         );
     }
 
-    /// Serves one request to the end, or until shutdown cuts it. Whatever the
-    /// guest does, only this request is affected.
+    /// Serves one request to the end. Whatever the guest does, only this
+    /// request is affected.
     async fn serve_request(&self, handler: &Handler, request: Request) {
         let started = Instant::now();
         tracing::debug!(local = request.local_addr(), "request started");
@@ -189,28 +196,36 @@ impl Server {
             true => InstanceChoice::Warm,
             false => InstanceChoice::Fresh,
         };
-        tokio::select! {
-            result = handler.handle(request, instance, &self.limits, &self.observer) => match result {
-                Ok(()) => tracing::debug!(elapsed = ?started.elapsed(), "request finished"),
-                Err(err) => {
-                    self.failures.record(err.cause);
-                    self.metrics.failure(err.cause);
-                    tracing::error!(
-                        cause = err.cause.as_str(),
-                        error = %err,
-                        elapsed = ?started.elapsed(),
-                        "request ended by handler failure"
-                    );
-                }
-            },
-            _ = self.shutdown.cut_requested() => {
-                self.cut.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(elapsed = ?started.elapsed(), "request cut by shutdown");
+        match handler
+            .handle(request, instance, &self.limits, &self.observer)
+            .await
+        {
+            Ok(()) => tracing::debug!(elapsed = ?started.elapsed(), "request finished"),
+            Err(err) => {
+                self.failures.record(err.cause);
+                self.metrics.failure(err.cause);
+                tracing::error!(
+                    cause = err.cause.as_str(),
+                    error = %err,
+                    elapsed = ?started.elapsed(),
+                    "request ended by handler failure"
+                );
             }
         }
-        self.metrics
-            .duration
-            .observe(started.elapsed().as_secs_f64());
+    }
+
+    /// A request ended before its handler returned: cut by shutdown, or
+    /// evicted to make room on a full server.
+    fn stopped_early(&self, started: Instant) {
+        if self.shutdown.is_cut() {
+            self.cut.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(elapsed = ?started.elapsed(), "request cut by shutdown");
+        } else {
+            self.metrics.refused("evicted");
+            tracing::info!(
+                "connection closed to make room: the server is full and its source is the busiest (the longest-idle connection goes)"
+            );
+        }
     }
 }
 

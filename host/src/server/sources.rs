@@ -37,8 +37,6 @@ pub(super) struct Registration {
     sources: Arc<Sources>,
     source: IpAddr,
     id: u64,
-    /// Cancelled when the full-server rule picks this connection.
-    pub(super) evict: CancellationToken,
 }
 
 impl Sources {
@@ -50,19 +48,20 @@ impl Sources {
     }
 
     /// Registers connection `id` from `source`, or refuses it (`None`) when
-    /// the source has its `per_source` connections already.
+    /// the source has its `per_source` connections already; evicting it
+    /// cancels `evict`.
     pub(super) fn register(
         self: &Arc<Self>,
         source: IpAddr,
         id: u64,
         activity: Arc<Activity>,
+        evict: CancellationToken,
     ) -> Option<Registration> {
         let mut by_source = self.by_source.lock().ok()?;
         let connections = by_source.entry(source).or_default();
         if connections.len() >= self.per_source {
             return None;
         }
-        let evict = CancellationToken::new();
         connections.insert(
             id,
             Entry {
@@ -75,7 +74,6 @@ impl Sources {
             sources: Arc::clone(self),
             source,
             id,
-            evict,
         })
     }
 
@@ -153,13 +151,25 @@ mod tests {
     #[test]
     fn a_source_gets_per_source_connections_and_no_more() {
         let sources = Sources::new(2);
-        let a = sources.register(ip(1), 1, Activity::new());
-        let b = sources.register(ip(1), 2, Activity::new());
+        let a = sources.register(ip(1), 1, Activity::new(), CancellationToken::new());
+        let b = sources.register(ip(1), 2, Activity::new(), CancellationToken::new());
         assert!(a.is_some() && b.is_some());
-        assert!(sources.register(ip(1), 3, Activity::new()).is_none());
-        assert!(sources.register(ip(2), 4, Activity::new()).is_some());
+        assert!(
+            sources
+                .register(ip(1), 3, Activity::new(), CancellationToken::new())
+                .is_none()
+        );
+        assert!(
+            sources
+                .register(ip(2), 4, Activity::new(), CancellationToken::new())
+                .is_some()
+        );
         drop(a);
-        assert!(sources.register(ip(1), 5, Activity::new()).is_some());
+        assert!(
+            sources
+                .register(ip(1), 5, Activity::new(), CancellationToken::new())
+                .is_some()
+        );
     }
 
     #[test]
@@ -167,11 +177,13 @@ mod tests {
         let sources = Sources::new(10);
         let idle = Activity::new();
         let busy = Activity::new();
-        let held: Vec<Registration> = [(1, &idle), (2, &busy), (3, &busy)]
+        let tokens: Vec<CancellationToken> = (0..3).map(|_| CancellationToken::new()).collect();
+        let _held: Vec<Registration> = [(1, &idle), (2, &busy), (3, &busy)]
             .into_iter()
-            .map(|(id, activity)| {
+            .zip(&tokens)
+            .map(|((id, activity), token)| {
                 let registration = sources
-                    .register(ip(1), id, Arc::clone(activity))
+                    .register(ip(1), id, Arc::clone(activity), token.clone())
                     .expect("room");
                 registration.serving();
                 registration
@@ -181,10 +193,12 @@ mod tests {
         busy.touch();
         // The busiest source itself gets no eviction.
         assert!(!sources.make_room_for(ip(1)));
-        let newcomer = sources.register(ip(2), 9, Activity::new()).expect("room");
+        let newcomer = sources
+            .register(ip(2), 9, Activity::new(), CancellationToken::new())
+            .expect("room");
         assert!(sources.make_room_for(ip(2)));
-        assert!(held[0].evict.is_cancelled(), "the idle one goes");
-        assert!(!held[1].evict.is_cancelled() && !held[2].evict.is_cancelled());
+        assert!(tokens[0].is_cancelled(), "the idle one goes");
+        assert!(!tokens[1].is_cancelled() && !tokens[2].is_cancelled());
         drop(newcomer);
     }
 }

@@ -9,7 +9,7 @@
 //! clock, and the CPU budget renewed when input arrives after a wait.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::Poll;
 use std::time::Duration;
@@ -17,8 +17,8 @@ use std::time::Duration;
 use tokio::net::{TcpStream, UnixStream};
 use tokio::time::Instant;
 
-use super::activity::Activity;
-use super::books::RequestBooks;
+use super::activity::{Activity, coarse_instant, coarse_millis};
+use super::books::{Direction, RequestBooks};
 use super::datagram::{Datagram, ReplyRefused};
 use super::io_failure::{IoFailure, io_failure};
 use crate::net::DatagramReply;
@@ -34,8 +34,12 @@ pub(crate) struct Connection {
     socket: Socket,
     /// How long the client may send nothing before reads fail `timed-out`.
     idle_timeout: Option<Duration>,
-    /// When the client last sent something (or the request began).
-    last_input: Mutex<Instant>,
+    /// When the client last sent something (or the request began), on the
+    /// coarse clock.
+    last_input: AtomicU64,
+    /// The idle timeout's timer, made at the first wait (see
+    /// [`Connection::poll_idle`]).
+    idle_timer: Mutex<Option<std::pin::Pin<Box<tokio::time::Sleep>>>>,
     /// Whether the last readiness wait found nothing and had to wait for
     /// the client: the bytes that end it renew the CPU budget.
     waited: AtomicBool,
@@ -83,7 +87,8 @@ impl Connection {
         Self {
             socket,
             idle_timeout,
-            last_input: Mutex::new(Instant::now()),
+            last_input: AtomicU64::new(coarse_millis()),
+            idle_timer: Mutex::new(None),
             waited: AtomicBool::new(false),
             activity,
             books: OnceLock::new(),
@@ -97,8 +102,8 @@ impl Connection {
 
     /// When reads fail `timed-out` if the client still sends nothing.
     fn idle_deadline(&self) -> Option<Instant> {
-        let last = *self.last_input.lock().ok()?;
-        self.idle_timeout.map(|idle| last + idle)
+        let last = coarse_instant(self.last_input.load(Ordering::Relaxed));
+        self.idle_timeout.map(|idle| Instant::from_std(last) + idle)
     }
 
     /// Reads what is there, up to `max` bytes, without waiting: `None` when
@@ -106,8 +111,8 @@ impl Connection {
     pub(crate) fn try_read(&self, max: usize) -> Result<Option<Vec<u8>>, IoFailure> {
         let max = max.clamp(1, MAX_READ);
         let read = match &self.socket {
-            Socket::Tcp(stream) => read_scratch(max, |buf| stream.try_read(buf)),
-            Socket::Unix(stream) => read_scratch(max, |buf| stream.try_read(buf)),
+            Socket::Tcp(stream) => read_scratch(max, |buf| read_draining(stream, buf)),
+            Socket::Unix(stream) => read_scratch(max, |buf| read_draining(stream, buf)),
             Socket::Datagram(datagram) => datagram.read(max),
         };
         match read {
@@ -135,12 +140,10 @@ impl Connection {
         if len == 0 && !waited {
             return;
         }
-        if let Ok(mut last) = self.last_input.lock() {
-            *last = Instant::now();
-        }
+        self.last_input.store(coarse_millis(), Ordering::Relaxed);
         self.activity.touch();
         if let Some(books) = self.books.get() {
-            books.observer.bytes_in(len as u64);
+            books.count(Direction::In, len);
             // Only a wait for the client renews the budget: input buffered
             // already, or a timer the guest set, never does.
             if waited {
@@ -152,27 +155,48 @@ impl Connection {
     /// Waits until `try_read` would return something: bytes, end of stream,
     /// an error, or the idle timeout. Holds no buffer meanwhile.
     pub(crate) async fn read_ready(&self) {
-        let wait = async {
-            let mut first = true;
-            std::future::poll_fn(|cx| {
-                let ready = match &self.socket {
-                    Socket::Tcp(stream) => stream.poll_read_ready(cx).map(drop),
-                    Socket::Unix(stream) => stream.poll_read_ready(cx).map(drop),
-                    Socket::Datagram(_) => Poll::Ready(()),
-                };
-                if first && ready.is_pending() {
-                    self.waited.store(true, Ordering::Relaxed);
-                }
-                first = false;
-                ready
-            })
-            .await;
-        };
-        match self.idle_deadline() {
-            Some(deadline) => {
-                let _ = tokio::time::timeout_at(deadline, wait).await;
+        let mut first = true;
+        std::future::poll_fn(|cx| {
+            let ready = match &self.socket {
+                Socket::Tcp(stream) => stream.poll_read_ready(cx).map(drop),
+                Socket::Unix(stream) => stream.poll_read_ready(cx).map(drop),
+                Socket::Datagram(_) => Poll::Ready(()),
+            };
+            if ready.is_ready() {
+                return ready;
             }
-            None => wait.await,
+            if first {
+                self.waited.store(true, Ordering::Relaxed);
+                first = false;
+            }
+            self.poll_idle(cx)
+        })
+        .await;
+    }
+
+    /// Ready once the client has sent nothing for the idle timeout.
+    ///
+    /// One timer per connection, not one per wait: it is set for the idle
+    /// deadline as it stood when the timer was made, and when it fires
+    /// early (the client sent something since), it is reset to the
+    /// current deadline. A busy connection touches the timer wheel once per
+    /// idle period instead of at every read.
+    fn poll_idle(&self, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let Some(deadline) = self.idle_deadline() else {
+            return Poll::Pending;
+        };
+        let Ok(mut slot) = self.idle_timer.lock() else {
+            return Poll::Pending;
+        };
+        let timer = slot.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        loop {
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if deadline <= Instant::now() {
+                return Poll::Ready(());
+            }
+            timer.as_mut().reset(deadline);
         }
     }
 
@@ -230,7 +254,7 @@ impl Connection {
     fn sent(&self, len: usize) {
         self.activity.touch();
         if let Some(books) = self.books.get() {
-            books.observer.bytes_out(len as u64);
+            books.count(Direction::Out, len);
         }
     }
 
@@ -309,6 +333,61 @@ thread_local! {
     /// bytes received are copied out, so no request allocates (or holds)
     /// a [`MAX_READ`] buffer of its own.
     static READ_SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; MAX_READ]);
+}
+
+/// A socket tokio tracks readiness for.
+trait TrackedSocket: std::os::fd::AsFd {
+    fn try_io<R>(
+        &self,
+        interest: tokio::io::Interest,
+        f: impl FnOnce() -> io::Result<R>,
+    ) -> io::Result<R>;
+}
+
+impl TrackedSocket for TcpStream {
+    fn try_io<R>(
+        &self,
+        interest: tokio::io::Interest,
+        f: impl FnOnce() -> io::Result<R>,
+    ) -> io::Result<R> {
+        TcpStream::try_io(self, interest, f)
+    }
+}
+
+impl TrackedSocket for UnixStream {
+    fn try_io<R>(
+        &self,
+        interest: tokio::io::Interest,
+        f: impl FnOnce() -> io::Result<R>,
+    ) -> io::Result<R> {
+        UnixStream::try_io(self, interest, f)
+    }
+}
+
+/// Reads what is there into `buf` without waiting, and when that was less
+/// than `buf` holds — the socket's receive queue is empty — tells tokio so,
+/// as its own `AsyncRead` does: the next read then waits for the socket to
+/// become readable instead of first making a `recv` that fails with
+/// `EAGAIN` (one system call in three, on an echo).
+fn read_draining<S: TrackedSocket>(socket: &S, buf: &mut [u8]) -> io::Result<usize> {
+    use std::io::Read as _;
+    let mut short_read = None;
+    let read = socket.try_io(tokio::io::Interest::READABLE, || {
+        let sock = socket2::SockRef::from(socket);
+        let got = (&*sock).read(buf)?;
+        if got > 0 && got < buf.len() {
+            // Reported as "would block" so that tokio clears the socket's
+            // readiness (unless an event arrived meanwhile); the bytes are
+            // kept aside and returned below.
+            short_read = Some(got);
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(got)
+    });
+    match (read, short_read) {
+        (_, Some(got)) => Ok(got),
+        (read, None) => read,
+    }
 }
 
 /// Reads up to `max` bytes with `read` into the thread's scratch buffer and

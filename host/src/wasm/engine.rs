@@ -145,8 +145,9 @@ pub(crate) fn build_engine(
 }
 
 /// One thread per engine advances the epoch every [`EPOCH_TICK`] (never one
-/// per request: that costs a thread and a wake-up per request). It ends when
-/// the engine is dropped.
+/// per request: that costs a thread and a wake-up per request), and
+/// publishes the coarse clock connections stamp their activity with. It
+/// ends when the engine is dropped.
 fn start_epoch_ticker(engine: &Engine) -> wasmtime::Result<()> {
     let weak = engine.weak();
     std::thread::Builder::new()
@@ -155,6 +156,7 @@ fn start_epoch_ticker(engine: &Engine) -> wasmtime::Result<()> {
             while let Some(engine) = weak.upgrade() {
                 engine.increment_epoch();
                 drop(engine);
+                super::activity::publish_coarse_time();
                 std::thread::sleep(EPOCH_TICK);
             }
         })

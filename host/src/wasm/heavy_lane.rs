@@ -11,6 +11,7 @@
 //! heavy guest gives its permit back at every tick and whenever it waits
 //! for its client.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -32,13 +33,26 @@ fn lane() -> Arc<Semaphore> {
 
 /// The heavy-lane permit an instance holds for its current slice, if any.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct LaneSlot(Arc<Mutex<Option<OwnedSemaphorePermit>>>);
+pub(crate) struct LaneSlot(Arc<LaneHold>);
+
+/// The permit, and whether there is one: a guest that waits gives its
+/// permit back every time (several times per request), and only a heavy
+/// guest ever holds one, so the flag spares the others the lock.
+#[derive(Debug, Default)]
+struct LaneHold {
+    permit: Mutex<Option<OwnedSemaphorePermit>>,
+    held: AtomicBool,
+}
 
 impl LaneSlot {
     /// Gives the permit back (a tick ended, or the guest waits).
     pub(crate) fn release(&self) {
-        if let Ok(mut held) = self.0.lock() {
-            held.take();
+        if !self.0.held.load(Ordering::Acquire) {
+            return;
+        }
+        if let Ok(mut permit) = self.0.permit.lock() {
+            permit.take();
+            self.0.held.store(false, Ordering::Release);
         }
     }
 
@@ -49,9 +63,10 @@ impl LaneSlot {
         let slot = self.clone();
         Box::pin(async move {
             if let Ok(permit) = lane().acquire_owned().await
-                && let Ok(mut held) = slot.0.lock()
+                && let Ok(mut held) = slot.0.permit.lock()
             {
                 *held = Some(permit);
+                slot.0.held.store(true, Ordering::Release);
             }
         })
     }

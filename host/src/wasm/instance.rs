@@ -66,7 +66,9 @@ impl Handler {
             instance.world.call_handle(&mut instance.store, request),
             lane,
         );
-        let outcome = within(deadline, call).await?;
+        let outcome = within(deadline, call).await;
+        instance.store.data().books.report_all();
+        let outcome = outcome?;
         let state = instance.store.data();
         report_dropped(state.log_budget.take_dropped());
         // The guest's error text is guest-controlled: escaped and cut, so it

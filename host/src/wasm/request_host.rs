@@ -27,7 +27,7 @@ macro_rules! shared_request_methods {
             this: Resource<Request>,
             max: u32,
         ) -> wasmtime::Result<Result<Vec<u8>, $version::RequestError>> {
-            let conn = self.connection(&this)?;
+            let conn = self.table.get(&this)?.connection();
             Ok(conn.read(max as usize).await.map_err(Into::into))
         }
 
@@ -38,7 +38,7 @@ macro_rules! shared_request_methods {
             this: Resource<Request>,
             bytes: Vec<u8>,
         ) -> wasmtime::Result<Result<(), $version::RequestError>> {
-            let conn = self.connection(&this)?;
+            let conn = self.table.get(&this)?.connection();
             Ok(conn.write_all(&bytes).await.map_err(Into::into))
         }
 
@@ -46,7 +46,7 @@ macro_rules! shared_request_methods {
             &mut self,
             this: Resource<Request>,
         ) -> wasmtime::Result<Result<(), $version::RequestError>> {
-            let conn = self.connection(&this)?;
+            let conn = self.table.get(&this)?.connection();
             Ok(conn.shutdown_write().map_err(Into::into))
         }
 
@@ -109,7 +109,7 @@ impl current::HostRequest for InstanceState {
         this: Resource<Request>,
         max: u32,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, current::RequestError>> {
-        let conn = self.connection(&this)?;
+        let conn = self.table.get(&this)?.connection();
         Ok(conn.try_read(max as usize).map_err(Into::into))
     }
 
@@ -119,7 +119,7 @@ impl current::HostRequest for InstanceState {
         this: Resource<Request>,
         bytes: Vec<u8>,
     ) -> wasmtime::Result<Result<u32, current::RequestError>> {
-        let conn = self.connection(&this)?;
+        let conn = self.table.get(&this)?.connection();
         Ok(conn
             .try_write(&bytes)
             .map(|written| u32::try_from(written).unwrap_or(u32::MAX))
