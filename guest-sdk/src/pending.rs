@@ -41,3 +41,21 @@ impl Pending {
         String::from_utf8_lossy(&line).into_owned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Pending;
+
+    #[test]
+    fn lines_then_the_rest_then_bytes() {
+        let pending = Pending::default();
+        assert_eq!(pending.take(10), None);
+        pending.push(b"one\ntwo\nthr");
+        assert_eq!(pending.line().as_deref(), Some("one\n"));
+        assert_eq!(pending.take(2).as_deref(), Some(&b"tw"[..]));
+        assert_eq!(pending.line().as_deref(), Some("o\n"));
+        assert_eq!(pending.line(), None);
+        assert_eq!(pending.rest(), "thr");
+        assert_eq!(pending.take(0), None);
+    }
+}

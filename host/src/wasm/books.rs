@@ -89,3 +89,55 @@ impl Drop for RequestBooks {
         self.report_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Counts what it is told.
+    #[derive(Debug, Default)]
+    struct Tally {
+        bytes_in: AtomicU64,
+        bytes_out: AtomicU64,
+    }
+
+    impl RequestObserver for Tally {
+        fn bytes_in(&self, bytes: u64) {
+            self.bytes_in.fetch_add(bytes, Ordering::Relaxed);
+        }
+        fn bytes_out(&self, bytes: u64) {
+            self.bytes_out.fetch_add(bytes, Ordering::Relaxed);
+        }
+        fn instantiated(&self, _took: Duration) {}
+        fn reply_refused(&self) {}
+    }
+
+    #[test]
+    fn bytes_reach_the_observer_per_64_kib_and_all_at_the_end() {
+        let tally = Arc::new(Tally::default());
+        let books = RequestBooks::new(Arc::clone(&tally) as Arc<dyn RequestObserver>);
+        for _ in 0..10 {
+            books.count(Direction::In, 100);
+        }
+        books.count(Direction::Out, 64);
+        assert_eq!(tally.bytes_in.load(Ordering::Relaxed), 0, "held back");
+        books.count(Direction::In, 70_000);
+        assert_eq!(
+            tally.bytes_in.load(Ordering::Relaxed),
+            71_000,
+            "past 64 KiB"
+        );
+        books.count(Direction::In, 5);
+        books.report_all();
+        assert_eq!(tally.bytes_in.load(Ordering::Relaxed), 71_005);
+        assert_eq!(tally.bytes_out.load(Ordering::Relaxed), 64);
+        books.count(Direction::Out, 36);
+        drop(books);
+        assert_eq!(
+            tally.bytes_out.load(Ordering::Relaxed),
+            100,
+            "reported when dropped"
+        );
+    }
+}
