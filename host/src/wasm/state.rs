@@ -40,10 +40,10 @@ pub(crate) struct InstanceState {
     /// pollables and streams, and WASI's (stdout, stderr, timers); at most
     /// [`MAX_HANDLES`].
     pub(crate) table: ResourceTable,
-    /// The guest's WASI context, locked down: no preopened directories, no
-    /// environment, no arguments, no sockets, no name lookups; stdin is
-    /// empty and stdout/stderr go to the host log.
-    wasi: WasiCtx,
+    /// The guest's WASI context ([`locked_down_wasi`]), built at the
+    /// guest's first WASI call: many requests make none (an echo, a greet),
+    /// and an idle connection then holds none of it.
+    wasi: Option<WasiCtx>,
     /// Caps the guest's linear memory; remembers a refused growth.
     pub(crate) memory: MemoryLimiter,
     /// This request's CPU time, idle flag and counts, shared with its
@@ -78,24 +78,11 @@ impl InstanceState {
         observer: Arc<dyn RequestObserver>,
     ) -> Self {
         let log_budget = Arc::new(LogBudget::default());
-        let wasi = WasiCtx::builder()
-            .stdout(GuestOutput::new(
-                GuestStream::Stdout,
-                Arc::clone(&log_budget),
-            ))
-            .stderr(GuestOutput::new(
-                GuestStream::Stderr,
-                Arc::clone(&log_budget),
-            ))
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_HANDLES);
         Self {
             table,
-            wasi,
+            wasi: None,
             memory: MemoryLimiter::new(max_memory_bytes),
             books: Arc::new(RequestBooks::new(observer)),
             settings,
@@ -113,10 +100,32 @@ impl InstanceState {
     }
 }
 
+/// The guest's WASI context, locked down: no preopened directories, no
+/// environment, no arguments, no sockets, no name lookups; stdin is empty
+/// and stdout/stderr go to the host log under `log_budget`.
+fn locked_down_wasi(log_budget: &Arc<LogBudget>) -> WasiCtx {
+    WasiCtx::builder()
+        .stdout(GuestOutput::new(
+            GuestStream::Stdout,
+            Arc::clone(log_budget),
+        ))
+        .stderr(GuestOutput::new(
+            GuestStream::Stderr,
+            Arc::clone(log_budget),
+        ))
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build()
+}
+
 impl WasiView for InstanceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let log_budget = &self.log_budget;
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: self
+                .wasi
+                .get_or_insert_with(|| locked_down_wasi(log_budget)),
             table: &mut self.table,
         }
     }
