@@ -40,7 +40,10 @@ impl Handler {
         };
         let mut instance = match warm {
             Some(instance) => instance,
-            None => within(deadline, self.instantiate(limits, observer)).await??,
+            // Boxed: instantiating needs a large future for a moment; held
+            // inline, its size would stay in every connection's task for
+            // the connection's life (this future was 4.8 KiB, now 1.2).
+            None => within(deadline, Box::pin(self.instantiate(limits, observer))).await??,
         };
         // A fresh instance's state is new already; a reused one starts over.
         if instance.served > 0 {
