@@ -151,7 +151,8 @@ fn connect_lines(server: &Server) -> BufReader<TcpStream> {
 
 /// `timeout-greet` answers a prompt reply with `hello NAME`, and silence
 /// with `too slow, bye` once the timeout has passed — even under a CPU
-/// budget shorter than the wait, as waiting is not CPU time.
+/// budget shorter than the wait, as waiting is not CPU time; over UDP it
+/// answers the name a datagram carries.
 pub(crate) fn check_timeout_greet(handler: &str) {
     let server = Server::start(handler, &["--set", "timeout=1.5", "--max-cpu", "100ms"]);
     let mut quick = connect_lines(&server);
@@ -168,6 +169,15 @@ pub(crate) fn check_timeout_greet(handler: &str) {
         "answered before the timeout"
     );
     assert!(!server.log_text().contains("handler failure"));
+
+    // Over UDP the same async handler answers a datagram with two: the
+    // prompt, then the greeting for the name the datagram carried.
+    let server = Server::start_with(&["--handler", handler, "--udp", "0"], 1);
+    let client = udp_client(&server.addrs[0]);
+    assert_eq!(udp_exchange(&client, b"Ada\n"), b"what is your name?\n");
+    let mut buf = [0u8; 256];
+    let len = client.recv(&mut buf).expect("the second datagram");
+    assert_eq!(&buf[..len], b"hello Ada\n");
 }
 
 #[test]
