@@ -302,12 +302,12 @@ impl Connection {
     /// end of stream.
     pub(crate) fn drain(&self, max: usize) -> io::Result<Option<usize>> {
         let read = match &self.socket {
-            Socket::Tcp(stream) => read_scratch(max, |buf| stream.try_read(buf)),
-            Socket::Unix(stream) => read_scratch(max, |buf| stream.try_read(buf)),
-            Socket::Datagram(_) => Ok(Vec::new()),
+            Socket::Tcp(stream) => with_scratch(max, |buf| stream.try_read(buf)),
+            Socket::Unix(stream) => with_scratch(max, |buf| stream.try_read(buf)),
+            Socket::Datagram(_) => Ok(0),
         };
         match read {
-            Ok(bytes) => Ok(Some(bytes.len())),
+            Ok(len) => Ok(Some(len)),
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(err) => Err(err),
         }
@@ -390,15 +390,22 @@ fn read_draining<S: TrackedSocket>(socket: &S, buf: &mut [u8]) -> io::Result<usi
     }
 }
 
+/// Runs `f` on the first `max` bytes of the thread's scratch buffer.
+fn with_scratch<R>(max: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    READ_SCRATCH.with_borrow_mut(|scratch| {
+        let len = max.min(scratch.len());
+        f(&mut scratch[..len])
+    })
+}
+
 /// Reads up to `max` bytes with `read` into the thread's scratch buffer and
 /// copies out what arrived.
 fn read_scratch(
     max: usize,
     read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
 ) -> io::Result<Vec<u8>> {
-    READ_SCRATCH.with_borrow_mut(|scratch| {
-        let len = max.min(scratch.len());
-        let got = read(&mut scratch[..len])?;
-        Ok(scratch[..got].to_vec())
+    with_scratch(max, |buf| {
+        let got = read(buf)?;
+        Ok(buf[..got].to_vec())
     })
 }

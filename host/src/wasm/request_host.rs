@@ -15,7 +15,7 @@ use super::connection::Connection;
 use super::io_failure::IoFailure;
 use super::request::Request;
 use super::state::InstanceState;
-use super::streams::{ReadReady, RequestInput, RequestOutput, WriteReady};
+use super::streams::{RequestInput, RequestOutput, WriteReady};
 use crate::net::Transport;
 
 /// The methods both versions share, with each version's error and
@@ -130,7 +130,7 @@ impl current::HostRequest for InstanceState {
         &mut self,
         this: Resource<Request>,
     ) -> wasmtime::Result<Resource<DynPollable>> {
-        let ready = ReadReady(self.connection(&this)?);
+        let ready = RequestInput(self.connection(&this)?);
         let ready = self.table.push(ready)?;
         subscribe(&mut self.table, ready)
     }

@@ -22,18 +22,8 @@ use super::io_failure::IoFailure;
 /// `check-write` grants), as wasmtime's own streams do.
 pub(crate) const WRITE_PERMIT: usize = 64 * 1024;
 
-/// Ready when the request's input is (`subscribe-readable`).
-pub(crate) struct ReadReady(pub(crate) Arc<Connection>);
-
 /// Ready when the request's socket takes bytes (`subscribe-writable`).
 pub(crate) struct WriteReady(pub(crate) Arc<Connection>);
-
-#[async_trait]
-impl Pollable for ReadReady {
-    async fn ready(&mut self) {
-        self.0.read_ready().await;
-    }
-}
 
 #[async_trait]
 impl Pollable for WriteReady {
@@ -42,7 +32,8 @@ impl Pollable for WriteReady {
     }
 }
 
-/// The request's input as a `wasi:io/streams.input-stream`.
+/// The request's input as a `wasi:io/streams.input-stream`; also the
+/// pollable `subscribe-readable` returns (ready when the input is).
 pub(crate) struct RequestInput(pub(crate) Arc<Connection>);
 
 #[async_trait]

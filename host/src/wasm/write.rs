@@ -14,6 +14,7 @@ use wasmtime::component::{ComponentType, Linker, Lower, Resource, WasmList};
 use wasmtime::{AsContext, AsContextMut};
 
 use super::bindings::{current, previous};
+use super::connection::Connection;
 use super::io_failure::IoFailure;
 use super::request::Request;
 use super::state::InstanceState;
@@ -70,10 +71,8 @@ async fn write_chunked(
 ) -> wasmtime::Result<Result<(), IoFailure>> {
     let total = bytes.len();
     let conn = store.data().connection(this)?;
-    if total > WRITE_CHUNK && !conn.is_stream() {
-        return Ok(Err(IoFailure::Other(format!(
-            "a datagram reply of {total} bytes is longer than a datagram can be"
-        ))));
+    if let Some(refused) = oversized_datagram(&conn, total) {
+        return Ok(Err(refused));
     }
     let mut offset: usize = 0;
     // An empty write still reaches the socket: for a datagram it is an
@@ -103,11 +102,8 @@ fn try_write_chunk(
     bytes: &WasmList<u8>,
 ) -> wasmtime::Result<Result<u32, IoFailure>> {
     let conn = store.data().connection(this)?;
-    if bytes.len() > WRITE_CHUNK && !conn.is_stream() {
-        return Ok(Err(IoFailure::Other(format!(
-            "a datagram reply of {} bytes is longer than a datagram can be",
-            bytes.len()
-        ))));
+    if let Some(refused) = oversized_datagram(&conn, bytes.len()) {
+        return Ok(Err(refused));
     }
     let guest = bytes.as_le_slice(store.as_context());
     let chunk = guest
@@ -116,4 +112,14 @@ fn try_write_chunk(
     Ok(conn
         .try_write(chunk)
         .map(|written| u32::try_from(written).unwrap_or(u32::MAX)))
+}
+
+/// The failure for a datagram reply of `len` bytes, longer than one write
+/// may be (a datagram is never split); `None` when it fits or is a stream.
+fn oversized_datagram(conn: &Connection, len: usize) -> Option<IoFailure> {
+    (len > WRITE_CHUNK && !conn.is_stream()).then(|| {
+        IoFailure::Other(format!(
+            "a datagram reply of {len} bytes is longer than a datagram can be"
+        ))
+    })
 }
