@@ -132,6 +132,22 @@ fn main() {
         println!("cargo:rustc-cfg=wasmserve_no_promtool");
     }
 
+    // redis-server and redis-cli (Debian's `redis-server` and `redis-tools`)
+    // back the shared-state tests; where missing, those tests are ignored.
+    println!("cargo:rustc-check-cfg=cfg(wasmserve_no_redis)");
+    let redis = ["redis-server", "redis-cli"].iter().all(|tool| {
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|out| out.status.success())
+    });
+    if !redis {
+        println!(
+            "cargo:warning=redis-server or redis-cli not found (Debian packages redis-server, redis-tools): the Redis tests are ignored"
+        );
+        println!("cargo:rustc-cfg=wasmserve_no_redis");
+    }
+
     let generated =
         PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("fixtures.rs");
     fs::write(&generated, consts).expect("cannot write fixtures.rs");
@@ -196,7 +212,7 @@ const PYTHON: Language = Language {
     dir: "python",
     suffix: "py",
     missing_cfg: "wasmserve_no_python",
-    handlers: &["echo", "greet", "ticker", "timeout-greet"],
+    handlers: &["echo", "greet", "ticker", "timeout-greet", "chatroom"],
 };
 
 const JS: Language = Language {

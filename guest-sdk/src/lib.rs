@@ -97,6 +97,8 @@ use std::fmt;
 use std::io;
 
 pub mod aio;
+pub mod channels;
+pub mod kv;
 mod pending;
 mod readiness;
 mod request;
@@ -125,6 +127,9 @@ pub mod bindings {
             "wasi:io/streams@0.2.12": wasip2::io::streams,
             "wasi:io/error@0.2.12": wasip2::io::error,
             "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
+            "wasi:keyvalue/store@0.2.0-draft2": generate,
+            "wasi:keyvalue/atomics@0.2.0-draft2": generate,
+            "wasi:keyvalue/batch@0.2.0-draft2": generate,
         },
         pub_export_macro: true,
         export_macro_name: "__export_handler_world",
@@ -231,6 +236,20 @@ impl From<wit::Error> for Error {
             wit::Error::TimedOut => Error::TimedOut,
             wit::Error::Other(message) => Error::Other(message),
         }
+    }
+}
+
+/// A key-value failure ends a handler like any other (`?`).
+impl From<kv::Error> for Error {
+    fn from(err: kv::Error) -> Self {
+        Error::Other(format!("key-value: {err}"))
+    }
+}
+
+/// A channel failure ends a handler like any other (`?`).
+impl From<channels::Error> for Error {
+    fn from(err: channels::Error) -> Self {
+        Error::Other(format!("channels: {err}"))
     }
 }
 

@@ -44,6 +44,7 @@ mod net;
 mod scaffold;
 mod server;
 mod service;
+mod shared;
 mod shutdown;
 mod wasm;
 

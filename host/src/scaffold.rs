@@ -14,11 +14,13 @@ use std::path::{Path, PathBuf};
 const WIT: &str = include_str!("../../wit/handler.wit");
 const WIT_WASI_IO: &str = include_str!("../../wit/deps/io.wit");
 const WIT_WASI_CLOCKS: &str = include_str!("../../wit/deps/clocks.wit");
+const WIT_CHANNELS: &str = include_str!("../../wit/channels.wit");
+const WIT_KEYVALUE: &str = include_str!("../../wit/deps/keyvalue.wit");
 /// Contract 0.1.1, for JavaScript projects: jco's QuickJS build cannot yet
 /// componentize a world whose imports share WASI's `pollable` (see README).
 const WIT_0_1: &str = include_str!("../../wit/0.1.1/handler.wit");
 /// The Rust guest SDK's source, copied into Rust projects as a local crate.
-const RUST_SDK: [(&str, &str); 5] = [
+const RUST_SDK: [(&str, &str); 7] = [
     (
         "wasmserve-sdk/src/lib.rs",
         include_str!("../../guest-sdk/src/lib.rs"),
@@ -39,11 +41,21 @@ const RUST_SDK: [(&str, &str); 5] = [
         "wasmserve-sdk/src/aio.rs",
         include_str!("../../guest-sdk/src/aio.rs"),
     ),
+    (
+        "wasmserve-sdk/src/kv.rs",
+        include_str!("../../guest-sdk/src/kv.rs"),
+    ),
+    (
+        "wasmserve-sdk/src/channels.rs",
+        include_str!("../../guest-sdk/src/channels.rs"),
+    ),
 ];
 /// The Python guest SDK, copied into Python projects.
 const PYTHON_SDK: &str = include_str!("../../guest-sdk/python/wasmserve_sdk.py");
 /// The Python SDK's asyncio loop over `wasi:io/poll`, for async handlers.
 const PYTHON_LOOP: &str = include_str!("../../guest-sdk/python/wasmserve_loop.py");
+/// The Python SDK's shared state and channels.
+const PYTHON_STATE: &str = include_str!("../../guest-sdk/python/wasmserve_state.py");
 /// The toolchain pin (with the wasm32-wasip2 target) Rust projects use.
 const RUST_TOOLCHAIN: &str = include_str!("../../rust-toolchain.toml");
 
@@ -282,6 +294,8 @@ fn contract_files() -> Files {
         ("wit/handler.wit", WIT.to_owned()),
         ("wit/deps/io.wit", WIT_WASI_IO.to_owned()),
         ("wit/deps/clocks.wit", WIT_WASI_CLOCKS.to_owned()),
+        ("wit/deps/keyvalue.wit", WIT_KEYVALUE.to_owned()),
+        ("wit/channels.wit", WIT_CHANNELS.to_owned()),
     ]
 }
 
@@ -318,6 +332,7 @@ WitWorld = serve(Handler)
         ),
         ("wasmserve_sdk.py", PYTHON_SDK.to_owned()),
         ("wasmserve_loop.py", PYTHON_LOOP.to_owned()),
+        ("wasmserve_state.py", PYTHON_STATE.to_owned()),
         (
             ".gitignore",
             format!("/.venv\n/{name}.wasm\n__pycache__/\n"),

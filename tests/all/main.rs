@@ -10,6 +10,7 @@ mod fixtures {
 mod support;
 
 mod bad_input;
+mod chatroom;
 mod config_file;
 mod contract;
 mod echo;
@@ -23,8 +24,10 @@ mod limits;
 mod observing;
 mod poll_limits;
 mod readme;
+mod redis_server;
 mod reload;
 mod scaffold;
 mod service_spec;
+mod shared_state;
 mod shutdown;
 mod transports;

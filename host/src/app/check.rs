@@ -9,7 +9,8 @@ use crate::cli::{ServiceArgs, ServiceSource, usage_error};
 use crate::error::one_line;
 use crate::net::{ListenSpec, systemd_fds};
 use crate::service::{self, Origin, ServiceSpec, validate_resolved, validate_with};
-use crate::wasm::{EngineLimits, Handler, build_engine};
+use crate::shared::ServiceShare;
+use crate::wasm::{EngineLimits, Handler, HandlerEnv, build_engine};
 
 /// Checks what `args` describe; prints `ok: ...` per sound service and
 /// `error: ...` per problem; fails if there is any problem.
@@ -29,7 +30,14 @@ pub(super) async fn run(args: &ServiceArgs) -> anyhow::Result<()> {
     let mut resolved = Vec::new();
     for spec in &services {
         let mut found = Vec::new();
-        let version = match Handler::load(&engine, &spec.handler, Arc::new(spec.settings.clone())) {
+        let version = match Handler::load(
+            &engine,
+            &spec.handler,
+            Arc::new(HandlerEnv {
+                settings: spec.settings.clone(),
+                share: ServiceShare::detached(&spec.name),
+            }),
+        ) {
             Ok(handler) => Some(handler.hash().to_owned()),
             Err(err) => {
                 found.push(err.to_string());

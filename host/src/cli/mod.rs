@@ -3,6 +3,7 @@
 //! happens here; `app` runs what the flags ask for.
 
 mod service_args;
+mod state_args;
 
 use service_args::given_service_flags;
 pub(crate) use service_args::{ServiceArgs, ServiceSource};

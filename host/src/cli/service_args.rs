@@ -145,6 +145,10 @@ pub(crate) struct ServiceArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Limits")]
     pub(crate) max_lifetime: Option<Duration>,
 
+    /// Shared state: buckets and channels.
+    #[command(flatten)]
+    pub(crate) state: super::state_args::StateArgs,
+
     /// The service flags given explicitly on the command line (not left at
     /// their default), by clap id; filled in by [`Cli::parse_args`].
     #[arg(skip)]
@@ -233,6 +237,7 @@ impl ServiceArgs {
                 idle_timeout: Some(self.idle_timeout),
             },
             settings: self.settings.iter().cloned().collect::<BTreeMap<_, _>>(),
+            state: self.state.spec(),
             watch: self.watch,
             reuse_datagram_instances: self.reuse_datagram_instances,
             ..ServiceSpec::for_handler(handler.to_owned())
@@ -251,6 +256,15 @@ fn conflict_with_config(id: &str) -> String {
             "listeners come from the config file's `listen` lists".to_owned()
         }
         "settings" => "give settings in the service's [service.settings] table".to_owned(),
+        id if super::state_args::STATE_FLAGS.contains(&id) => {
+            let key = match id {
+                "state" => "backend",
+                "share_bucket" => "shared_buckets",
+                "share_topic" => "shared_topics",
+                other => other,
+            };
+            format!("write `{key}` in the service's [service.state] table")
+        }
         "watch" | "reuse_datagram_instances" => {
             format!("write `{id} = true` in the service's table")
         }

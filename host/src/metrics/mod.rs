@@ -15,6 +15,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 mod exposition;
+mod state;
 
 use crate::net::{ListenAddr, bind_error};
 use crate::wasm::{FailureCause, RequestObserver};
@@ -81,6 +82,7 @@ pub(crate) struct Metrics {
     instantiation: Family<ServiceLabels, Histogram, fn() -> Histogram>,
     reloads: Family<ReloadLabels, Counter>,
     refused: Family<ReasonLabels, Counter>,
+    state: state::StateFamilies,
 }
 
 impl Default for Metrics {
@@ -106,6 +108,7 @@ impl Metrics {
             instantiation: Family::new_with_constructor(instantiation_histogram),
             reloads: Family::default(),
             refused: Family::default(),
+            state: state::StateFamilies::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -164,6 +167,7 @@ impl Metrics {
             "Handler reloads, per result (ok or failed)",
             metrics.reloads.clone(),
         );
+        metrics.state.register(&mut registry);
         let build: Family<BuildLabels, Gauge> = Family::default();
         build
             .get_or_create(&BuildLabels {
@@ -200,6 +204,7 @@ impl Metrics {
             bytes_out: self.bytes_out.get_or_create(&labels).clone(),
             duration: self.duration.get_or_create(&labels).clone(),
             instantiation: self.instantiation.get_or_create(&labels).clone(),
+            state: self.state.handles(name),
             all: Arc::clone(self),
         })
     }
@@ -233,6 +238,8 @@ pub(crate) struct ServiceMetrics {
     pub(crate) duration: Histogram,
     /// Instantiation times.
     pub(crate) instantiation: Histogram,
+    /// Shared state's counters.
+    state: state::StateHandles,
     all: Arc<Metrics>,
 }
 

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::net::{ListenOptions, ListenSpec, Transport};
+use crate::shared::StateSpec;
 use crate::wasm::{ConnectionLimits, Settings};
 
 /// Requests one service may serve at once (`--max-connections`,
@@ -63,6 +64,8 @@ pub(crate) struct ServiceSpec {
     pub(crate) limits: ConnectionLimits,
     /// Settings the guest reads (`config.get`).
     pub(crate) settings: Settings,
+    /// Its buckets and topics: backend, sharing, limits.
+    pub(crate) state: StateSpec,
     /// Whether to reload the handler when its file changes.
     pub(crate) watch: bool,
     /// Whether datagrams are served by reused, warm instances.
@@ -86,6 +89,7 @@ impl ServiceSpec {
             max_connections_per_source: DEFAULT_PER_SOURCE,
             limits: ConnectionLimits::default(),
             settings: Settings::new(),
+            state: StateSpec::default(),
             watch: false,
             reuse_datagram_instances: false,
         }

@@ -22,8 +22,9 @@ use super::spec::{Origin, ServiceSpec, validate_resolved};
 use crate::metrics::Metrics;
 use crate::net::{ListenSpec, Listener};
 use crate::server::{DrainReport, RunningService, ServeConfig, start};
+use crate::shared::{Backends, StateObserver};
 use crate::shutdown::Shutdown;
-use crate::wasm::{HandlerSlot, load_off_runtime};
+use crate::wasm::{HandlerEnv, HandlerSlot, load_off_runtime};
 
 /// One running service.
 #[derive(Debug)]
@@ -63,6 +64,9 @@ pub(crate) struct Supervisor {
     retired: Vec<(String, JoinHandle<DrainReport>)>,
     /// Every service's metrics.
     metrics: Arc<Metrics>,
+    /// The state backends opened so far (buckets, channels), kept across
+    /// reloads.
+    backends: Arc<Backends>,
 }
 
 impl Supervisor {
@@ -84,7 +88,29 @@ impl Supervisor {
             services: BTreeMap::new(),
             retired: Vec::new(),
             metrics,
+            backends: Arc::new(Backends::default()),
         }
+    }
+
+    /// The settings and shared state `spec`'s instances get; opens its
+    /// state backend at first use (off the runtime: a state file is opened
+    /// from disk).
+    async fn handler_env(&self, spec: &ServiceSpec) -> anyhow::Result<Arc<HandlerEnv>> {
+        let (backends, name, state) = (
+            Arc::clone(&self.backends),
+            spec.name.clone(),
+            spec.state.clone(),
+        );
+        let observer: Arc<dyn StateObserver> = self.metrics.service(&spec.name);
+        let share =
+            tokio::task::spawn_blocking(move || backends.share_for(&name, &state, observer))
+                .await
+                .map_err(|err| anyhow::anyhow!("opening the state backend failed: {err}"))?
+                .map_err(|err| anyhow::anyhow!("state {}: {err}", spec.state.backend))?;
+        Ok(Arc::new(HandlerEnv {
+            settings: spec.settings.clone(),
+            share,
+        }))
     }
 
     /// Makes the running services those of `wanted` (already validated, see
@@ -102,14 +128,19 @@ impl Supervisor {
                 .services
                 .get(&spec.name)
                 .filter(|running| {
-                    running.spec.handler == spec.handler && running.spec.settings == spec.settings
+                    running.spec.handler == spec.handler
+                        && running.spec.settings == spec.settings
+                        && running.spec.state == spec.state
                 })
                 .map(|running| Arc::clone(&running.slot));
             let slot = match reusable {
                 Some(slot) => slot,
                 None => {
-                    let settings = Arc::new(spec.settings.clone());
-                    let handler = load_off_runtime(&self.engine, &spec.handler, settings)
+                    let env = self
+                        .handler_env(spec)
+                        .await
+                        .map_err(|err| in_service(origin, &spec.name, err))?;
+                    let handler = load_off_runtime(&self.engine, &spec.handler, env)
                         .await
                         .map_err(|err| in_service(origin, &spec.name, err))?;
                     Arc::new(HandlerSlot::new(self.engine.clone(), handler))

@@ -21,6 +21,9 @@ mod v0_2 {
             "wasmserve:handler/types.request": crate::wasm::request::Request,
             "wasi:io": wasmtime_wasi::p2::bindings::io,
             "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+            "wasi:keyvalue/store.bucket": crate::shared::keyvalue::Bucket,
+            "wasi:keyvalue/atomics.cas": crate::wasm::keyvalue_host::CasTicket,
+            "wasmserve:handler/channels.subscription": crate::wasm::channels_host::GuestSubscription,
         },
     });
 }
@@ -41,6 +44,10 @@ mod v0_1 {
 pub(crate) mod current {
     pub(crate) use super::v0_2::Handler as HandlerWorld;
     pub(crate) use super::v0_2::HandlerPre as HandlerWorldPre;
+    /// `wasi:keyvalue@0.2.0-draft2` (store, atomics, batch).
+    pub(crate) use super::v0_2::wasi::keyvalue;
+    /// `wasmserve:handler/channels`.
+    pub(crate) use super::v0_2::wasmserve::handler::channels;
     pub(crate) use super::v0_2::wasmserve::handler::config::{
         Host as ConfigHost, add_to_linker as add_config_to_linker,
     };

@@ -16,7 +16,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 
 use super::bindings::{current, previous};
 use super::instance::LiveInstance;
-use super::state::{InstanceState, Settings};
+use super::state::{HandlerEnv, InstanceState};
 use crate::error::{LoadError, one_line};
 
 /// A loaded, checked handler component, ready to serve requests.
@@ -30,8 +30,9 @@ pub(crate) struct Handler {
     /// The first 12 hex digits of the file's SHA-256, to tell versions apart
     /// in logs.
     hash: String,
-    /// The operator's settings every instance can read.
-    pub(super) settings: Arc<Settings>,
+    /// The operator's settings and the service's shared state, given to
+    /// every instance.
+    pub(super) env: Arc<HandlerEnv>,
     /// Idle instances kept for reuse (datagrams with
     /// `--reuse-datagram-instances`); dropped with this version.
     pub(super) warm: Mutex<Vec<LiveInstance>>,
@@ -56,7 +57,7 @@ impl Handler {
     pub(crate) fn load(
         engine: &Engine,
         path: &Path,
-        settings: Arc<Settings>,
+        env: Arc<HandlerEnv>,
     ) -> Result<Self, LoadError> {
         let bytes = std::fs::read(path).map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => LoadError::NotFound {
@@ -117,7 +118,7 @@ impl Handler {
             name,
             pre,
             hash,
-            settings,
+            env,
             warm: Mutex::new(Vec::new()),
         })
     }
@@ -141,9 +142,9 @@ impl Handler {
         &self.hash
     }
 
-    /// The operator's settings its instances read.
-    pub(crate) fn settings(&self) -> Arc<Settings> {
-        Arc::clone(&self.settings)
+    /// The settings and shared state its instances get.
+    pub(crate) fn env(&self) -> Arc<HandlerEnv> {
+        Arc::clone(&self.env)
     }
 
     /// The path the handler was loaded from.
@@ -207,6 +208,10 @@ fn host_linker(engine: &Engine) -> wasmtime::Result<Linker<InstanceState>> {
     current::add_config_to_linker::<InstanceState, Data>(&mut linker, |state| state)?;
     previous::add_to_linker::<InstanceState, Data>(&mut linker, |state| state)?;
     previous::add_config_to_linker::<InstanceState, Data>(&mut linker, |state| state)?;
+    current::keyvalue::store::add_to_linker::<InstanceState, Data>(&mut linker, |state| state)?;
+    current::keyvalue::atomics::add_to_linker::<InstanceState, Data>(&mut linker, |state| state)?;
+    current::keyvalue::batch::add_to_linker::<InstanceState, Data>(&mut linker, |state| state)?;
+    current::channels::add_to_linker::<InstanceState, Data>(&mut linker, |state| state)?;
     super::write::link_bounded_writes(&mut linker)?;
     Ok(linker)
 }

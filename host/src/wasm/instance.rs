@@ -117,7 +117,7 @@ impl Handler {
             self.pre.engine(),
             InstanceState::new(
                 limits.max_memory_bytes,
-                Arc::clone(&self.settings),
+                Arc::clone(&self.env),
                 Arc::clone(observer),
             ),
         );

@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 use wasmtime::Engine;
 
 use super::component::Handler;
-use super::state::Settings;
+use super::state::HandlerEnv;
 use crate::error::LoadError;
 
 /// The handler new requests are served with, replaceable at run time.
@@ -63,7 +63,7 @@ impl HandlerSlot {
     pub(crate) async fn reload(&self) -> Result<ReloadOutcome, LoadError> {
         let _one_at_a_time = self.reloading.lock().await;
         let old = self.current();
-        let loaded = load_off_runtime(&self.engine, old.path(), old.settings()).await?;
+        let loaded = load_off_runtime(&self.engine, old.path(), old.env()).await?;
         if loaded.hash() == old.hash() {
             return Ok(ReloadOutcome::Unchanged);
         }
@@ -85,11 +85,11 @@ impl HandlerSlot {
 pub(crate) async fn load_off_runtime(
     engine: &Engine,
     path: &Path,
-    settings: Arc<Settings>,
+    env: Arc<HandlerEnv>,
 ) -> Result<Handler, LoadError> {
     let engine = engine.clone();
     let owned: PathBuf = path.to_owned();
-    tokio::task::spawn_blocking(move || Handler::load(&engine, &owned, settings))
+    tokio::task::spawn_blocking(move || Handler::load(&engine, &owned, env))
         .await
         .map_err(|err| LoadError::Compile {
             path: path.to_owned(),

@@ -11,6 +11,7 @@ use super::guest_output::{GuestOutput, GuestStream};
 use super::guest_text::LogBudget;
 use super::heavy_lane::LaneSlot;
 use super::limits::MemoryLimiter;
+use crate::shared::ServiceShare;
 
 /// The most host objects one instance may hold handles to at once: its
 /// request, pollables, streams, WASI's own. A guest that creates them
@@ -49,8 +50,12 @@ pub(crate) struct InstanceState {
     /// This request's CPU time, idle flag and counts, shared with its
     /// socket (read by the epoch callback).
     pub(crate) books: Arc<RequestBooks>,
-    /// The operator's settings (`--set KEY=VALUE`), read by `config.get`.
-    settings: Arc<Settings>,
+    /// The operator's settings (`config.get`) and the service's shared
+    /// state (buckets, channels).
+    pub(crate) env: Arc<HandlerEnv>,
+    /// This instance's id as a publisher on channels (0 until it first
+    /// publishes or subscribes).
+    publisher: crate::shared::PublisherId,
     /// How many lines the guest may still log (stdout and stderr).
     pub(crate) log_budget: Arc<LogBudget>,
     /// The heavy-lane permit of the guest's current slice, if it is heavy.
@@ -63,6 +68,15 @@ pub(crate) struct InstanceState {
 /// Settings given to every instance of a handler (`--set KEY=VALUE`).
 pub(crate) type Settings = std::collections::BTreeMap<String, String>;
 
+/// What a service gives every instance of its handler.
+#[derive(Debug)]
+pub(crate) struct HandlerEnv {
+    /// The operator's settings, read by `config.get`.
+    pub(crate) settings: Settings,
+    /// The service's buckets and topics.
+    pub(crate) share: ServiceShare,
+}
+
 impl std::fmt::Debug for InstanceState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InstanceState").finish_non_exhaustive()
@@ -74,7 +88,7 @@ impl InstanceState {
     /// memory capped at `max_memory_bytes`.
     pub(crate) fn new(
         max_memory_bytes: usize,
-        settings: Arc<Settings>,
+        env: Arc<HandlerEnv>,
         observer: Arc<dyn RequestObserver>,
     ) -> Self {
         let log_budget = Arc::new(LogBudget::default());
@@ -85,7 +99,8 @@ impl InstanceState {
             wasi: None,
             memory: MemoryLimiter::new(max_memory_bytes),
             books: Arc::new(RequestBooks::new(observer)),
-            settings,
+            env,
+            publisher: 0,
             log_budget,
             lingering: None,
             lane: LaneSlot::default(),
@@ -97,6 +112,14 @@ impl InstanceState {
     pub(crate) fn begin_request(&mut self) {
         self.books = Arc::new(RequestBooks::new(Arc::clone(&self.books.observer)));
         self.memory.reset();
+    }
+
+    /// This instance's publisher id, drawn at first use.
+    pub(crate) fn publisher_id(&mut self) -> crate::shared::PublisherId {
+        if self.publisher == 0 {
+            self.publisher = crate::shared::next_publisher_id();
+        }
+        self.publisher
     }
 }
 
@@ -136,7 +159,7 @@ macro_rules! config_host {
     ($version:path) => {
         impl $version for InstanceState {
             async fn get(&mut self, name: String) -> wasmtime::Result<Option<String>> {
-                Ok(self.settings.get(&name).cloned())
+                Ok(self.env.settings.get(&name).cloned())
             }
         }
     };

@@ -1,0 +1,93 @@
+//! `kvstore`: a Redis-compatible server written as a handler, over the
+//! service's key-value bucket and channels. It speaks RESP (what
+//! `redis-cli`, `redis-benchmark` and every Redis client speak), with
+//! pipelining: PING, ECHO, GET, SET (EX, PX, NX, XX, KEEPTTL), DEL,
+//! EXISTS, INCR, INCRBY, DECR, DECRBY, MGET, MSET, EXPIRE, PEXPIRE, TTL,
+//! PTTL, PUBLISH, SUBSCRIBE, UNSUBSCRIBE, QUIT; anything else gets Redis's
+//! own error. Keys live in the `data` bucket: with `--state redis://…`
+//! they are stored in a real Redis, with `--state file:PATH` on disk.
+//!
+//! Build: `cargo build --release --target wasm32-wasip2 -p kvstore`
+//! Serve: `wasmserve --handler target/wasm32-wasip2/release/kvstore.wasm --tcp 6380`
+//! Try:   `redis-cli -p 6380 set greeting hello` then `redis-cli -p 6380 get greeting`
+
+mod commands;
+mod resp;
+mod stored;
+mod subscriber;
+
+use wasmserve_sdk::{Error, Request, kv};
+
+use resp::{MAX_BULK, ProtocolError, Replies};
+use subscriber::Subscriber;
+
+/// Bytes read at a time.
+const READ_SIZE: usize = 64 * 1024;
+
+fn handle(request: Request) -> Result<(), Error> {
+    let data = kv::open("data")?;
+    let mut input: Vec<u8> = Vec::new();
+    let mut subscriber = Subscriber::default();
+    loop {
+        let mut out = Replies(Vec::new());
+        let more = run_all(&data, &mut input, &mut subscriber, &mut out);
+        if !out.0.is_empty() {
+            request.sendall(&out.0)?;
+        }
+        if !more {
+            return Ok(());
+        }
+        let bytes = match subscriber.is_active() {
+            false => request.recv(READ_SIZE)?,
+            true => match subscriber.wait(&request)? {
+                Some(bytes) => bytes,
+                None => continue,
+            },
+        };
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        input.extend_from_slice(&bytes);
+    }
+}
+
+/// Runs every complete command in `input`, pipelined; `false` when the
+/// connection should end (QUIT, a protocol error).
+fn run_all(
+    data: &kv::Bucket,
+    input: &mut Vec<u8>,
+    subscriber: &mut Subscriber,
+    out: &mut Replies,
+) -> bool {
+    let mut used = 0;
+    let more = loop {
+        match resp::parse(&input[used..]) {
+            Ok(Some((args, length))) => {
+                used += length;
+                let Some(first) = args.first() else { continue };
+                match first.to_ascii_uppercase().as_slice() {
+                    b"QUIT" => {
+                        out.simple("OK");
+                        break false;
+                    }
+                    b"SUBSCRIBE" | b"UNSUBSCRIBE" => subscriber.command(&args, out),
+                    b"PING" if subscriber.is_active() => subscriber.ping(out),
+                    name if subscriber.is_active() => out.error(&format!(
+                        "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                        String::from_utf8_lossy(name).to_lowercase()
+                    )),
+                    _ => commands::run(data, &args, out),
+                }
+            }
+            Ok(None) => break input.len() - used <= MAX_BULK + READ_SIZE,
+            Err(ProtocolError(why)) => {
+                out.error(&format!("ERR Protocol error: {why}"));
+                break false;
+            }
+        }
+    };
+    input.drain(..used);
+    more
+}
+
+wasmserve_sdk::export_handler!(handle);

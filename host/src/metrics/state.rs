@@ -1,0 +1,119 @@
+//! The metrics of shared state: key-value operations and bytes, messages
+//! published, delivered and lost.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use super::{ServiceLabels, ServiceMetrics};
+use crate::shared::{KvOp, StateObserver};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KvLabels {
+    service: String,
+    op: String,
+    result: String,
+}
+
+const OPS: [KvOp; 4] = [KvOp::Open, KvOp::Read, KvOp::Write, KvOp::Atomic];
+
+/// The families, registered once.
+#[derive(Debug, Default)]
+pub(super) struct StateFamilies {
+    kv_operations: Family<KvLabels, Counter>,
+    kv_bytes: Family<ServiceLabels, Gauge>,
+    published: Family<ServiceLabels, Counter>,
+    delivered: Family<ServiceLabels, Counter>,
+    lost: Family<ServiceLabels, Counter>,
+}
+
+/// One service's handles: every series made at start, so an operation
+/// costs one atomic add.
+#[derive(Debug)]
+pub(super) struct StateHandles {
+    /// By [`OPS`] index, then ok (0) or error (1).
+    kv_operations: [[Counter; 2]; 4],
+    kv_bytes: Gauge,
+    published: Counter,
+    delivered: Counter,
+    lost: Counter,
+}
+
+impl StateFamilies {
+    pub(super) fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "kv_operations",
+            "Key-value operations, per kind (open, read, write, atomic) and result (ok, error: a limit, a bad bucket, the backend down)",
+            self.kv_operations.clone(),
+        );
+        registry.register(
+            "kv_bytes",
+            "Bytes of keys and values the service holds in an embedded backend (memory, file), against --kv-max-bytes",
+            self.kv_bytes.clone(),
+        );
+        registry.register(
+            "channel_messages_published",
+            "Messages the service's handlers published",
+            self.published.clone(),
+        );
+        registry.register(
+            "channel_messages_delivered",
+            "Messages queued for the service's subscribers",
+            self.delivered.clone(),
+        );
+        registry.register(
+            "channel_messages_lost",
+            "Messages the service's subscribers lost because their queue was full (--channel-queue)",
+            self.lost.clone(),
+        );
+    }
+
+    pub(super) fn handles(&self, service: &str) -> StateHandles {
+        let labels = ServiceLabels {
+            service: service.to_owned(),
+        };
+        let kv = |op: KvOp, result: &str| {
+            self.kv_operations
+                .get_or_create(&KvLabels {
+                    service: service.to_owned(),
+                    op: op.as_str().to_owned(),
+                    result: result.to_owned(),
+                })
+                .clone()
+        };
+        StateHandles {
+            kv_operations: OPS.map(|op| [kv(op, "ok"), kv(op, "error")]),
+            kv_bytes: self.kv_bytes.get_or_create(&labels).clone(),
+            published: self.published.get_or_create(&labels).clone(),
+            delivered: self.delivered.get_or_create(&labels).clone(),
+            lost: self.lost.get_or_create(&labels).clone(),
+        }
+    }
+}
+
+impl StateObserver for ServiceMetrics {
+    fn kv_operation(&self, op: KvOp, failed: bool) {
+        let index = OPS.iter().position(|known| *known == op).unwrap_or(0);
+        self.state.kv_operations[index][usize::from(failed)].inc();
+    }
+
+    fn kv_bytes(&self, bytes: u64) {
+        self.state
+            .kv_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    fn published(&self) {
+        self.state.published.inc();
+    }
+
+    fn delivered(&self) {
+        self.state.delivered.inc();
+    }
+
+    fn lost(&self) {
+        self.state.lost.inc();
+    }
+}

@@ -1,0 +1,293 @@
+//! The `file:PATH` backend: buckets in one crash-safe `redb` database file
+//! (copy-on-write B-trees; every write is a committed, fsynced
+//! transaction, so a crash loses nothing acknowledged).
+//!
+//! redb's calls block on disk, so each runs on tokio's blocking pool, never
+//! on a worker serving connections.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use super::{BucketId, Found, KvError, Swapped, footprint, incremented};
+
+/// One table; a row's key is `BUCKET-FULL-NAME \0 KEY`.
+const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("wasmserve-kv");
+
+/// An open database file and the bytes each account holds in it.
+#[derive(Debug, Clone)]
+pub(crate) struct FileKv {
+    db: Arc<Database>,
+    /// Held across every write transaction: writes are serial in redb
+    /// anyway, and the account totals stay exact.
+    accounts: Arc<Mutex<HashMap<String, u64>>>,
+}
+
+fn backend_error(err: impl Into<redb::Error>) -> KvError {
+    KvError::Backend(format!("state file: {}", err.into()))
+}
+
+fn row(id: &BucketId, key: &str) -> String {
+    format!("{}\0{key}", id.full)
+}
+
+/// The account a row belongs to: its bucket's full name up to the last `/`.
+fn account_of(row: &str) -> Option<&str> {
+    let bucket = row.split('\0').next()?;
+    bucket.rsplit_once('/').map(|(account, _)| account)
+}
+
+impl FileKv {
+    /// Opens (or creates) the database at `path` and counts what each
+    /// account holds.
+    pub(crate) fn open(path: &Path) -> Result<Self, String> {
+        let db = Database::create(path).map_err(|err| format!("{}: {err}", path.display()))?;
+        let mut accounts: HashMap<String, u64> = HashMap::new();
+        let txn = db
+            .begin_write()
+            .map_err(|err| format!("{}: {err}", path.display()))?;
+        {
+            let table = txn
+                .open_table(TABLE)
+                .map_err(|err| format!("{}: {err}", path.display()))?;
+            let rows = table
+                .iter()
+                .map_err(|err| format!("{}: {err}", path.display()))?;
+            for entry in rows {
+                let (key, value) = entry.map_err(|err| format!("{}: {err}", path.display()))?;
+                if let Some(account) = account_of(key.value()) {
+                    let bytes = (key.value().len() + value.value().len()) as u64;
+                    *accounts.entry(account.to_owned()).or_default() += bytes;
+                }
+            }
+        }
+        txn.commit()
+            .map_err(|err| format!("{}: {err}", path.display()))?;
+        Ok(Self {
+            db: Arc::new(db),
+            accounts: Arc::new(Mutex::new(accounts)),
+        })
+    }
+
+    fn accounts(&self) -> MutexGuard<'_, HashMap<String, u64>> {
+        self.accounts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(super) fn held(&self, account: &str) -> u64 {
+        self.accounts().get(account).copied().unwrap_or(0)
+    }
+
+    /// Runs `work` on the blocking pool.
+    async fn off_runtime<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(FileKv) -> Result<T, KvError> + Send + 'static,
+    ) -> Result<T, KvError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || work(this))
+            .await
+            .map_err(|err| KvError::Backend(format!("state file: {err}")))?
+    }
+
+    /// One write transaction: `change` gets the table and the account's
+    /// bytes, returns the new total (checked against `max` unless it
+    /// shrank) and a result.
+    fn write<T>(
+        &self,
+        id: &BucketId,
+        max: u64,
+        change: impl FnOnce(&mut redb::Table<&str, &[u8]>, u64) -> Result<(u64, T), KvError>,
+    ) -> Result<T, KvError> {
+        let mut accounts = self.accounts();
+        let held = accounts.get(&*id.account).copied().unwrap_or(0);
+        let txn = self.db.begin_write().map_err(backend_error)?;
+        let (total, out) = {
+            let mut table = txn.open_table(TABLE).map_err(backend_error)?;
+            change(&mut table, held)?
+        };
+        if total > max && total > held {
+            txn.abort().map_err(backend_error)?;
+            return Err(KvError::Full {
+                account: id.account.to_string(),
+                held,
+                max,
+            });
+        }
+        txn.commit().map_err(backend_error)?;
+        accounts.insert(id.account.to_string(), total);
+        Ok(out)
+    }
+
+    fn read<T>(
+        &self,
+        look: impl FnOnce(&redb::ReadOnlyTable<&str, &[u8]>) -> Result<T, redb::Error>,
+    ) -> Result<T, KvError> {
+        let txn = self.db.begin_read().map_err(backend_error)?;
+        let table = txn.open_table(TABLE).map_err(backend_error)?;
+        look(&table).map_err(backend_error)
+    }
+
+    pub(super) async fn get(&self, id: &BucketId, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        let row = row(id, key);
+        self.off_runtime(move |kv| {
+            kv.read(|table| Ok(table.get(row.as_str())?.map(|v| v.value().to_vec())))
+        })
+        .await
+    }
+
+    pub(super) async fn exists(&self, id: &BucketId, key: &str) -> Result<bool, KvError> {
+        Ok(self.get(id, key).await?.is_some())
+    }
+
+    pub(super) async fn get_many(
+        &self,
+        id: &BucketId,
+        keys: Vec<String>,
+    ) -> Result<Found, KvError> {
+        let id = id.clone();
+        self.off_runtime(move |kv| {
+            kv.read(|table| {
+                let mut found = Vec::with_capacity(keys.len());
+                for key in keys {
+                    let value = table.get(row(&id, &key).as_str())?;
+                    found.push(value.map(|v| (key, v.value().to_vec())));
+                }
+                Ok(found)
+            })
+        })
+        .await
+    }
+
+    pub(super) async fn set_many(
+        &self,
+        id: &BucketId,
+        pairs: Vec<(String, Vec<u8>)>,
+        max: u64,
+    ) -> Result<(), KvError> {
+        let id = id.clone();
+        self.off_runtime(move |kv| {
+            kv.write(&id, max, |table, mut total| {
+                for (key, value) in &pairs {
+                    let old = table
+                        .insert(row(&id, key).as_str(), value.as_slice())
+                        .map_err(backend_error)?
+                        .map_or(0, |old| footprint(key, old.value()));
+                    total = total.saturating_sub(old) + footprint(key, value);
+                }
+                Ok((total, ()))
+            })
+        })
+        .await
+    }
+
+    pub(super) async fn delete_many(
+        &self,
+        id: &BucketId,
+        keys: Vec<String>,
+    ) -> Result<(), KvError> {
+        let id = id.clone();
+        self.off_runtime(move |kv| {
+            kv.write(&id, u64::MAX, |table, mut total| {
+                for key in &keys {
+                    if let Some(old) = table
+                        .remove(row(&id, key).as_str())
+                        .map_err(backend_error)?
+                    {
+                        total = total.saturating_sub(footprint(key, old.value()));
+                    }
+                }
+                Ok((total, ()))
+            })
+        })
+        .await
+    }
+
+    pub(super) async fn list_keys(
+        &self,
+        id: &BucketId,
+        offset: u64,
+        page: usize,
+    ) -> Result<(Vec<String>, Option<u64>), KvError> {
+        let (start, end) = (format!("{}\0", id.full), format!("{}\u{1}", id.full));
+        let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+        self.off_runtime(move |kv| {
+            kv.read(|table| {
+                let mut keys = Vec::new();
+                let mut rows = table.range(start.as_str()..end.as_str())?.skip(skip);
+                for entry in rows.by_ref().take(page) {
+                    let (row, _) = entry?;
+                    keys.push(row.value()[start.len()..].to_owned());
+                }
+                let more = rows.next().is_some();
+                let next = (skip + keys.len()) as u64;
+                Ok((keys, more.then_some(next)))
+            })
+        })
+        .await
+    }
+
+    pub(super) async fn increment(
+        &self,
+        id: &BucketId,
+        key: &str,
+        delta: i64,
+        max: u64,
+    ) -> Result<i64, KvError> {
+        let (id, key) = (id.clone(), key.to_owned());
+        self.off_runtime(move |kv| {
+            kv.write(&id, max, |table, held| {
+                let row = row(&id, &key);
+                let old = table
+                    .get(row.as_str())
+                    .map_err(backend_error)?
+                    .map(|v| v.value().to_vec());
+                let value = incremented(old.as_deref(), delta)?;
+                let text = value.to_string().into_bytes();
+                table
+                    .insert(row.as_str(), text.as_slice())
+                    .map_err(backend_error)?;
+                let old_bytes = old.map_or(0, |old| footprint(&key, &old));
+                Ok((
+                    held.saturating_sub(old_bytes) + footprint(&key, &text),
+                    value,
+                ))
+            })
+        })
+        .await
+    }
+
+    pub(super) async fn swap(
+        &self,
+        id: &BucketId,
+        key: &str,
+        seen: Option<Vec<u8>>,
+        value: Vec<u8>,
+        max: u64,
+    ) -> Result<Swapped, KvError> {
+        let (id, key) = (id.clone(), key.to_owned());
+        self.off_runtime(move |kv| {
+            kv.write(&id, max, |table, held| {
+                let row = row(&id, &key);
+                let old = table
+                    .get(row.as_str())
+                    .map_err(backend_error)?
+                    .map(|v| v.value().to_vec());
+                if old != seen {
+                    return Ok((held, false));
+                }
+                table
+                    .insert(row.as_str(), value.as_slice())
+                    .map_err(backend_error)?;
+                let old_bytes = old.map_or(0, |old| footprint(&key, &old));
+                Ok((
+                    held.saturating_sub(old_bytes) + footprint(&key, &value),
+                    true,
+                ))
+            })
+        })
+        .await
+    }
+}

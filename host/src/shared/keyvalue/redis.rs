@@ -1,0 +1,214 @@
+//! The `redis://` backend: each bucket's keys are Redis keys
+//! `wasmserve:ACCOUNT/BUCKET:KEY`, so several wasmserve hosts share them.
+//!
+//! One multiplexed connection per Redis URL (redis-rs's
+//! `ConnectionManager`, which reconnects by itself after Redis restarts);
+//! every command is bounded by [`REDIS_TIMEOUT`], so while Redis is down a
+//! guest gets an error naming it within that time, never a hang.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::{BucketId, Found, KvError, Swapped};
+
+/// The longest a key-value call waits for Redis.
+pub(crate) const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Sets `KEYS[1]` to `ARGV[2]` if it still holds `ARGV[1]` (or, when
+/// `ARGV[3]` is `absent`, if it is still absent); returns 1 if it set it.
+const SWAP_SCRIPT: &str = r"
+local current = redis.call('GET', KEYS[1])
+if ARGV[3] == 'absent' then
+  if current then return 0 end
+elseif current ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+";
+
+/// A Redis database holding buckets.
+#[derive(Clone)]
+pub(crate) struct RedisKv {
+    connection: ConnectionManager,
+    /// The URL without a password, for messages.
+    shown: String,
+}
+
+impl std::fmt::Debug for RedisKv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisKv")
+            .field("url", &self.shown)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The connection settings every Redis connection of the host uses.
+pub(crate) fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(1)))
+        .set_response_timeout(Some(REDIS_TIMEOUT))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500))
+}
+
+impl RedisKv {
+    /// A lazily connected backend for `client` (the first command
+    /// connects; a failure is the guest's error, not the host's).
+    pub(crate) fn new(client: redis::Client, shown: String) -> Result<Self, String> {
+        let connection = ConnectionManager::new_lazy_with_config(client, manager_config())
+            .map_err(|err| format!("{shown}: {err}"))?;
+        Ok(Self { connection, shown })
+    }
+
+    fn key(id: &BucketId, key: &str) -> String {
+        format!("wasmserve:{}:{key}", id.full)
+    }
+
+    /// Runs `command`, bounded in time, with errors that name Redis.
+    async fn run<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Result<T, KvError> {
+        let mut connection = self.connection.clone();
+        match tokio::time::timeout(REDIS_TIMEOUT, command.query_async(&mut connection)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) if err.to_string().contains("not an integer") => {
+                Err(KvError::NotAnInteger)
+            }
+            Ok(Err(err)) => Err(KvError::Backend(format!("redis at {}: {err}", self.shown))),
+            Err(_) => Err(KvError::Backend(format!(
+                "redis at {}: no answer within {REDIS_TIMEOUT:?}",
+                self.shown
+            ))),
+        }
+    }
+
+    pub(super) async fn get(&self, id: &BucketId, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.run(redis::cmd("GET").arg(Self::key(id, key))).await
+    }
+
+    pub(super) async fn exists(&self, id: &BucketId, key: &str) -> Result<bool, KvError> {
+        self.run(redis::cmd("EXISTS").arg(Self::key(id, key))).await
+    }
+
+    pub(super) async fn get_many(
+        &self,
+        id: &BucketId,
+        keys: Vec<String>,
+    ) -> Result<Found, KvError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut command = redis::cmd("MGET");
+        for key in &keys {
+            command.arg(Self::key(id, key));
+        }
+        let values: Vec<Option<Vec<u8>>> = self.run(&command).await?;
+        Ok(keys
+            .into_iter()
+            .zip(values)
+            .map(|(key, value)| value.map(|value| (key, value)))
+            .collect())
+    }
+
+    pub(super) async fn set_many(
+        &self,
+        id: &BucketId,
+        pairs: Vec<(String, Vec<u8>)>,
+        _max: u64,
+    ) -> Result<(), KvError> {
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        let mut command = redis::cmd("MSET");
+        for (key, value) in &pairs {
+            command.arg(Self::key(id, key)).arg(value.as_slice());
+        }
+        self.run::<()>(&command).await
+    }
+
+    pub(super) async fn delete_many(
+        &self,
+        id: &BucketId,
+        keys: Vec<String>,
+    ) -> Result<(), KvError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut command = redis::cmd("DEL");
+        for key in &keys {
+            command.arg(Self::key(id, key));
+        }
+        self.run::<()>(&command).await
+    }
+
+    pub(super) async fn list_keys(
+        &self,
+        id: &BucketId,
+        cursor: u64,
+        page: usize,
+    ) -> Result<(Vec<String>, Option<u64>), KvError> {
+        let prefix = Self::key(id, "");
+        let pattern = format!("{}*", glob_escaped(&prefix));
+        let (next, keys): (u64, Vec<String>) = self
+            .run(
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(pattern)
+                    .arg("COUNT")
+                    .arg(page),
+            )
+            .await?;
+        let keys = keys
+            .into_iter()
+            .filter_map(|key| key.strip_prefix(&prefix).map(str::to_owned))
+            .collect();
+        Ok((keys, (next != 0).then_some(next)))
+    }
+
+    pub(super) async fn increment(
+        &self,
+        id: &BucketId,
+        key: &str,
+        delta: i64,
+        _max: u64,
+    ) -> Result<i64, KvError> {
+        self.run(redis::cmd("INCRBY").arg(Self::key(id, key)).arg(delta))
+            .await
+    }
+
+    pub(super) async fn swap(
+        &self,
+        id: &BucketId,
+        key: &str,
+        seen: Option<Vec<u8>>,
+        value: Vec<u8>,
+        _max: u64,
+    ) -> Result<Swapped, KvError> {
+        let absent = if seen.is_some() { "present" } else { "absent" };
+        let swapped: i64 = self
+            .run(
+                redis::cmd("EVAL")
+                    .arg(SWAP_SCRIPT)
+                    .arg(1)
+                    .arg(Self::key(id, key))
+                    .arg(seen.unwrap_or_default())
+                    .arg(value)
+                    .arg(absent),
+            )
+            .await?;
+        Ok(swapped == 1)
+    }
+}
+
+/// `text` with Redis's glob characters escaped, for `SCAN MATCH`.
+fn glob_escaped(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
