@@ -25,6 +25,7 @@ mod contract;
 mod fairness;
 mod load;
 mod server;
+mod state;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -60,8 +61,10 @@ struct Args {
     write_results: bool,
     /// Run only the main-table workloads whose name contains TEXT, or only
     /// the fairness table with `fairness`, or only the contract 0.1/0.2
-    /// echo table with `contract` (e.g.
-    /// "Unix"), and nothing else: for quick comparisons while tuning.
+    /// echo table with `contract`, or only the shared-state tables
+    /// (redis-benchmark against kvstore and redis-server, chat fan-out)
+    /// with `state` (e.g. "Unix"), and nothing else: for quick comparisons
+    /// while tuning.
     #[arg(long, value_name = "TEXT")]
     only: Option<String>,
     /// Drive the first main-table workload matching `--only` against a
@@ -126,6 +129,11 @@ async fn main() -> anyhow::Result<()> {
         print!("{report}");
         return Ok(());
     }
+    if args.only.as_deref() == Some("state") {
+        report.push_str(&state::state_table(&paths, duration).await?);
+        print!("{report}");
+        return Ok(());
+    }
     if args.only.as_deref() == Some("fairness") {
         report.push_str(&fairness::fairness_table(&paths, duration).await?);
         print!("{report}");
@@ -146,6 +154,7 @@ async fn main() -> anyhow::Result<()> {
     report.push_str(&instantiation_table(&paths, duration).await?);
     report.push_str(&contract::contract_table(&paths, duration).await?);
     report.push_str(&fairness::fairness_table(&paths, duration).await?);
+    report.push_str(&state::state_table(&paths, duration).await?);
     if !args.smoke {
         report.push_str(&language_table(&paths, duration, args.idle.min(1000)).await?);
     }

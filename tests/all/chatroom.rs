@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::fixtures::{CHATROOM, CHATROOM_PY};
 use crate::redis_server::RedisServer;
@@ -17,7 +18,7 @@ use crate::support::Server;
 /// Asserts every client receives every other client's lines, each
 /// sender's in order, and none of its own.
 fn room_delivers_everything(servers: &[&Server], clients: usize, lines: usize) {
-    let joined = Arc::new(Barrier::new(clients));
+    let joined = Arc::new(AtomicUsize::new(0));
     let threads: Vec<_> = (0..clients)
         .map(|me| {
             let addr = servers[me % servers.len()].addr();
@@ -31,7 +32,7 @@ fn room_delivers_everything(servers: &[&Server], clients: usize, lines: usize) {
                 let mut welcome = String::new();
                 reader.read_line(&mut welcome).expect("welcome");
                 assert!(welcome.starts_with("* welcome"), "{welcome:?}");
-                joined.wait();
+                all_joined(&joined, clients);
                 let writer = thread::spawn(move || {
                     let mut stream = stream;
                     let mut text = format!("/nick c{me}\n");
@@ -79,6 +80,20 @@ fn room_delivers_everything(servers: &[&Server], clients: usize, lines: usize) {
         .map(|thread| thread.join().expect("a client failed"))
         .collect();
     drop(streams);
+}
+
+/// Counts this client in and waits (at most 30 s, so a client that failed
+/// to join fails the test instead of hanging it) until `clients` are.
+fn all_joined(joined: &AtomicUsize, clients: usize) {
+    joined.fetch_add(1, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while joined.load(Ordering::SeqCst) < clients {
+        assert!(
+            Instant::now() < deadline,
+            "only {joined:?} of {clients} clients joined"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
 }
 
 #[test]

@@ -33,6 +33,8 @@ pub(crate) struct RedisRelay {
     /// SUBSCRIBE and UNSUBSCRIBE goes through this lock, which keeps the
     /// hub's topics and Redis's subscriptions in step.
     sink: tokio::sync::Mutex<Option<PubSubSink>>,
+    /// Woken each time the subscriber connection is (re)made.
+    connected: tokio::sync::Notify,
     /// This process, in the frame (random per start).
     origin: u64,
     shown: String,
@@ -62,6 +64,7 @@ impl RedisRelay {
             client,
             publisher,
             sink: tokio::sync::Mutex::new(None),
+            connected: tokio::sync::Notify::new(),
             origin,
             shown,
         })
@@ -100,8 +103,21 @@ impl RedisRelay {
         topic: &Arc<str>,
         queue: &Arc<Queue>,
     ) -> Result<(), ChannelError> {
-        let Ok(mut sink) = tokio::time::timeout(REDIS_TIMEOUT, self.sink.lock()).await else {
-            return Err(unavailable(&self.shown, "busy reconnecting"));
+        // While the subscriber connection is being made (at start, or
+        // after Redis came back), wait for it, within the timeout.
+        let deadline = tokio::time::Instant::now() + REDIS_TIMEOUT;
+        let mut sink = loop {
+            let connected = self.connected.notified();
+            let Ok(sink) = tokio::time::timeout_at(deadline, self.sink.lock()).await else {
+                return Err(unavailable(&self.shown, "busy reconnecting"));
+            };
+            if sink.is_some() {
+                break sink;
+            }
+            drop(sink);
+            if tokio::time::timeout_at(deadline, connected).await.is_err() {
+                return Err(unavailable(&self.shown, "not connected (retrying)"));
+            }
         };
         let Some(connected) = sink.as_mut() else {
             return Err(unavailable(&self.shown, "not connected (retrying)"));
@@ -193,6 +209,7 @@ impl RedisRelay {
                 .map_err(|err| err.to_string())?;
         }
         *slot = Some(sink);
+        self.connected.notify_waiters();
         Ok(stream)
     }
 
