@@ -12,8 +12,8 @@
 //! # Layout
 //!
 //! A folder per layer; imports run downwards only (`app` → `service` →
-//! `server` → `wasm` → `net`), with `metrics`, `shutdown` and `error`
-//! beside them:
+//! `server` → `wasm` → `shared` → `net`), with `metrics`, `shutdown` and
+//! `error` beside them:
 //!
 //! - `cli`: clap definitions and the mapping of flags to a service spec.
 //! - `app/`: start-up, signals, SIGHUP, `check`.
@@ -28,6 +28,9 @@
 //!   handler component, instances and their limits, the `request` resource,
 //!   guest output, the store state. It reports counts upward through
 //!   `RequestObserver` and knows nothing of services or metrics.
+//! - `shared/`: what outlives a request and is shared between instances:
+//!   key-value buckets and pub/sub channels over the memory, redb-file or
+//!   Redis backend, with their limits; reports through `StateObserver`.
 //! - `net/`: listen addresses and transport names, binding sockets of every
 //!   transport (inherited ones too), taking connections and datagrams.
 //! - `metrics`: Prometheus metrics and the `/metrics` endpoint.

@@ -3,7 +3,7 @@
 /// Sizes and counts the shared layer enforces for one service. The
 /// defaults are safe with 1,024 connections on a small machine: at most
 /// 64 MiB of keys and values per service in the embedded backends, and at
-/// most 256 KiB queued per subscriber.
+/// most 256 KiB queued per subscriber and 64 MiB per service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct StateLimits {
     /// The longest key, in bytes.
@@ -20,6 +20,10 @@ pub(crate) struct StateLimits {
     /// Payload bytes one subscriber may have queued before the oldest
     /// message is lost.
     pub(crate) queue_bytes: usize,
+    /// Payload bytes all of a service's subscribers together may have
+    /// queued (a message held by many counts for each): the hard bound,
+    /// however many subscriptions the guests make.
+    pub(crate) queue_total_bytes: usize,
 }
 
 impl Default for StateLimits {
@@ -31,6 +35,7 @@ impl Default for StateLimits {
             max_message_bytes: 64 * 1024,
             queue_messages: 1024,
             queue_bytes: 256 * 1024,
+            queue_total_bytes: 64 * 1024 * 1024,
         }
     }
 }

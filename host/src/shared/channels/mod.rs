@@ -134,6 +134,8 @@ pub(crate) fn next_publisher_id() -> PublisherId {
 #[derive(Debug, Clone)]
 pub(crate) struct ServiceChannels {
     hub: Arc<Hub>,
+    /// Payload bytes queued for the service's subscribers, all together.
+    queued: Arc<std::sync::atomic::AtomicUsize>,
     service: Arc<str>,
     shared: Arc<BTreeSet<String>>,
     limits: StateLimits,
@@ -150,6 +152,7 @@ impl ServiceChannels {
     ) -> Self {
         Self {
             hub,
+            queued: Arc::default(),
             service: service.into(),
             shared: Arc::new(shared),
             limits,
@@ -200,7 +203,12 @@ impl ServiceChannels {
         owner: PublisherId,
     ) -> Result<Subscription, ChannelError> {
         let full = self.full_name(topic)?;
-        let queue = Arc::new(Queue::new(owner, self.limits, Arc::clone(&self.observer)));
+        let queue = Arc::new(Queue::new(
+            owner,
+            self.limits,
+            Arc::clone(&self.queued),
+            Arc::clone(&self.observer),
+        ));
         match &self.hub.relay {
             Some(relay) => relay.subscribe(&self.hub, &full, &queue).await?,
             None => self.hub.add(&full, &queue),
@@ -249,5 +257,84 @@ impl Drop for Subscription {
         if last && let Some(relay) = &self.hub.relay {
             relay.forget(&self.hub, Arc::clone(&self.full));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shared::observer::KvOp;
+
+    #[derive(Debug)]
+    struct Unobserved;
+    impl StateObserver for Unobserved {
+        fn kv_operation(&self, _: KvOp, _: bool) {}
+        fn kv_bytes(&self, _: u64) {}
+        fn published(&self) {}
+        fn delivered(&self) {}
+        fn lost(&self) {}
+    }
+
+    fn channels(limits: StateLimits) -> ServiceChannels {
+        ServiceChannels::new(
+            Hub::local(),
+            "svc",
+            BTreeSet::new(),
+            limits,
+            Arc::new(Unobserved),
+        )
+    }
+
+    #[tokio::test]
+    async fn many_subscriptions_stay_within_the_service_total() {
+        let limits = StateLimits {
+            queue_total_bytes: 10_000,
+            ..StateLimits::default()
+        };
+        let channels = channels(limits);
+        let mut subscriptions = Vec::new();
+        for topic in 0..20 {
+            subscriptions.push(channels.subscribe(&topic.to_string(), 1).await);
+        }
+        for round in 0..50 {
+            for topic in 0..20 {
+                let sent = channels
+                    .publish(&topic.to_string(), vec![round; 100], 2)
+                    .await;
+                assert_eq!(sent, Ok(()));
+            }
+        }
+        assert!(channels.queued.load(Ordering::Relaxed) <= 10_000);
+        let mut got = 0;
+        let mut lost = 0;
+        for subscription in subscriptions.iter().flatten() {
+            while let Some(message) = subscription.try_receive() {
+                got += 1;
+                lost += message.lost;
+            }
+        }
+        assert_eq!(got + lost, 1000);
+        assert!(got <= 100, "{got}");
+        drop(subscriptions);
+        assert_eq!(channels.queued.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn a_publisher_order_is_kept_and_bad_topics_refused() {
+        let channels = channels(StateLimits::default());
+        let sub = channels.subscribe("room", 1).await.ok();
+        for n in 0..100u8 {
+            assert_eq!(channels.publish("room", vec![n], 2).await, Ok(()));
+        }
+        let received: Vec<u8> = std::iter::from_fn(|| sub.as_ref()?.try_receive())
+            .map(|message| message.payload[0])
+            .collect();
+        assert_eq!(received, (0..100).collect::<Vec<u8>>());
+        assert_eq!(
+            channels.publish("", vec![], 2).await,
+            Err(ChannelError::BadTopic)
+        );
+        let big = channels.publish("room", vec![0; 65 * 1024], 2).await;
+        assert!(matches!(big, Err(ChannelError::TooLarge { .. })), "{big:?}");
     }
 }

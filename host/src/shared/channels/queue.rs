@@ -2,7 +2,7 @@
 //! counts the loss, so a slow reader never grows host memory.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -28,6 +28,9 @@ pub(super) struct Queue {
     foreign: AtomicBool,
     owner: PublisherId,
     limits: StateLimits,
+    /// Payload bytes queued for all of the service's subscribers, against
+    /// `limits.queue_total_bytes`.
+    service_bytes: Arc<AtomicUsize>,
     observer: Arc<dyn StateObserver>,
 }
 
@@ -43,6 +46,7 @@ impl Queue {
     pub(super) fn new(
         owner: PublisherId,
         limits: StateLimits,
+        service_bytes: Arc<AtomicUsize>,
         observer: Arc<dyn StateObserver>,
     ) -> Self {
         Self {
@@ -51,8 +55,14 @@ impl Queue {
             foreign: AtomicBool::new(false),
             owner,
             limits,
+            service_bytes,
             observer,
         }
+    }
+
+    /// Whether `more` bytes would take the service past its total.
+    fn service_full(&self, more: usize) -> bool {
+        self.service_bytes.load(Ordering::Relaxed) + more > self.limits.queue_total_bytes
     }
 
     fn lock(&self) -> MutexGuard<'_, Waiting> {
@@ -67,15 +77,26 @@ impl Queue {
             let mut waiting = self.lock();
             while !waiting.messages.is_empty()
                 && (waiting.messages.len() >= self.limits.queue_messages
-                    || waiting.bytes + payload.len() > self.limits.queue_bytes)
+                    || waiting.bytes + payload.len() > self.limits.queue_bytes
+                    || self.service_full(payload.len()))
             {
                 if let Some(oldest) = waiting.messages.pop_front() {
                     waiting.bytes -= oldest.len();
+                    self.service_bytes
+                        .fetch_sub(oldest.len(), Ordering::Relaxed);
                     waiting.lost += 1;
                     self.observer.lost();
                 }
             }
+            if self.service_full(payload.len()) {
+                // Even alone it does not fit: this subscriber loses it.
+                waiting.lost += 1;
+                self.observer.lost();
+                return;
+            }
             waiting.bytes += payload.len();
+            self.service_bytes
+                .fetch_add(payload.len(), Ordering::Relaxed);
             waiting.messages.push_back(payload);
         }
         if publisher != self.owner {
@@ -90,6 +111,8 @@ impl Queue {
         let mut waiting = self.lock();
         let payload = waiting.messages.pop_front()?;
         waiting.bytes -= payload.len();
+        self.service_bytes
+            .fetch_sub(payload.len(), Ordering::Relaxed);
         Some((payload, std::mem::take(&mut waiting.lost)))
     }
 
@@ -110,5 +133,12 @@ impl Queue {
             }
             arrived.await;
         }
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        let left = self.lock().bytes;
+        self.service_bytes.fetch_sub(left, Ordering::Relaxed);
     }
 }
