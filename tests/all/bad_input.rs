@@ -105,3 +105,23 @@ fn addresses_that_do_not_parse() {
 fn no_listener_is_a_usage_error() {
     assert_usage_error(&["--handler", "x.wasm"], "--tcp");
 }
+
+#[test]
+fn a_state_backend_that_cannot_be_used() {
+    use crate::fixtures::VISITS;
+    assert_usage_error(
+        &["--handler", VISITS, "--tcp", "0", "--state", "mongodb://x"],
+        "use memory, file:PATH or redis://HOST:PORT",
+    );
+    assert_one_line_error(
+        &[
+            "--handler",
+            VISITS,
+            "--tcp",
+            "0",
+            "--state",
+            "file:/nonexistent-folder/state.redb",
+        ],
+        &["state file:/nonexistent-folder/state.redb", "No such file"],
+    );
+}

@@ -87,25 +87,37 @@ fn inline(buffer: &[u8]) -> Option<Parsed> {
     Some((args, end + 1))
 }
 
-/// Replies, appended to an output buffer.
+/// Replies, appended to an output buffer (no allocation per reply).
 pub(crate) struct Replies(pub(crate) Vec<u8>);
 
 impl Replies {
+    /// `prefix`, the decimal `number`, CRLF.
+    fn line(&mut self, prefix: u8, number: i64) {
+        use std::io::Write as _;
+        self.0.push(prefix);
+        // Writing into a Vec cannot fail.
+        let _ = write!(self.0, "{number}");
+        self.0.extend_from_slice(b"\r\n");
+    }
+
     pub(crate) fn simple(&mut self, text: &str) {
-        self.0.extend_from_slice(format!("+{text}\r\n").as_bytes());
+        self.0.push(b'+');
+        self.0.extend_from_slice(text.as_bytes());
+        self.0.extend_from_slice(b"\r\n");
     }
 
     pub(crate) fn error(&mut self, text: &str) {
-        self.0.extend_from_slice(format!("-{text}\r\n").as_bytes());
+        self.0.push(b'-');
+        self.0.extend_from_slice(text.as_bytes());
+        self.0.extend_from_slice(b"\r\n");
     }
 
     pub(crate) fn integer(&mut self, value: i64) {
-        self.0.extend_from_slice(format!(":{value}\r\n").as_bytes());
+        self.line(b':', value);
     }
 
     pub(crate) fn bulk(&mut self, value: &[u8]) {
-        self.0
-            .extend_from_slice(format!("${}\r\n", value.len()).as_bytes());
+        self.line(b'$', value.len() as i64);
         self.0.extend_from_slice(value);
         self.0.extend_from_slice(b"\r\n");
     }
@@ -115,7 +127,7 @@ impl Replies {
     }
 
     pub(crate) fn array(&mut self, len: usize) {
-        self.0.extend_from_slice(format!("*{len}\r\n").as_bytes());
+        self.line(b'*', len as i64);
     }
 
     pub(crate) fn optional(&mut self, value: Option<&[u8]>) {

@@ -27,17 +27,21 @@ pub(crate) fn now_millis() -> u64 {
 
 impl Stored {
     /// What `raw` holds, or `None` if it expired.
-    pub(crate) fn decode(raw: Vec<u8>) -> Option<Self> {
+    pub(crate) fn decode(mut raw: Vec<u8>) -> Option<Self> {
         let stored = match raw.first() {
-            Some(&PLAIN) => Self {
-                value: raw[1..].to_vec(),
-                expires: None,
-            },
+            Some(&PLAIN) => {
+                raw.remove(0);
+                Self {
+                    value: raw,
+                    expires: None,
+                }
+            }
             Some(&EXPIRING) if raw.len() >= 9 => {
                 let mut deadline = [0; 8];
                 deadline.copy_from_slice(&raw[1..9]);
+                raw.drain(..9);
                 Self {
-                    value: raw[9..].to_vec(),
+                    value: raw,
                     expires: Some(u64::from_be_bytes(deadline)),
                 }
             }

@@ -364,4 +364,30 @@ mod validation {
         assert_eq!(services[0].socket.unix_mode, Some(0o660));
         assert!(error("[[service]]\nname = \"a\"\nhandler = \"a.wasm\"\nlisten = [\"unix:/tmp/a\"]\n[service.socket]\nunix_mode = \"999\"\n").contains("socket.unix_mode"));
     }
+
+    #[test]
+    fn the_state_table_sets_backend_sharing_and_limits() {
+        let services = parse(
+            "[[service]]\nname = \"a\"\nhandler = \"a.wasm\"\nlisten = [\"tcp:1\"]\n[service.state]\nbackend = \"file:state.redb\"\nshared_buckets = [\"sessions\"]\nchannel_queue = 8\n",
+            Path::new("/etc/ws/w.toml"),
+        )
+        .unwrap_or_default();
+        let state = &services[0].state;
+        assert_eq!(
+            state.backend,
+            StateBackend::File("/etc/ws/state.redb".into())
+        );
+        assert!(state.shared_buckets.contains("sessions"));
+        assert_eq!(state.limits.queue_messages, 8);
+        let text = error(
+            "[[service]]\nname = \"a\"\nhandler = \"a.wasm\"\nlisten = [\"tcp:1\"]\n[service.state]\nbackend = \"mongodb://x\"\n",
+        );
+        for needle in [
+            "service \"a\"",
+            "state.backend",
+            "memory, file:PATH or redis://",
+        ] {
+            assert!(text.contains(needle), "{needle} missing: {text}");
+        }
+    }
 }

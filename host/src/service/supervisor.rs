@@ -365,7 +365,7 @@ fn describe(spec: &ServiceSpec, bound: &[String]) -> String {
     let limits = &spec.limits;
     let optional = |value: Option<Duration>| value.map_or("none".to_owned(), |d| format!("{d:?}"));
     format!(
-        "service {:?}: handler {} on {}; limits: max-connections={} max-memory={}MiB max-cpu={:?} max-lifetime={} idle-timeout={}",
+        "service {:?}: handler {} on {}; limits: max-connections={} max-memory={}MiB max-cpu={:?} max-lifetime={} idle-timeout={}; state: {}",
         spec.name,
         spec.handler.display(),
         bound.join(", "),
@@ -374,5 +374,6 @@ fn describe(spec: &ServiceSpec, bound: &[String]) -> String {
         limits.max_cpu,
         optional(limits.max_lifetime),
         optional(limits.idle_timeout),
+        crate::shared::shown_backend(&spec.state.backend),
     )
 }

@@ -31,6 +31,14 @@ pub(super) fn shown_url(url: &str) -> String {
     }
 }
 
+/// `backend` for logs: a Redis URL without its password.
+pub(crate) fn shown_backend(backend: &StateBackend) -> String {
+    match backend {
+        StateBackend::Redis(url) => shown_url(url),
+        other => other.to_string(),
+    }
+}
+
 impl Backends {
     /// What `service`'s instances share, on the backend `spec` names,
     /// opening it at first use. Opening a file blocks on disk: call this
@@ -80,9 +88,8 @@ impl Backends {
                 if let Some(slot) = files.get(path) {
                     return Ok(opened(slot));
                 }
-                let kv = FileKv::open(path).map_err(|err| {
-                    format!("cannot open the state file {err} (is another wasmserve using it?)")
-                })?;
+                let kv = FileKv::open(path)
+                    .map_err(|err| format!("cannot open the state file {err}"))?;
                 let slot = (Arc::new(KvBackend::File(kv)), Hub::local());
                 files.insert(path.clone(), opened(&slot));
                 Ok(slot)

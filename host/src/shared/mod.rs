@@ -16,7 +16,7 @@ mod limits;
 mod observer;
 mod spec;
 
-pub(crate) use backends::Backends;
+pub(crate) use backends::{Backends, shown_backend};
 pub(crate) use channels::{
     ChannelError, PublisherId, ServiceChannels, Subscription, next_publisher_id,
 };

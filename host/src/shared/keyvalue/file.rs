@@ -43,7 +43,13 @@ impl FileKv {
     /// Opens (or creates) the database at `path` and counts what each
     /// account holds.
     pub(crate) fn open(path: &Path) -> Result<Self, String> {
-        let db = Database::create(path).map_err(|err| format!("{}: {err}", path.display()))?;
+        let db = Database::create(path).map_err(|err| match err {
+            redb::DatabaseError::DatabaseAlreadyOpen => format!(
+                "{}: another process has it open (one wasmserve per state file; use redis:// to share state between processes)",
+                path.display()
+            ),
+            other => format!("{}: {other}", path.display()),
+        })?;
         let mut accounts: HashMap<String, u64> = HashMap::new();
         let txn = db
             .begin_write()

@@ -142,26 +142,34 @@ impl ServiceStore {
         let account = space_of(&self.service, &self.shared, name);
         let full = format!("{account}/{name}");
         Ok(Bucket {
-            id: BucketId {
-                account: account.into(),
-                full: full.into(),
-            },
-            store: self.clone(),
+            inner: Arc::new(OpenBucket {
+                id: BucketId {
+                    account: account.into(),
+                    full: full.into(),
+                },
+                store: self.clone(),
+            }),
         })
     }
 }
 
 /// An opened bucket: every operation checks the limits, then asks the
-/// backend, then tells the observer.
+/// backend, then tells the observer. Cheap to clone (one `Arc`): each host
+/// call takes its own handle to it.
 #[derive(Debug, Clone)]
 pub struct Bucket {
+    inner: Arc<OpenBucket>,
+}
+
+#[derive(Debug)]
+struct OpenBucket {
     id: BucketId,
     store: ServiceStore,
 }
 
 impl Bucket {
     fn check_key(&self, key: &str) -> Result<(), KvError> {
-        let max = self.store.limits.max_key_bytes;
+        let max = self.inner.store.limits.max_key_bytes;
         match key.len() > max {
             true => Err(KvError::KeyTooLong {
                 len: key.len(),
@@ -172,7 +180,7 @@ impl Bucket {
     }
 
     fn check_value(&self, value: &[u8]) -> Result<(), KvError> {
-        let max = self.store.limits.max_value_bytes;
+        let max = self.inner.store.limits.max_value_bytes;
         match value.len() > max {
             true => Err(KvError::ValueTooLarge {
                 len: value.len(),
@@ -183,32 +191,32 @@ impl Bucket {
     }
 
     fn counted<T>(&self, op: KvOp, result: Result<T, KvError>) -> Result<T, KvError> {
-        self.store.observer.kv_operation(op, result.is_err());
+        self.inner.store.observer.kv_operation(op, result.is_err());
         if op != KvOp::Read
             && let Some(held) = self.held()
         {
-            self.store.observer.kv_bytes(held);
+            self.inner.store.observer.kv_bytes(held);
         }
         result
     }
 
     /// The bytes this bucket's account holds, for an embedded backend.
     fn held(&self) -> Option<u64> {
-        match &*self.store.backend {
-            KvBackend::Memory(kv) => Some(kv.held(&self.id.account)),
-            KvBackend::File(kv) => Some(kv.held(&self.id.account)),
+        match &*self.inner.store.backend {
+            KvBackend::Memory(kv) => Some(kv.held(&self.inner.id.account)),
+            KvBackend::File(kv) => Some(kv.held(&self.inner.id.account)),
             KvBackend::Redis(_) => None,
         }
     }
 
     fn max_total(&self) -> u64 {
-        self.store.limits.max_total_bytes
+        self.inner.store.limits.max_total_bytes
     }
 
     /// `get`.
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         let result = match self.check_key(key) {
-            Ok(()) => on_backend!(&*self.store.backend, get(&self.id, key)),
+            Ok(()) => on_backend!(&*self.inner.store.backend, get(&self.inner.id, key)),
             Err(err) => Err(err),
         };
         self.counted(KvOp::Read, result)
@@ -218,8 +226,12 @@ impl Bucket {
     pub(crate) async fn set(&self, key: &str, value: Vec<u8>) -> Result<(), KvError> {
         let result = match self.check_key(key).and_then(|()| self.check_value(&value)) {
             Ok(()) => on_backend!(
-                &*self.store.backend,
-                set_many(&self.id, vec![(key.to_owned(), value)], self.max_total())
+                &*self.inner.store.backend,
+                set_many(
+                    &self.inner.id,
+                    vec![(key.to_owned(), value)],
+                    self.max_total()
+                )
             ),
             Err(err) => Err(err),
         };
@@ -230,8 +242,8 @@ impl Bucket {
     pub(crate) async fn delete(&self, key: &str) -> Result<(), KvError> {
         let result = match self.check_key(key) {
             Ok(()) => on_backend!(
-                &*self.store.backend,
-                delete_many(&self.id, vec![key.to_owned()])
+                &*self.inner.store.backend,
+                delete_many(&self.inner.id, vec![key.to_owned()])
             ),
             Err(err) => Err(err),
         };
@@ -241,7 +253,7 @@ impl Bucket {
     /// `exists`.
     pub(crate) async fn exists(&self, key: &str) -> Result<bool, KvError> {
         let result = match self.check_key(key) {
-            Ok(()) => on_backend!(&*self.store.backend, exists(&self.id, key)),
+            Ok(()) => on_backend!(&*self.inner.store.backend, exists(&self.inner.id, key)),
             Err(err) => Err(err),
         };
         self.counted(KvOp::Read, result)
@@ -253,8 +265,8 @@ impl Bucket {
         cursor: Option<u64>,
     ) -> Result<(Vec<String>, Option<u64>), KvError> {
         let result = on_backend!(
-            &*self.store.backend,
-            list_keys(&self.id, cursor.unwrap_or(0), KEYS_PER_PAGE)
+            &*self.inner.store.backend,
+            list_keys(&self.inner.id, cursor.unwrap_or(0), KEYS_PER_PAGE)
         );
         self.counted(KvOp::Read, result)
     }
@@ -264,8 +276,8 @@ impl Bucket {
     pub(crate) async fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
         let result = match self.check_key(key) {
             Ok(()) => on_backend!(
-                &*self.store.backend,
-                increment(&self.id, key, delta, self.max_total())
+                &*self.inner.store.backend,
+                increment(&self.inner.id, key, delta, self.max_total())
             ),
             Err(err) => Err(err),
         };
@@ -282,8 +294,8 @@ impl Bucket {
     ) -> Result<Swapped, KvError> {
         let result = match self.check_key(key).and_then(|()| self.check_value(&value)) {
             Ok(()) => on_backend!(
-                &*self.store.backend,
-                swap(&self.id, key, seen, value, self.max_total())
+                &*self.inner.store.backend,
+                swap(&self.inner.id, key, seen, value, self.max_total())
             ),
             Err(err) => Err(err),
         };
@@ -293,7 +305,7 @@ impl Bucket {
     /// `get-many`: the keys present, with their values, in the order asked.
     pub(crate) async fn get_many(&self, keys: Vec<String>) -> Result<Found, KvError> {
         let result = match keys.iter().try_for_each(|key| self.check_key(key)) {
-            Ok(()) => on_backend!(&*self.store.backend, get_many(&self.id, keys)),
+            Ok(()) => on_backend!(&*self.inner.store.backend, get_many(&self.inner.id, keys)),
             Err(err) => Err(err),
         };
         self.counted(KvOp::Read, result)
@@ -306,8 +318,8 @@ impl Bucket {
         });
         let result = match checked {
             Ok(()) => on_backend!(
-                &*self.store.backend,
-                set_many(&self.id, pairs, self.max_total())
+                &*self.inner.store.backend,
+                set_many(&self.inner.id, pairs, self.max_total())
             ),
             Err(err) => Err(err),
         };
@@ -317,7 +329,10 @@ impl Bucket {
     /// `delete-many`.
     pub(crate) async fn delete_many(&self, keys: Vec<String>) -> Result<(), KvError> {
         let result = match keys.iter().try_for_each(|key| self.check_key(key)) {
-            Ok(()) => on_backend!(&*self.store.backend, delete_many(&self.id, keys)),
+            Ok(()) => on_backend!(
+                &*self.inner.store.backend,
+                delete_many(&self.inner.id, keys)
+            ),
             Err(err) => Err(err),
         };
         self.counted(KvOp::Write, result)
