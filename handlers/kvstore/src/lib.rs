@@ -18,6 +18,7 @@ mod subscriber;
 
 use wasmserve_sdk::{Error, Request, kv};
 
+use commands::Batch;
 use resp::{MAX_BULK, ProtocolError, Replies};
 use subscriber::Subscriber;
 
@@ -60,11 +61,16 @@ fn run_all(
     out: &mut Replies,
 ) -> bool {
     let mut used = 0;
+    let mut batch = Batch::default();
     let more = loop {
         match resp::parse(&input[used..]) {
             Ok(Some((args, length))) => {
                 used += length;
                 let Some(first) = args.first() else { continue };
+                if !subscriber.is_active() && batch.take(data, &args, out) {
+                    continue;
+                }
+                batch.flush(data, out);
                 match first.to_ascii_uppercase().as_slice() {
                     b"QUIT" => {
                         out.simple("OK");
@@ -81,11 +87,13 @@ fn run_all(
             }
             Ok(None) => break input.len() - used <= MAX_BULK + READ_SIZE,
             Err(ProtocolError(why)) => {
+                batch.flush(data, out);
                 out.error(&format!("ERR Protocol error: {why}"));
                 break false;
             }
         }
     };
+    batch.flush(data, out);
     input.drain(..used);
     more
 }
