@@ -167,3 +167,24 @@ fn two_wasmserve_processes_sharing_redis_form_one_room() {
     let second = Server::start(CHATROOM, &["--state", &url]);
     room_delivers_everything(&[&first, &second], 10, 30);
 }
+
+#[test]
+#[cfg_attr(
+    wasmserve_no_redis,
+    ignore = "redis-server is not installed (Debian package redis-server; .ci/run installs it)"
+)]
+fn the_room_comes_back_after_redis_restarts() {
+    let mut redis = RedisServer::start();
+    let (port, url) = (redis.port, redis.url());
+    let first = Server::start(CHATROOM, &["--state", &url]);
+    let second = Server::start(CHATROOM, &["--state", &url]);
+    room_delivers_everything(&[&first, &second], 4, 5);
+    redis.stop();
+    // Both hosts notice and reconnect once Redis is back; members who
+    // join afterwards are one room again.
+    first.wait_for_log(&["lost the connection to Redis"]);
+    let _redis = RedisServer::start_on(port);
+    first.wait_for_log(&["reconnected to Redis"]);
+    second.wait_for_log(&["reconnected to Redis"]);
+    room_delivers_everything(&[&first, &second], 4, 5);
+}

@@ -186,7 +186,7 @@ fn json_log_lines_carry_the_connection_fields() {
 
 /// `/metrics` body with the `Accept` header `accept` (if any): its content
 /// type and text.
-fn fetch_metrics(addr: &str, accept: Option<&str>) -> (String, String) {
+pub(crate) fn fetch_metrics(addr: &str, accept: Option<&str>) -> (String, String) {
     let output = Command::new("python3")
         .args([
             "-c",

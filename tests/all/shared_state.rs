@@ -321,3 +321,21 @@ fn kvstore_over_redis_fails_clearly_while_redis_is_down_and_recovers() {
     let got: String = redis::cmd("GET").arg("k").query(&mut con).expect("get");
     assert_eq!(got, "back");
 }
+
+#[test]
+fn metrics_count_key_value_operations_and_messages() {
+    let server = Server::start_with(&["--handler", VISITS, "--tcp", "0", "--metrics", "0"], 2);
+    for _ in 0..3 {
+        read_to_end(server.connect());
+    }
+    let (_, body) = crate::observing::fetch_metrics(&server.addrs[1], None);
+    for line in [
+        "wasmserve_kv_operations_total{service=\"visits.wasm\",op=\"open\",result=\"ok\"} 3",
+        "wasmserve_kv_operations_total{service=\"visits.wasm\",op=\"atomic\",result=\"ok\"} 3",
+        "wasmserve_kv_operations_total{service=\"visits.wasm\",op=\"atomic\",result=\"error\"} 0",
+        "wasmserve_kv_bytes{service=\"visits.wasm\"} 7",
+        "wasmserve_channel_messages_lost_total{service=\"visits.wasm\"} 0",
+    ] {
+        assert!(body.contains(line), "{line} missing from:\n{body}");
+    }
+}

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, PubSubSink};
 
-use super::super::keyvalue::{REDIS_TIMEOUT, manager_config};
+use super::super::keyvalue::{REDIS_TIMEOUT, manager_config, query};
 use super::queue::{FOREIGN, PublisherId, Queue};
 use super::{ChannelError, Hub};
 
@@ -86,13 +86,11 @@ impl RedisRelay {
         framed.extend_from_slice(&self.origin.to_le_bytes());
         framed.extend_from_slice(&publisher.to_le_bytes());
         framed.extend_from_slice(payload);
-        let mut connection = self.publisher.clone();
         let command = redis::cmd("PUBLISH").arg(topic).arg(framed).to_owned();
-        match tokio::time::timeout(REDIS_TIMEOUT, command.query_async::<()>(&mut connection)).await
-        {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(unavailable(&self.shown, err)),
-            Err(_) => Err(unavailable(&self.shown, "no answer in time")),
+        match query::<()>(&self.publisher, &command).await {
+            Ok(()) => Ok(()),
+            Err(Some(err)) => Err(unavailable(&self.shown, err)),
+            Err(None) => Err(unavailable(&self.shown, "no answer in time")),
         }
     }
 
@@ -165,7 +163,6 @@ impl RedisRelay {
                     if outage {
                         tracing::info!(redis = %self.shown, "channels: reconnected to Redis");
                     }
-                    outage = false;
                     delay = Duration::from_millis(100);
                     while let Some(message) = stream.next().await {
                         let Some(hub) = hub.upgrade() else { return };
@@ -176,6 +173,7 @@ impl RedisRelay {
                         );
                     }
                     *self.sink.lock().await = None;
+                    outage = true;
                     tracing::warn!(redis = %self.shown, "channels: lost the connection to Redis; reconnecting");
                 }
                 Err(err) => {

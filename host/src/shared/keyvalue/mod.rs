@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 pub(super) use self::file::FileKv;
 pub(super) use self::memory::MemoryKv;
-pub(super) use self::redis::{REDIS_TIMEOUT, RedisKv, manager_config};
+pub(super) use self::redis::{REDIS_TIMEOUT, RedisKv, manager_config, query};
 use super::limits::StateLimits;
 use super::observer::{KvOp, StateObserver};
 use super::spec::space_of;

@@ -53,6 +53,30 @@ pub(crate) fn manager_config() -> ConnectionManagerConfig {
         .set_max_delay(Duration::from_millis(500))
 }
 
+/// Runs `command` on `connection` within [`REDIS_TIMEOUT`] (`Err(None)`
+/// when it ran out). A command that failed because the connection had
+/// dropped (Redis restarted) is sent once more: the manager reconnects at
+/// such a failure, and the guest should not see an error once Redis is
+/// back.
+pub(crate) async fn query<T: redis::FromRedisValue>(
+    connection: &ConnectionManager,
+    command: &redis::Cmd,
+) -> Result<T, Option<redis::RedisError>> {
+    let attempts = async {
+        let mut connection = connection.clone();
+        match command.query_async(&mut connection).await {
+            Err(err) if err.is_io_error() || err.is_connection_dropped() => {
+                command.query_async(&mut connection).await
+            }
+            done => done,
+        }
+    };
+    match tokio::time::timeout(REDIS_TIMEOUT, attempts).await {
+        Ok(result) => result.map_err(Some),
+        Err(_) => Err(None),
+    }
+}
+
 impl RedisKv {
     /// A lazily connected backend for `client` (the first command
     /// connects; a failure is the guest's error, not the host's).
@@ -68,14 +92,13 @@ impl RedisKv {
 
     /// Runs `command`, bounded in time, with errors that name Redis.
     async fn run<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Result<T, KvError> {
-        let mut connection = self.connection.clone();
-        match tokio::time::timeout(REDIS_TIMEOUT, command.query_async(&mut connection)).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) if err.to_string().contains("not an integer") => {
+        match query(&self.connection, command).await {
+            Ok(value) => Ok(value),
+            Err(Some(err)) if err.to_string().contains("not an integer") => {
                 Err(KvError::NotAnInteger)
             }
-            Ok(Err(err)) => Err(KvError::Backend(format!("redis at {}: {err}", self.shown))),
-            Err(_) => Err(KvError::Backend(format!(
+            Err(Some(err)) => Err(KvError::Backend(format!("redis at {}: {err}", self.shown))),
+            Err(None) => Err(KvError::Backend(format!(
                 "redis at {}: no answer within {REDIS_TIMEOUT:?}",
                 self.shown
             ))),
