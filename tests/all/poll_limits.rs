@@ -22,11 +22,19 @@ fn a_wait_in_poll_is_not_cpu_time() {
 
 #[test]
 fn waits_a_guest_makes_for_itself_do_not_renew_the_cpu_budget() {
-    let server = Server::start(FAULTY, &["--max-cpu", "300ms"]);
-    let mut offender = server.connect();
     // 50 ms of computing, then a `poll` that a zero-length timer ends at
     // once, forever: without a client's input nothing renews the budget.
-    offender.write_all(b"poll-spin\n").expect("send");
+    held_to_max_cpu("poll-spin");
+}
+
+/// Sends `command` to a `faulty` guest under `--max-cpu 300ms` and asserts
+/// the budget ends it within seconds while a bystander is served.
+pub(crate) fn held_to_max_cpu(command: &str) {
+    let server = Server::start(FAULTY, &["--max-cpu", "300ms"]);
+    let mut offender = server.connect();
+    offender
+        .write_all(format!("{command}\n").as_bytes())
+        .expect("send");
     let started = Instant::now();
     server.wait_for_log(&[FAILURE, "cause=\"cpu_budget\""]);
     assert!(

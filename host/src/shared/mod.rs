@@ -38,17 +38,9 @@ impl ServiceShare {
     /// A share of its own, in memory, reporting to no one: for loading a
     /// handler only to check it (`wasmserve check`).
     pub(crate) fn detached(service: &str) -> Self {
-        #[derive(Debug)]
-        struct Unobserved;
-        impl StateObserver for Unobserved {
-            fn kv_operation(&self, _: KvOp, _: bool) {}
-            fn kv_bytes(&self, _: u64) {}
-            fn published(&self) {}
-            fn delivered(&self) {}
-            fn lost(&self) {}
-        }
         let backends = Backends::default();
-        let unobserved: std::sync::Arc<dyn StateObserver> = std::sync::Arc::new(Unobserved);
+        let unobserved: std::sync::Arc<dyn StateObserver> =
+            std::sync::Arc::new(observer::Unobserved);
         // The memory backend cannot fail to open.
         match backends.share_for(service, &StateSpec::default(), unobserved) {
             Ok(share) => share,

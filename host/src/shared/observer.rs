@@ -39,3 +39,16 @@ pub(crate) trait StateObserver: Send + Sync + std::fmt::Debug {
     /// One of the service's subscribers lost its oldest queued message.
     fn lost(&self);
 }
+
+/// An observer that counts nothing: for a share made only to check a
+/// handler (`wasmserve check`), and for tests.
+#[derive(Debug)]
+pub(crate) struct Unobserved;
+
+impl StateObserver for Unobserved {
+    fn kv_operation(&self, _: KvOp, _: bool) {}
+    fn kv_bytes(&self, _: u64) {}
+    fn published(&self) {}
+    fn delivered(&self) {}
+    fn lost(&self) {}
+}

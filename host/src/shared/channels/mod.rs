@@ -263,17 +263,7 @@ impl Drop for Subscription {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shared::observer::KvOp;
-
-    #[derive(Debug)]
-    struct Unobserved;
-    impl StateObserver for Unobserved {
-        fn kv_operation(&self, _: KvOp, _: bool) {}
-        fn kv_bytes(&self, _: u64) {}
-        fn published(&self) {}
-        fn delivered(&self) {}
-        fn lost(&self) {}
-    }
+    use crate::shared::observer::Unobserved;
 
     fn channels(limits: StateLimits) -> ServiceChannels {
         ServiceChannels::new(

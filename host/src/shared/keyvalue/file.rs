@@ -235,13 +235,15 @@ impl FileKv {
         .await
     }
 
-    pub(super) async fn increment(
+    /// Reads `key` and, if `decide` gives a new value, writes it, in one
+    /// write transaction (so no other writer comes between).
+    async fn read_modify_write<T: Send + 'static>(
         &self,
         id: &BucketId,
         key: &str,
-        delta: i64,
         max: u64,
-    ) -> Result<i64, KvError> {
+        decide: impl FnOnce(Option<&[u8]>) -> Result<(Option<Vec<u8>>, T), KvError> + Send + 'static,
+    ) -> Result<T, KvError> {
         let (id, key) = (id.clone(), key.to_owned());
         self.off_runtime(move |kv| {
             kv.write(&id, max, |table, held| {
@@ -250,17 +252,30 @@ impl FileKv {
                     .get(row.as_str())
                     .map_err(backend_error)?
                     .map(|v| v.value().to_vec());
-                let value = incremented(old.as_deref(), delta)?;
-                let text = value.to_string().into_bytes();
+                let (new, out) = decide(old.as_deref())?;
+                let Some(new) = new else {
+                    return Ok((held, out));
+                };
                 table
-                    .insert(row.as_str(), text.as_slice())
+                    .insert(row.as_str(), new.as_slice())
                     .map_err(backend_error)?;
                 let old_bytes = old.map_or(0, |old| footprint(&key, &old));
-                Ok((
-                    held.saturating_sub(old_bytes) + footprint(&key, &text),
-                    value,
-                ))
+                Ok((held.saturating_sub(old_bytes) + footprint(&key, &new), out))
             })
+        })
+        .await
+    }
+
+    pub(super) async fn increment(
+        &self,
+        id: &BucketId,
+        key: &str,
+        delta: i64,
+        max: u64,
+    ) -> Result<i64, KvError> {
+        self.read_modify_write(id, key, max, move |old| {
+            let value = incremented(old, delta)?;
+            Ok((Some(value.to_string().into_bytes()), value))
         })
         .await
     }
@@ -273,26 +288,9 @@ impl FileKv {
         value: Vec<u8>,
         max: u64,
     ) -> Result<Swapped, KvError> {
-        let (id, key) = (id.clone(), key.to_owned());
-        self.off_runtime(move |kv| {
-            kv.write(&id, max, |table, held| {
-                let row = row(&id, &key);
-                let old = table
-                    .get(row.as_str())
-                    .map_err(backend_error)?
-                    .map(|v| v.value().to_vec());
-                if old != seen {
-                    return Ok((held, false));
-                }
-                table
-                    .insert(row.as_str(), value.as_slice())
-                    .map_err(backend_error)?;
-                let old_bytes = old.map_or(0, |old| footprint(&key, &old));
-                Ok((
-                    held.saturating_sub(old_bytes) + footprint(&key, &value),
-                    true,
-                ))
-            })
+        self.read_modify_write(id, key, max, move |old| match old == seen.as_deref() {
+            true => Ok((Some(value), true)),
+            false => Ok((None, false)),
         })
         .await
     }
