@@ -22,6 +22,7 @@ mod instances;
 mod languages;
 mod limits;
 mod observing;
+mod outbound;
 mod poll_limits;
 mod readme;
 mod redis_server;

@@ -10,7 +10,7 @@ use crate::error::one_line;
 use crate::net::{ListenSpec, systemd_fds};
 use crate::service::{self, Origin, ServiceSpec, validate_resolved, validate_with};
 use crate::shared::ServiceShare;
-use crate::wasm::{EngineLimits, Handler, HandlerEnv, build_engine};
+use crate::wasm::{EngineLimits, Handler, HandlerEnv, OutboundPolicy, build_engine};
 
 /// Checks what `args` describe; prints `ok: ...` per sound service and
 /// `error: ...` per problem; fails if there is any problem.
@@ -30,12 +30,19 @@ pub(super) async fn run(args: &ServiceArgs) -> anyhow::Result<()> {
     let mut resolved = Vec::new();
     for spec in &services {
         let mut found = Vec::new();
+        // Resolving allow-listed host names blocks: `check` is a one-shot
+        // command, nothing else runs on this runtime meanwhile.
+        let outbound = spec.outbound_policy().unwrap_or_else(|problem| {
+            found.push(problem);
+            OutboundPolicy::default()
+        });
         let version = match Handler::load(
             &engine,
             &spec.handler,
             Arc::new(HandlerEnv {
                 settings: spec.settings.clone(),
                 share: ServiceShare::detached(&spec.name),
+                outbound: Arc::new(outbound),
             }),
         ) {
             Ok(handler) => Some(handler.hash().to_owned()),

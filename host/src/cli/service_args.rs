@@ -10,9 +10,9 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args};
 
 use super::{parse_datagram_size, parse_duration, parse_setting};
-use crate::net::{ListenAddr, ListenOptions, ListenSpec, MAX_UDP_PAYLOAD, parse_mode};
+use crate::net::{AllowEntry, ListenAddr, ListenOptions, ListenSpec, MAX_UDP_PAYLOAD, parse_mode};
 use crate::service::{DEFAULT_PER_SOURCE, MAX_CONNECTIONS, MAX_MEMORY_MIB, ServiceSpec};
-use crate::wasm::ConnectionLimits;
+use crate::wasm::{ConnectionLimits, DEFAULT_MAX_OUTBOUND};
 
 /// The flags that describe what to serve: `--handler` with its listeners,
 /// limits and settings, or `--config FILE`. Shared by serving and `check`.
@@ -145,6 +145,17 @@ pub(crate) struct ServiceArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Limits")]
     pub(crate) max_lifetime: Option<Duration>,
 
+    /// Let the handler connect to HOST:PORT (TCP, and send UDP there):
+    /// an address, a network (10.0.0.0/8:5432), a port range
+    /// (127.0.0.1:8000-8100) or a host name, resolved once at start.
+    /// Repeatable; without it a handler can connect nowhere.
+    #[arg(long, value_name = "HOST:PORT", help_heading = "Outbound connections")]
+    pub(crate) allow_connect: Vec<AllowEntry>,
+
+    /// TCP connections one request may open to allowed addresses.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_OUTBOUND, help_heading = "Outbound connections")]
+    pub(crate) max_outbound: u32,
+
     /// Shared state: buckets and channels.
     #[command(flatten)]
     pub(crate) state: super::state_args::StateArgs,
@@ -238,6 +249,8 @@ impl ServiceArgs {
             },
             settings: self.settings.iter().cloned().collect::<BTreeMap<_, _>>(),
             state: self.state.spec(),
+            allow_connect: self.allow_connect.clone(),
+            max_outbound: self.max_outbound,
             watch: self.watch,
             reuse_datagram_instances: self.reuse_datagram_instances,
             ..ServiceSpec::for_handler(handler.to_owned())
@@ -256,6 +269,8 @@ fn conflict_with_config(id: &str) -> String {
             "listeners come from the config file's `listen` lists".to_owned()
         }
         "settings" => "give settings in the service's [service.settings] table".to_owned(),
+        "allow_connect" => "write `allow_connect = [...]` in the service's table".to_owned(),
+        "max_outbound" => "write `max_outbound` in the service's [service.limits] table".to_owned(),
         id if super::state_args::STATE_FLAGS.contains(&id) => {
             let key = match id {
                 "state" => "backend",

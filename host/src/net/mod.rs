@@ -3,12 +3,14 @@
 //! and datagrams off them. It knows nothing of handlers or services.
 
 mod addr;
+mod allow;
 mod datagram;
 mod inherited;
 mod listener;
 mod unix_file;
 
 pub(crate) use addr::{ListenAddr, ListenSpec, Transport};
+pub(crate) use allow::{AllowEntry, AllowRule};
 pub(crate) use datagram::{DatagramReply, Incoming, ReceivedDatagram, unix_path};
 pub(crate) use inherited::systemd_fds;
 pub(crate) use listener::{ListenOptions, Listener, MAX_UDP_PAYLOAD, bind_error};

@@ -89,6 +89,9 @@ struct ServiceTable {
     settings: BTreeMap<String, String>,
     #[serde(default)]
     state: StateTable,
+    /// Where its guests may connect, as `--allow-connect`.
+    #[serde(default)]
+    allow_connect: Vec<String>,
 }
 
 /// `[service.state]`: the backend, what is shared, the limits (the names
@@ -145,6 +148,7 @@ struct LimitsTable {
     max_cpu: Option<String>,
     max_lifetime: Option<String>,
     idle_timeout: Option<String>,
+    max_outbound: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -251,8 +255,20 @@ fn service(table: ServiceTable, base: &Path, origin: &Origin) -> Result<ServiceS
             crate::net::parse_mode(mode).map_err(|message| invalid("socket.unix_mode", message))?,
         );
     }
+    let mut allow_connect = Vec::new();
+    for entry in &table.allow_connect {
+        allow_connect.push(
+            entry
+                .parse()
+                .map_err(|message| invalid("allow_connect", message))?,
+        );
+    }
+    if let Some(max) = limits.max_outbound {
+        spec.max_outbound = max;
+    }
     Ok(ServiceSpec {
         listen,
+        allow_connect,
         settings: table.settings.clone(),
         state: table
             .state

@@ -8,9 +8,9 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::net::{ListenOptions, ListenSpec, Transport};
+use crate::net::{AllowEntry, ListenOptions, ListenSpec, Transport};
 use crate::shared::StateSpec;
-use crate::wasm::{ConnectionLimits, Settings};
+use crate::wasm::{ConnectionLimits, DEFAULT_MAX_OUTBOUND, OutboundPolicy, Settings};
 
 /// Requests one service may serve at once (`--max-connections`,
 /// `limits.max_connections`).
@@ -66,6 +66,10 @@ pub(crate) struct ServiceSpec {
     pub(crate) settings: Settings,
     /// Its buckets and topics: backend, sharing, limits.
     pub(crate) state: StateSpec,
+    /// Where its guests may connect (`--allow-connect`); empty: nowhere.
+    pub(crate) allow_connect: Vec<AllowEntry>,
+    /// TCP connections one request may open (`--max-outbound`).
+    pub(crate) max_outbound: u32,
     /// Whether to reload the handler when its file changes.
     pub(crate) watch: bool,
     /// Whether datagrams are served by reused, warm instances.
@@ -73,6 +77,19 @@ pub(crate) struct ServiceSpec {
 }
 
 impl ServiceSpec {
+    /// Where its guests may connect, host names resolved now and pinned
+    /// (blocking on DNS: call off the runtime).
+    pub(crate) fn outbound_policy(&self) -> Result<OutboundPolicy, String> {
+        let mut rules = Vec::new();
+        for entry in &self.allow_connect {
+            rules.extend(entry.resolve()?);
+        }
+        Ok(OutboundPolicy {
+            rules,
+            max_per_request: self.max_outbound,
+        })
+    }
+
     /// A service named after its handler file, with every default: what
     /// `--handler PATH` alone describes.
     pub(crate) fn for_handler(handler: PathBuf) -> Self {
@@ -90,6 +107,8 @@ impl ServiceSpec {
             limits: ConnectionLimits::default(),
             settings: Settings::new(),
             state: StateSpec::default(),
+            allow_connect: Vec::new(),
+            max_outbound: DEFAULT_MAX_OUTBOUND,
             watch: false,
             reuse_datagram_instances: false,
         }

@@ -96,20 +96,22 @@ impl Supervisor {
     /// state backend at first use (off the runtime: a state file is opened
     /// from disk).
     async fn handler_env(&self, spec: &ServiceSpec) -> anyhow::Result<Arc<HandlerEnv>> {
-        let (backends, name, state) = (
-            Arc::clone(&self.backends),
-            spec.name.clone(),
-            spec.state.clone(),
-        );
+        let (backends, owned) = (Arc::clone(&self.backends), spec.clone());
         let observer: Arc<dyn StateObserver> = self.metrics.service(&spec.name);
-        let share =
-            tokio::task::spawn_blocking(move || backends.share_for(&name, &state, observer))
-                .await
-                .map_err(|err| anyhow::anyhow!("opening the state backend failed: {err}"))?
-                .map_err(|err| anyhow::anyhow!("state {}: {err}", spec.state.backend))?;
+        // Opening a state file and resolving allow-listed names block.
+        let (share, outbound) = tokio::task::spawn_blocking(move || {
+            let share = backends
+                .share_for(&owned.name, &owned.state, observer)
+                .map_err(|err| format!("state {}: {err}", owned.state.backend))?;
+            Ok::<_, String>((share, owned.outbound_policy()?))
+        })
+        .await
+        .map_err(|err| anyhow::anyhow!("preparing the service failed: {err}"))?
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
         Ok(Arc::new(HandlerEnv {
             settings: spec.settings.clone(),
             share,
+            outbound: Arc::new(outbound),
         }))
     }
 
@@ -131,6 +133,8 @@ impl Supervisor {
                     running.spec.handler == spec.handler
                         && running.spec.settings == spec.settings
                         && running.spec.state == spec.state
+                        && running.spec.allow_connect == spec.allow_connect
+                        && running.spec.max_outbound == spec.max_outbound
                 })
                 .map(|running| Arc::clone(&running.slot));
             let slot = match reusable {

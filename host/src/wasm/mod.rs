@@ -24,6 +24,7 @@ mod instance;
 mod io_failure;
 mod keyvalue_host;
 mod limits;
+mod outbound;
 mod request;
 mod request_host;
 mod slot;
@@ -37,6 +38,7 @@ pub(crate) use engine::{DEFAULT_KEEP_RESIDENT, EngineLimits, build_engine, fit_o
 pub(crate) use failure::FailureCause;
 pub(crate) use instance::{InstanceChoice, MAX_WARM_INSTANCES};
 pub(crate) use limits::ConnectionLimits;
+pub(crate) use outbound::{DEFAULT_MAX_OUTBOUND, OutboundPolicy};
 pub(crate) use request::Request;
 pub(crate) use slot::{HandlerSlot, ReloadOutcome, load_off_runtime};
 pub(crate) use state::{HandlerEnv, RequestObserver, Settings};

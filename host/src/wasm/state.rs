@@ -11,6 +11,7 @@ use super::guest_output::{GuestOutput, GuestStream};
 use super::guest_text::LogBudget;
 use super::heavy_lane::LaneSlot;
 use super::limits::MemoryLimiter;
+use super::outbound::OutboundPolicy;
 use crate::shared::ServiceShare;
 
 /// The most host objects one instance may hold handles to at once: its
@@ -75,6 +76,8 @@ pub(crate) struct HandlerEnv {
     pub(crate) settings: Settings,
     /// The service's buckets and topics.
     pub(crate) share: ServiceShare,
+    /// Where its guests may connect.
+    pub(crate) outbound: Arc<OutboundPolicy>,
 }
 
 impl std::fmt::Debug for InstanceState {
@@ -124,10 +127,12 @@ impl InstanceState {
 }
 
 /// The guest's WASI context, locked down: no preopened directories, no
-/// environment, no arguments, no sockets, no name lookups; stdin is empty
+/// environment, no arguments, no name lookups, and sockets only as far as
+/// the service's allow-list opens them (none by default); stdin is empty
 /// and stdout/stderr go to the host log under `log_budget`.
-fn locked_down_wasi(log_budget: &Arc<LogBudget>) -> WasiCtx {
-    WasiCtx::builder()
+fn locked_down_wasi(log_budget: &Arc<LogBudget>, outbound: &Arc<OutboundPolicy>) -> WasiCtx {
+    let mut builder = WasiCtx::builder();
+    builder
         .stdout(GuestOutput::new(
             GuestStream::Stdout,
             Arc::clone(log_budget),
@@ -136,19 +141,23 @@ fn locked_down_wasi(log_budget: &Arc<LogBudget>) -> WasiCtx {
             GuestStream::Stderr,
             Arc::clone(log_budget),
         ))
-        .allow_tcp(false)
-        .allow_udp(false)
-        .allow_ip_name_lookup(false)
-        .build()
+        // TCP and UDP go through the policy's check (which refuses all
+        // without an allow-list, and logs the refusal); DNS stays off.
+        .allow_tcp(true)
+        .allow_udp(true)
+        .allow_ip_name_lookup(false);
+    let check = outbound.check_for_instance();
+    builder.socket_addr_check(move |addr, usage| check(addr, usage));
+    builder.build()
 }
 
 impl WasiView for InstanceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        let log_budget = &self.log_budget;
+        let (log_budget, outbound) = (&self.log_budget, &self.env.outbound);
         WasiCtxView {
             ctx: self
                 .wasi
-                .get_or_insert_with(|| locked_down_wasi(log_budget)),
+                .get_or_insert_with(|| locked_down_wasi(log_budget, outbound)),
             table: &mut self.table,
         }
     }

@@ -1,0 +1,233 @@
+//! Outbound connections: denied by default, opened by `--allow-connect`;
+//! the `tcpclient` and `proxy` examples against real upstream servers.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::thread;
+use std::time::Duration;
+
+use crate::fixtures::{FAULTY, PROXY, TCPCLIENT};
+use crate::support::{Server, exchange_line, pattern};
+
+/// A line server on a free loopback port: answers `upstream says LINE`.
+/// Runs until the test process ends.
+fn line_upstream() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            thread::spawn(move || {
+                let mut out = stream.try_clone().expect("clone");
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if out
+                        .write_all(format!("upstream says {line}\n").as_bytes())
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// An echo server on a free loopback port that passes the client's
+/// half-close on. Runs until the test process ends.
+fn echo_upstream() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            thread::spawn(move || {
+                let mut out = stream.try_clone().expect("clone");
+                let mut input = stream;
+                let _ = std::io::copy(&mut input, &mut out);
+                let _ = out.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    port
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+#[test]
+fn tcpclient_relays_lines_to_an_allowed_upstream() {
+    let upstream = format!("127.0.0.1:{}", line_upstream());
+    let server = Server::start(
+        TCPCLIENT,
+        &[
+            "--set",
+            &format!("upstream={upstream}"),
+            "--allow-connect",
+            &upstream,
+        ],
+    );
+    let mut client = BufReader::new(server.connect());
+    assert_eq!(exchange_line(&mut client, "hello"), "upstream says hello\n");
+    assert_eq!(exchange_line(&mut client, "again"), "upstream says again\n");
+}
+
+#[test]
+fn handlers_connect_nowhere_by_default_and_the_refusal_is_logged_once() {
+    let upstream = format!("127.0.0.1:{}", line_upstream());
+    let server = Server::start(TCPCLIENT, &["--set", &format!("upstream={upstream}")]);
+    let mut client = BufReader::new(server.connect());
+    client.get_mut().write_all(b"hello\n").expect("send");
+    let mut reply = String::new();
+    assert_eq!(client.read_line(&mut reply).unwrap_or(0), 0, "{reply}");
+    let line = server.wait_for_log(&["outbound refused", "has no --allow-connect"]);
+    assert!(
+        line.contains("conn{id=1"),
+        "not in the connection's span: {line}"
+    );
+    server.wait_for_count("outbound refused", 1);
+}
+
+#[test]
+fn only_the_listed_addresses_and_count_are_granted_and_no_guest_listens() {
+    let (allowed, other) = (line_upstream(), line_upstream());
+    let server = Server::start(
+        FAULTY,
+        &[
+            "--allow-connect",
+            &format!("127.0.0.1:{allowed}"),
+            "--max-outbound",
+            "3",
+        ],
+    );
+    let mut client = BufReader::new(server.connect());
+    let other_reply = exchange_line(&mut client, &format!("connect {other}"));
+    assert!(other_reply.starts_with("denied: "), "{other_reply}");
+    let mut client = BufReader::new(server.connect());
+    assert_eq!(
+        exchange_line(&mut client, &format!("connect-many {allowed} 5")),
+        "connected 3 of 5\n"
+    );
+    let listen = exchange_line(&mut client, "listen");
+    assert!(listen.starts_with("denied: "), "{listen}");
+    server.wait_for_log(&["outbound refused", "more than 3 connections in one request"]);
+}
+
+/// Sends `data` through `server` and returns what came back (the echo
+/// upstream sends it all back, then the end).
+fn through(server: &Server, data: Vec<u8>) -> Vec<u8> {
+    let stream = server.connect();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut writer = stream.try_clone().expect("clone");
+    let sender = thread::spawn(move || {
+        writer.write_all(&data).expect("send");
+        writer.shutdown(Shutdown::Write).expect("half close");
+    });
+    let mut echoed = Vec::new();
+    let mut reader = stream;
+    reader.read_to_end(&mut echoed).expect("read");
+    sender.join().expect("sender");
+    echoed
+}
+
+fn proxy(upstreams: &[u16]) -> Server {
+    let list: Vec<String> = upstreams.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let mut args = vec![
+        "--set".to_owned(),
+        format!("upstreams={}", list.join(",")),
+        "--max-connections-per-source".to_owned(),
+        "1000".to_owned(),
+    ];
+    for upstream in &list {
+        args.push("--allow-connect".to_owned());
+        args.push(upstream.clone());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::start(PROXY, &args)
+}
+
+#[test]
+fn the_proxy_carries_4_mib_each_way_and_passes_half_closes_on() {
+    let server = proxy(&[echo_upstream(), echo_upstream()]);
+    let transfers: Vec<_> = (0..4u64)
+        .map(|seed| {
+            let addr = server.addr();
+            thread::spawn(move || {
+                let data = pattern(4 * 1024 * 1024, seed);
+                let stream = TcpStream::connect(addr).expect("connect");
+                let mut writer = stream.try_clone().expect("clone");
+                let sent = data.clone();
+                let sender = thread::spawn(move || {
+                    writer.write_all(&sent).expect("send");
+                    writer.shutdown(Shutdown::Write).expect("half close");
+                });
+                let mut echoed = Vec::new();
+                let mut reader = stream;
+                reader.read_to_end(&mut echoed).expect("read");
+                sender.join().expect("sender");
+                assert!(echoed == data, "a 4 MiB transfer came back different");
+            })
+        })
+        .collect();
+    for transfer in transfers {
+        transfer.join().expect("a transfer failed");
+    }
+}
+
+#[test]
+fn the_proxy_serves_200_connections_at_once_and_survives_bad_upstreams() {
+    // One upstream refuses (nothing listens), one resets every connection,
+    // two echo: every connection still gets its bytes back or a clean end.
+    let resetting = {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let socket = socket2::SockRef::from(&stream);
+                let _ = socket.set_linger(Some(Duration::ZERO));
+                drop(stream); // RST
+            }
+        });
+        port
+    };
+    let server = proxy(&[closed_port(), echo_upstream(), echo_upstream()]);
+    let clients: Vec<_> = (0..200u64)
+        .map(|seed| {
+            let server_addr = server.addr();
+            thread::spawn(move || {
+                let data = pattern(16 * 1024, seed);
+                let stream = TcpStream::connect(server_addr).expect("connect");
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(60)))
+                    .expect("timeout");
+                let mut writer = stream.try_clone().expect("clone");
+                let sent = data.clone();
+                let sender = thread::spawn(move || {
+                    let _ = writer.write_all(&sent);
+                    let _ = writer.shutdown(Shutdown::Write);
+                });
+                let mut echoed = Vec::new();
+                let mut reader = stream;
+                reader.read_to_end(&mut echoed).expect("read");
+                sender.join().expect("sender");
+                echoed == data
+            })
+        })
+        .collect();
+    let whole = clients
+        .into_iter()
+        .map(|client| client.join().expect("a client failed"))
+        .filter(|whole| *whole)
+        .count();
+    assert_eq!(whole, 200, "connections that got all their bytes back");
+    // The resetting upstream: the client's connection ends, the proxy
+    // serves on.
+    let with_reset = proxy(&[resetting]);
+    assert!(through(&with_reset, b"lost".to_vec()).is_empty());
+    assert_eq!(through(&server, b"still here".to_vec()), b"still here");
+}
