@@ -24,6 +24,7 @@ mod chart;
 mod contract;
 mod fairness;
 mod load;
+mod proxying;
 mod server;
 mod state;
 
@@ -63,8 +64,9 @@ struct Args {
     /// the fairness table with `fairness`, or only the contract 0.1/0.2
     /// echo table with `contract`, or only the shared-state tables
     /// (redis-benchmark against kvstore and redis-server, chat fan-out)
-    /// with `state` (e.g. "Unix"), and nothing else: for quick comparisons
-    /// while tuning.
+    /// with `state`, or only the proxy comparison with HAProxy with
+    /// `proxy` (e.g. "Unix"), and nothing else: for quick comparisons while
+    /// tuning.
     #[arg(long, value_name = "TEXT")]
     only: Option<String>,
     /// Drive the first main-table workload matching `--only` against a
@@ -129,6 +131,11 @@ async fn main() -> anyhow::Result<()> {
         print!("{report}");
         return Ok(());
     }
+    if args.only.as_deref() == Some("proxy") {
+        report.push_str(&proxying::proxy_table(&paths, duration).await?);
+        print!("{report}");
+        return Ok(());
+    }
     if args.only.as_deref() == Some("state") {
         report.push_str(&state::state_table(&paths, duration).await?);
         print!("{report}");
@@ -155,6 +162,7 @@ async fn main() -> anyhow::Result<()> {
     report.push_str(&contract::contract_table(&paths, duration).await?);
     report.push_str(&fairness::fairness_table(&paths, duration).await?);
     report.push_str(&state::state_table(&paths, duration).await?);
+    report.push_str(&proxying::proxy_table(&paths, duration).await?);
     if !args.smoke {
         report.push_str(&language_table(&paths, duration, args.idle.min(1000)).await?);
     }

@@ -49,13 +49,14 @@ pub async fn state_table(paths: &Paths, duration: Duration) -> anyhow::Result<St
 }
 
 /// A `redis-server` on a free port, killed when dropped.
-struct RedisServer {
+pub(crate) struct RedisServer {
     _child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl RedisServer {
-    async fn start() -> anyhow::Result<Self> {
+    /// Starts one on a free port and waits until it accepts.
+    pub(crate) async fn start() -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -87,29 +88,35 @@ async fn redis_benchmark(
     requests: u64,
     pipeline: u32,
 ) -> anyhow::Result<HashMap<String, f64>> {
+    let csv = redis_benchmark_csv(port, "ping,set,get,incr", requests, pipeline).await?;
+    Ok(csv.into_iter().map(|(test, (rps, _))| (test, rps)).collect())
+}
+
+/// `redis-benchmark -t TESTS -c 50 --csv` against `port`: requests per
+/// second and p99 latency in ms, by test name.
+pub(crate) async fn redis_benchmark_csv(
+    port: u16,
+    tests: &str,
+    requests: u64,
+    pipeline: u32,
+) -> anyhow::Result<HashMap<String, (f64, f64)>> {
     let output = Command::new("redis-benchmark")
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-        .args([
-            "-t",
-            "ping,set,get,incr",
-            "-c",
-            "50",
-            "-r",
-            "100000",
-            "--csv",
-        ])
+        .args(["-t", tests, "-c", "50", "-r", "100000", "--csv"])
         .args(["-n", &requests.to_string(), "-P", &pipeline.to_string()])
         .output()
         .await
         .context("running redis-benchmark")?;
     let text = String::from_utf8_lossy(&output.stdout);
-    let rates: HashMap<String, f64> = text
+    // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+    let rates: HashMap<String, (f64, f64)> = text
         .lines()
         .filter_map(|line| {
-            let mut fields = line.split(',').map(|field| field.trim_matches('"'));
-            let name = fields.next()?.to_owned();
-            let rps = fields.next()?.parse().ok()?;
-            Some((name, rps))
+            let fields: Vec<&str> = line.split(',').map(|field| field.trim_matches('"')).collect();
+            let name = (*fields.first()?).to_owned();
+            let rps = fields.get(1)?.parse().ok()?;
+            let p99 = fields.get(6).and_then(|p99| p99.parse().ok()).unwrap_or(0.0);
+            Some((name, (rps, p99)))
         })
         .collect();
     if rates.is_empty() {

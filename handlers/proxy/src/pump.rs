@@ -30,13 +30,22 @@ struct Direction<'a> {
 }
 
 impl Direction<'_> {
-    /// Moves what it can; `true` when its input just ended.
-    fn pump(&mut self) -> Result<bool, Error> {
-        if self.waits == Waits::Done {
-            return Ok(false);
+    /// The pollable of what it waits for, if anything.
+    fn pollable(&self) -> Option<poll::Pollable> {
+        match self.waits {
+            Waits::Input => Some(self.input.subscribe()),
+            Waits::Output => Some(self.output.subscribe()),
+            Waits::Done => None,
         }
+    }
+
+    /// Moves what it can now that what it waited for is ready; `true` when
+    /// its input just ended.
+    fn pump(&mut self) -> Result<bool, Error> {
         match self.output.splice(self.input, CHUNK) {
+            // Input ready but nothing moved: the output has no room.
             Ok(0) if self.waits == Waits::Input => self.waits = Waits::Output,
+            // Room again (or bytes moved): wait for input next.
             Ok(_) => self.waits = Waits::Input,
             Err(StreamError::Closed) => {
                 self.waits = Waits::Done;
@@ -64,22 +73,18 @@ pub(crate) fn both_ways(request: &Request, upstream: &Upstream) -> Result<(), Er
         waits: Waits::Input,
     };
     while up.waits != Waits::Done || down.waits != Waits::Done {
-        let pollables: Vec<poll::Pollable> = [&up, &down]
-            .iter()
-            .filter_map(|direction| match direction.waits {
-                Waits::Input => Some(direction.input.subscribe()),
-                Waits::Output => Some(direction.output.subscribe()),
-                Waits::Done => None,
-            })
-            .collect();
-        let waiting: Vec<&poll::Pollable> = pollables.iter().collect();
-        poll::poll(&waiting);
-        drop(pollables);
-        if up.pump()? {
+        let (up_ready, down_ready) = (up.pollable(), down.pollable());
+        let waiting: Vec<&poll::Pollable> = up_ready.iter().chain(down_ready.iter()).collect();
+        let ready = poll::poll(&waiting);
+        // Which directions' pollables are ready: `up`'s is first when it has one.
+        let up_index = up_ready.as_ref().map(|_| 0u32);
+        let down_index = down_ready.as_ref().map(|_| u32::from(up_ready.is_some()));
+        drop((up_ready, down_ready));
+        if up_index.is_some_and(|index| ready.contains(&index)) && up.pump()? {
             // The client finished sending: tell the upstream.
             upstream.shutdown_send();
         }
-        if down.pump()? {
+        if down_index.is_some_and(|index| ready.contains(&index)) && down.pump()? {
             // The upstream finished: the client reads end of stream.
             let _ = client_out.blocking_flush();
             request.shutdown_write()?;

@@ -2,6 +2,10 @@
 //! WASI streams (which `splice` needs).
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use wasmserve_sdk::wasip2::clocks::monotonic_clock;
+use wasmserve_sdk::wasip2::io::poll;
 
 use wasmserve_sdk::wasip2::io::streams::{InputStream, OutputStream};
 use wasmserve_sdk::wasip2::sockets::network::{
@@ -19,8 +23,9 @@ pub(crate) struct Upstream {
 }
 
 impl Upstream {
-    /// Connects to `address` (`IP:PORT`), waiting for the handshake.
-    pub(crate) fn connect(address: &str) -> Result<Self, String> {
+    /// Connects to `address` (`IP:PORT`), waiting for the handshake at most
+    /// `timeout`.
+    pub(crate) fn connect(address: &str, timeout: Duration) -> Result<Self, String> {
         let addr: SocketAddr = address
             .parse()
             .map_err(|_| format!("{address:?} is not IP:PORT"))?;
@@ -53,6 +58,8 @@ impl Upstream {
         socket
             .start_connect(&network, remote)
             .map_err(|e| e.to_string())?;
+        let nanos = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+        let deadline = monotonic_clock::subscribe_duration(nanos);
         loop {
             match socket.finish_connect() {
                 Ok((input, output)) => {
@@ -62,7 +69,12 @@ impl Upstream {
                         socket,
                     });
                 }
-                Err(ErrorCode::WouldBlock) => socket.subscribe().block(),
+                Err(ErrorCode::WouldBlock) => {
+                    let ready = poll::poll(&[&socket.subscribe(), &deadline]);
+                    if ready == [1] {
+                        return Err(format!("no answer within {timeout:?}"));
+                    }
+                }
                 Err(err) => return Err(err.to_string()),
             }
         }

@@ -381,4 +381,8 @@ impl RequestObserver for ServiceMetrics {
     fn reply_refused(&self) {
         self.replies_refused.inc();
     }
+
+    fn outbound(&self, allowed: bool) {
+        self.state.outbound(allowed);
+    }
 }

@@ -1,5 +1,5 @@
-//! The metrics of shared state: key-value operations and bytes, messages
-//! published, delivered and lost.
+//! The metrics of shared state (key-value operations and bytes, messages
+//! published, delivered and lost) and of outbound connections.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -27,6 +27,13 @@ pub(super) struct StateFamilies {
     published: Family<ServiceLabels, Counter>,
     delivered: Family<ServiceLabels, Counter>,
     lost: Family<ServiceLabels, Counter>,
+    outbound: Family<ResultLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    service: String,
+    result: String,
 }
 
 /// One service's handles: every series made at start, so an operation
@@ -39,6 +46,14 @@ pub(super) struct StateHandles {
     published: Counter,
     delivered: Counter,
     lost: Counter,
+    /// Outbound TCP connects: granted (0) and refused (1).
+    outbound: [Counter; 2],
+}
+
+impl StateHandles {
+    pub(super) fn outbound(&self, allowed: bool) {
+        self.outbound[usize::from(!allowed)].inc();
+    }
 }
 
 impl StateFamilies {
@@ -62,6 +77,11 @@ impl StateFamilies {
             "channel_messages_delivered",
             "Messages queued for the service's subscribers",
             self.delivered.clone(),
+        );
+        registry.register(
+            "outbound_connections",
+            "Outbound TCP connections handlers asked for, per result: allowed (in --allow-connect, under --max-outbound) or refused",
+            self.outbound.clone(),
         );
         registry.register(
             "channel_messages_lost",
@@ -89,6 +109,14 @@ impl StateFamilies {
             published: self.published.get_or_create(&labels).clone(),
             delivered: self.delivered.get_or_create(&labels).clone(),
             lost: self.lost.get_or_create(&labels).clone(),
+            outbound: ["allowed", "refused"].map(|result| {
+                self.outbound
+                    .get_or_create(&ResultLabels {
+                        service: service.to_owned(),
+                        result: result.to_owned(),
+                    })
+                    .clone()
+            }),
         }
     }
 }

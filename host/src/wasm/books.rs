@@ -111,6 +111,7 @@ mod tests {
         }
         fn instantiated(&self, _took: Duration) {}
         fn reply_refused(&self) {}
+        fn outbound(&self, _: bool) {}
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //!   host at start.
 //!
 //! A refusal reaches the guest as `access-denied` (Rust: `PermissionDenied`)
-//! and is logged once per request, in the request's span.
+//! and is logged once per request, in the request's span; every TCP
+//! connect is counted, granted or refused (`RequestObserver::outbound`).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -23,6 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use wasmtime_wasi::sockets::SocketAddrUse;
 
+use super::state::RequestObserver;
 use crate::net::AllowRule;
 
 /// The TCP connections one request may open unless configured.
@@ -63,7 +65,10 @@ impl OutboundPolicy {
 
     /// The check for one instance's WASI context: it counts that
     /// instance's connections and logs its first refusal.
-    pub(crate) fn check_for_instance(self: &Arc<Self>) -> Box<Check> {
+    pub(crate) fn check_for_instance(
+        self: &Arc<Self>,
+        observer: Arc<dyn RequestObserver>,
+    ) -> Box<Check> {
         let policy = Arc::clone(self);
         let made = AtomicU32::new(0);
         let logged = AtomicBool::new(false);
@@ -76,6 +81,9 @@ impl OutboundPolicy {
                 tracing::warn!(%addr, "outbound refused: {why}");
             }
             let allowed = verdict.is_ok();
+            if matches!(usage, SocketAddrUse::TcpConnect) {
+                observer.outbound(allowed);
+            }
             Box::pin(async move { allowed })
         })
     }

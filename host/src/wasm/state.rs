@@ -33,6 +33,8 @@ pub(crate) trait RequestObserver: Send + Sync + std::fmt::Debug {
     fn instantiated(&self, took: Duration);
     /// A datagram reply was refused: over the reply budget.
     fn reply_refused(&self);
+    /// The guest asked for an outbound TCP connection, and got it or not.
+    fn outbound(&self, allowed: bool);
 }
 
 /// The store data of one handler instance, which lives exactly as long as one
@@ -130,7 +132,11 @@ impl InstanceState {
 /// environment, no arguments, no name lookups, and sockets only as far as
 /// the service's allow-list opens them (none by default); stdin is empty
 /// and stdout/stderr go to the host log under `log_budget`.
-fn locked_down_wasi(log_budget: &Arc<LogBudget>, outbound: &Arc<OutboundPolicy>) -> WasiCtx {
+fn locked_down_wasi(
+    log_budget: &Arc<LogBudget>,
+    outbound: &Arc<OutboundPolicy>,
+    observer: &Arc<dyn RequestObserver>,
+) -> WasiCtx {
     let mut builder = WasiCtx::builder();
     builder
         .stdout(GuestOutput::new(
@@ -146,7 +152,7 @@ fn locked_down_wasi(log_budget: &Arc<LogBudget>, outbound: &Arc<OutboundPolicy>)
         .allow_tcp(true)
         .allow_udp(true)
         .allow_ip_name_lookup(false);
-    let check = outbound.check_for_instance();
+    let check = outbound.check_for_instance(Arc::clone(observer));
     builder.socket_addr_check(move |addr, usage| check(addr, usage));
     builder.build()
 }
@@ -154,10 +160,11 @@ fn locked_down_wasi(log_budget: &Arc<LogBudget>, outbound: &Arc<OutboundPolicy>)
 impl WasiView for InstanceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         let (log_budget, outbound) = (&self.log_budget, &self.env.outbound);
+        let observer = &self.books.observer;
         WasiCtxView {
             ctx: self
                 .wasi
-                .get_or_insert_with(|| locked_down_wasi(log_budget, outbound)),
+                .get_or_insert_with(|| locked_down_wasi(log_budget, outbound, observer)),
             table: &mut self.table,
         }
     }
