@@ -47,7 +47,9 @@ impl Drop for Haproxy {
 
 impl Haproxy {
     async fn start(upstream: u16) -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let config = scratch("haproxy.cfg");
         let text = HAPROXY_CONFIG
             .replace("LISTEN", &port.to_string())

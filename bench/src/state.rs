@@ -89,7 +89,10 @@ async fn redis_benchmark(
     pipeline: u32,
 ) -> anyhow::Result<HashMap<String, f64>> {
     let csv = redis_benchmark_csv(port, "ping,set,get,incr", requests, pipeline).await?;
-    Ok(csv.into_iter().map(|(test, (rps, _))| (test, rps)).collect())
+    Ok(csv
+        .into_iter()
+        .map(|(test, (rps, _))| (test, rps))
+        .collect())
 }
 
 /// `redis-benchmark -t TESTS -c 50 --csv` against `port`: requests per
@@ -112,10 +115,16 @@ pub(crate) async fn redis_benchmark_csv(
     let rates: HashMap<String, (f64, f64)> = text
         .lines()
         .filter_map(|line| {
-            let fields: Vec<&str> = line.split(',').map(|field| field.trim_matches('"')).collect();
+            let fields: Vec<&str> = line
+                .split(',')
+                .map(|field| field.trim_matches('"'))
+                .collect();
             let name = (*fields.first()?).to_owned();
             let rps = fields.get(1)?.parse().ok()?;
-            let p99 = fields.get(6).and_then(|p99| p99.parse().ok()).unwrap_or(0.0);
+            let p99 = fields
+                .get(6)
+                .and_then(|p99| p99.parse().ok())
+                .unwrap_or(0.0);
             Some((name, (rps, p99)))
         })
         .collect();

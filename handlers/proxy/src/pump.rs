@@ -8,8 +8,10 @@ use wasmserve_sdk::{Error, Request};
 
 use crate::upstream::Upstream;
 
-/// The most one splice moves.
-const CHUNK: u64 = 64 * 1024;
+/// The most one splice moves. wasmtime-wasi zeroes a buffer of this size
+/// for every splice: 16 KiB measured faster than 64 KiB (redis-benchmark
+/// through the proxy: 0.75x -> 0.82x of HAProxy) and than 4 KiB (4 KiB echo).
+const CHUNK: u64 = 16 * 1024;
 
 /// What a direction waits for.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -27,16 +29,23 @@ struct Direction<'a> {
     input: &'a InputStream,
     output: &'a OutputStream,
     waits: Waits,
+    /// The pollable of what it waits for, kept while that stays the same
+    /// (a pollable can be polled again and again: two host calls fewer
+    /// per wake-up).
+    pollable: Option<(Waits, poll::Pollable)>,
 }
 
 impl Direction<'_> {
     /// The pollable of what it waits for, if anything.
-    fn pollable(&self) -> Option<poll::Pollable> {
-        match self.waits {
-            Waits::Input => Some(self.input.subscribe()),
-            Waits::Output => Some(self.output.subscribe()),
-            Waits::Done => None,
+    fn pollable(&mut self) -> Option<&poll::Pollable> {
+        if self.pollable.as_ref().map(|(waits, _)| *waits) != Some(self.waits) {
+            self.pollable = match self.waits {
+                Waits::Input => Some((Waits::Input, self.input.subscribe())),
+                Waits::Output => Some((Waits::Output, self.output.subscribe())),
+                Waits::Done => None,
+            };
         }
+        self.pollable.as_ref().map(|(_, pollable)| pollable)
     }
 
     /// Moves what it can now that what it waited for is ready; `true` when
@@ -66,20 +75,21 @@ pub(crate) fn both_ways(request: &Request, upstream: &Upstream) -> Result<(), Er
         input: &client_in,
         output: &upstream.output,
         waits: Waits::Input,
+        pollable: None,
     };
     let mut down = Direction {
         input: &upstream.input,
         output: &client_out,
         waits: Waits::Input,
+        pollable: None,
     };
     while up.waits != Waits::Done || down.waits != Waits::Done {
         let (up_ready, down_ready) = (up.pollable(), down.pollable());
-        let waiting: Vec<&poll::Pollable> = up_ready.iter().chain(down_ready.iter()).collect();
-        let ready = poll::poll(&waiting);
         // Which directions' pollables are ready: `up`'s is first when it has one.
-        let up_index = up_ready.as_ref().map(|_| 0u32);
-        let down_index = down_ready.as_ref().map(|_| u32::from(up_ready.is_some()));
-        drop((up_ready, down_ready));
+        let up_index = up_ready.map(|_| 0u32);
+        let down_index = down_ready.map(|_| u32::from(up_index.is_some()));
+        let waiting: Vec<&poll::Pollable> = up_ready.into_iter().chain(down_ready).collect();
+        let ready = poll::poll(&waiting);
         if up_index.is_some_and(|index| ready.contains(&index)) && up.pump()? {
             // The client finished sending: tell the upstream.
             upstream.shutdown_send();
