@@ -212,7 +212,14 @@ const PYTHON: Language = Language {
     dir: "python",
     suffix: "py",
     missing_cfg: "wasmserve_no_python",
-    handlers: &["echo", "greet", "ticker", "timeout-greet", "chatroom"],
+    handlers: &[
+        "echo",
+        "greet",
+        "ticker",
+        "timeout-greet",
+        "chatroom",
+        "tcpclient",
+    ],
 };
 
 const JS: Language = Language {

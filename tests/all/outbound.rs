@@ -6,7 +6,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::Duration;
 
-use crate::fixtures::{FAULTY, PROXY, TCPCLIENT};
+use crate::fixtures::{FAULTY, PROXY, TCPCLIENT, TCPCLIENT_PY};
 use crate::support::{Server, exchange_line, pattern};
 
 /// A line server on a free loopback port: answers `upstream says LINE`.
@@ -60,9 +60,23 @@ fn closed_port() -> u16 {
 
 #[test]
 fn tcpclient_relays_lines_to_an_allowed_upstream() {
+    relays_lines(TCPCLIENT);
+}
+
+#[test]
+#[cfg_attr(
+    wasmserve_no_python,
+    ignore = "componentize-py could not be installed or run here (tests/build.rs printed why)"
+)]
+fn the_python_tcpclient_relays_lines_too() {
+    relays_lines(TCPCLIENT_PY);
+}
+
+/// `handler` (a tcpclient) relays two lines to an allowed line server.
+fn relays_lines(handler: &str) {
     let upstream = format!("127.0.0.1:{}", line_upstream());
     let server = Server::start(
-        TCPCLIENT,
+        handler,
         &[
             "--set",
             &format!("upstream={upstream}"),
