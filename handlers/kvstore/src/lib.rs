@@ -11,6 +11,7 @@
 //! Serve: `wasmserve --handler target/wasm32-wasip2/release/kvstore.wasm --tcp 6380`
 //! Try:   `redis-cli -p 6380 set greeting hello` then `redis-cli -p 6380 get greeting`
 
+mod batch;
 mod commands;
 mod resp;
 mod stored;
@@ -18,7 +19,7 @@ mod subscriber;
 
 use wasmserve_sdk::{Error, Request, kv};
 
-use commands::Batch;
+use batch::Batch;
 use resp::{MAX_BULK, ProtocolError, Replies};
 use subscriber::Subscriber;
 

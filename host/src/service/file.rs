@@ -36,8 +36,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::spec::{Origin, ServiceSpec, SpecError, validate};
+use super::state_table::StateTable;
 use crate::net::ListenSpec;
-use crate::shared::{StateBackend, StateSpec};
 
 /// Why a configuration file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -92,51 +92,6 @@ struct ServiceTable {
     /// Where its guests may connect, as `--allow-connect`.
     #[serde(default)]
     allow_connect: Vec<String>,
-}
-
-/// `[service.state]`: the backend, what is shared, the limits (the names
-/// of the flags, with `backend` for `--state`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StateTable {
-    backend: Option<String>,
-    #[serde(default)]
-    shared_buckets: Vec<String>,
-    #[serde(default)]
-    shared_topics: Vec<String>,
-    kv_max_key: Option<usize>,
-    kv_max_value: Option<usize>,
-    kv_max_bytes: Option<u64>,
-    channel_max_message: Option<usize>,
-    channel_queue: Option<usize>,
-}
-
-impl StateTable {
-    /// The spec, or the key at fault and why; a relative state file is
-    /// found from the config file's folder, as handlers are.
-    fn spec(&self, base: &Path) -> Result<StateSpec, (&'static str, String)> {
-        let mut spec = StateSpec::default();
-        if let Some(backend) = &self.backend {
-            spec.backend = match backend.parse() {
-                Ok(StateBackend::File(path)) => StateBackend::File(base.join(path)),
-                Ok(backend) => backend,
-                Err(message) => return Err(("state.backend", message)),
-            };
-        }
-        spec.shared_buckets = self.shared_buckets.iter().cloned().collect();
-        spec.shared_topics = self.shared_topics.iter().cloned().collect();
-        let limits = &mut spec.limits;
-        limits.max_key_bytes = self.kv_max_key.unwrap_or(limits.max_key_bytes);
-        limits.max_value_bytes = self.kv_max_value.unwrap_or(limits.max_value_bytes);
-        limits.max_total_bytes = self.kv_max_bytes.unwrap_or(limits.max_total_bytes);
-        limits.max_message_bytes = self.channel_max_message.unwrap_or(limits.max_message_bytes);
-        match self.channel_queue {
-            Some(0) => return Err(("state.channel_queue", "must be at least 1".into())),
-            Some(queue) => limits.queue_messages = queue,
-            None => {}
-        }
-        Ok(spec)
-    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -336,6 +291,7 @@ greeting = "hi"
 #[cfg(test)]
 mod validation {
     use super::*;
+    use crate::shared::StateBackend;
 
     fn error(text: &str) -> String {
         parse(text, Path::new("w.toml"))

@@ -7,6 +7,7 @@ mod file;
 mod reload;
 mod socket_plan;
 mod spec;
+mod state_table;
 mod supervisor;
 
 pub(crate) use file::load as load_config;

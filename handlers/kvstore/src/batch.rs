@@ -1,0 +1,77 @@
+//! Pipelined GETs and SETs gathered into one batch call.
+
+use wasmserve_sdk::kv;
+
+use crate::commands::key;
+use crate::resp::Replies;
+use crate::stored::Stored;
+
+/// Consecutive pipelined GETs, or plain SETs, gathered into one `get-many`
+/// or `set-many` call (the `wasi:keyvalue/batch` interface): a pipeline of
+/// 16 GETs is one host call, not 16.
+#[derive(Default)]
+pub(crate) enum Batch {
+    #[default]
+    Empty,
+    Gets(Vec<String>),
+    Sets(Vec<(String, Vec<u8>)>),
+}
+
+impl Batch {
+    /// Adds `args` if it is a GET or a SET without options (flushing a
+    /// batch of the other kind first); `false` for any other command.
+    pub(crate) fn take(&mut self, data: &kv::Bucket, args: &[Vec<u8>], out: &mut Replies) -> bool {
+        let name = args[0].to_ascii_uppercase();
+        match (name.as_slice(), args.len(), &mut *self) {
+            (b"GET", 2, Batch::Gets(keys)) => keys.push(key(&args[1])),
+            (b"GET", 2, _) => {
+                self.flush(data, out);
+                *self = Batch::Gets(vec![key(&args[1])]);
+            }
+            (b"SET", 3, Batch::Sets(pairs)) => pairs.push((key(&args[1]), plain(&args[2]))),
+            (b"SET", 3, _) => {
+                self.flush(data, out);
+                *self = Batch::Sets(vec![(key(&args[1]), plain(&args[2]))]);
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Runs what was gathered and appends one reply per command.
+    pub(crate) fn flush(&mut self, data: &kv::Bucket, out: &mut Replies) {
+        match std::mem::take(self) {
+            Batch::Empty => {}
+            Batch::Gets(keys) => {
+                let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+                match data.get_many(&refs) {
+                    Ok(found) => {
+                        for raw in found {
+                            out.optional(raw.and_then(Stored::decode).map(|s| s.value).as_deref());
+                        }
+                    }
+                    Err(err) => keys.iter().for_each(|_| out.error(&format!("ERR {err}"))),
+                }
+            }
+            Batch::Sets(pairs) => {
+                let refs: Vec<(&str, &[u8])> = pairs
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_slice()))
+                    .collect();
+                match data.set_many(&refs) {
+                    Ok(()) => pairs.iter().for_each(|_| out.simple("OK")),
+                    Err(err) => pairs.iter().for_each(|_| out.error(&format!("ERR {err}"))),
+                }
+            }
+        }
+    }
+}
+
+/// A value without expiry, as stored.
+fn plain(value: &[u8]) -> Vec<u8> {
+    Stored {
+        value: value.to_vec(),
+        expires: None,
+    }
+    .encode()
+}
