@@ -227,3 +227,42 @@ fn the_proxy_serves_200_connections_at_once_and_survives_bad_upstreams() {
         b"still here"
     );
 }
+
+#[test]
+fn metrics_count_connections_and_bytes_per_upstream() {
+    let upstream = format!("127.0.0.1:{}", line_upstream());
+    let server = Server::start_with(
+        &[
+            "--handler",
+            TCPCLIENT,
+            "--tcp",
+            "0",
+            "--metrics",
+            "0",
+            "--set",
+            &format!("upstream={upstream}"),
+            "--allow-connect",
+            &upstream,
+        ],
+        2,
+    );
+    let mut client = BufReader::new(server.connect());
+    assert_eq!(exchange_line(&mut client, "hello"), "upstream says hello\n");
+    assert_eq!(exchange_line(&mut client, "again"), "upstream says again\n");
+    drop(client);
+    let (_, body) = crate::observing::fetch_metrics(&server.addrs[1], None);
+    for line in [
+        "wasmserve_outbound_connections_total{service=\"tcpclient.wasm\",result=\"allowed\"} 1"
+            .to_owned(),
+        "wasmserve_outbound_connections_total{service=\"tcpclient.wasm\",result=\"refused\"} 0"
+            .to_owned(),
+        format!(
+            "wasmserve_upstream_bytes_total{{service=\"tcpclient.wasm\",upstream=\"{upstream}\",direction=\"out\"}} 12"
+        ),
+        format!(
+            "wasmserve_upstream_bytes_total{{service=\"tcpclient.wasm\",upstream=\"{upstream}\",direction=\"in\"}} 40"
+        ),
+    ] {
+        assert!(body.contains(&line), "{line} missing from:\n{body}");
+    }
+}

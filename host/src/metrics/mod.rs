@@ -385,4 +385,8 @@ impl RequestObserver for ServiceMetrics {
     fn outbound(&self, allowed: bool) {
         self.state.outbound(allowed);
     }
+
+    fn upstream(&self, upstream: &str) -> Arc<dyn crate::wasm::UpstreamTally> {
+        self.all.state.upstream(&self.name, upstream)
+    }
 }

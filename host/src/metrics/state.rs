@@ -8,7 +8,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::{ServiceLabels, ServiceMetrics};
+use std::sync::Arc;
+
 use crate::shared::{KvOp, StateObserver};
+use crate::wasm::{Direction, UpstreamTally};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KvLabels {
@@ -28,6 +31,23 @@ pub(super) struct StateFamilies {
     delivered: Family<ServiceLabels, Counter>,
     lost: Family<ServiceLabels, Counter>,
     outbound: Family<ResultLabels, Counter>,
+    upstream_bytes: Family<UpstreamLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    service: String,
+    upstream: String,
+    direction: String,
+}
+
+/// One upstream's two byte counters.
+struct UpstreamCounters([Counter; 2]);
+
+impl UpstreamTally for UpstreamCounters {
+    fn bytes(&self, direction: Direction, bytes: u64) {
+        self.0[direction as usize].inc_by(bytes);
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -84,10 +104,30 @@ impl StateFamilies {
             self.outbound.clone(),
         );
         registry.register(
+            "upstream_bytes",
+            "Bytes handlers moved on outbound connections, per upstream (the --allow-connect entry that let it through) and direction (in: from the upstream)",
+            self.upstream_bytes.clone(),
+        );
+        registry.register(
             "channel_messages_lost",
             "Messages the service's subscribers lost because their queue was full (--channel-queue)",
             self.lost.clone(),
         );
+    }
+
+    /// The byte counters of `service`'s connections to `upstream` (an
+    /// allow-list entry: the label's values are bounded by the config).
+    pub(super) fn upstream(&self, service: &str, upstream: &str) -> Arc<dyn UpstreamTally> {
+        let counter = |direction: &str| {
+            self.upstream_bytes
+                .get_or_create(&UpstreamLabels {
+                    service: service.to_owned(),
+                    upstream: upstream.to_owned(),
+                    direction: direction.to_owned(),
+                })
+                .clone()
+        };
+        Arc::new(UpstreamCounters([counter("in"), counter("out")]))
     }
 
     pub(super) fn handles(&self, service: &str) -> StateHandles {

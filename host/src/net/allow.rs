@@ -9,6 +9,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::ops::RangeInclusive;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// One allow-list entry as written.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -32,6 +33,8 @@ pub(crate) struct AllowRule {
     net: IpAddr,
     prefix: u8,
     ports: RangeInclusive<u16>,
+    /// The entry it came from, as written (a metrics label).
+    label: Arc<str>,
 }
 
 impl fmt::Display for AllowEntry {
@@ -108,6 +111,7 @@ impl AllowEntry {
                 net: *net,
                 prefix: *prefix,
                 ports: self.ports.clone(),
+                label: self.text.as_str().into(),
             }]),
             AllowHost::Name(name) => {
                 let found: Vec<SocketAddr> = (name.as_str(), *self.ports.start())
@@ -125,6 +129,7 @@ impl AllowEntry {
                         net: addr.ip(),
                         prefix: if addr.is_ipv4() { 32 } else { 128 },
                         ports: self.ports.clone(),
+                        label: self.text.as_str().into(),
                     })
                     .collect())
             }
@@ -133,6 +138,11 @@ impl AllowEntry {
 }
 
 impl AllowRule {
+    /// The entry it came from, as written.
+    pub(crate) fn label(&self) -> Arc<str> {
+        Arc::clone(&self.label)
+    }
+
     /// Whether `addr` falls in this rule.
     pub(crate) fn permits(&self, addr: SocketAddr) -> bool {
         if !self.ports.contains(&addr.port()) {

@@ -112,6 +112,13 @@ mod tests {
         fn instantiated(&self, _took: Duration) {}
         fn reply_refused(&self) {}
         fn outbound(&self, _: bool) {}
+        fn upstream(&self, _: &str) -> Arc<dyn crate::wasm::UpstreamTally> {
+            struct Nothing;
+            impl crate::wasm::UpstreamTally for Nothing {
+                fn bytes(&self, _: Direction, _: u64) {}
+            }
+            Arc::new(Nothing)
+        }
     }
 
     #[test]

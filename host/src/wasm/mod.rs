@@ -30,9 +30,11 @@ mod request_host;
 mod slot;
 mod state;
 mod streams;
+mod upstream;
 mod write;
 
 pub(crate) use activity::Activity;
+pub(crate) use books::Direction;
 pub(crate) use component::Handler;
 pub(crate) use engine::{DEFAULT_KEEP_RESIDENT, EngineLimits, build_engine, fit_os_limits};
 pub(crate) use failure::FailureCause;
@@ -41,4 +43,4 @@ pub(crate) use limits::ConnectionLimits;
 pub(crate) use outbound::{DEFAULT_MAX_OUTBOUND, OutboundPolicy};
 pub(crate) use request::Request;
 pub(crate) use slot::{HandlerSlot, ReloadOutcome, load_off_runtime};
-pub(crate) use state::{HandlerEnv, RequestObserver, Settings};
+pub(crate) use state::{HandlerEnv, RequestObserver, Settings, UpstreamTally};

@@ -63,6 +63,14 @@ impl OutboundPolicy {
         self.rules.iter().any(|rule| rule.permits(addr))
     }
 
+    /// The allow-list entry that lets `addr` through, as written.
+    pub(crate) fn label_for(&self, addr: SocketAddr) -> Option<Arc<str>> {
+        self.rules
+            .iter()
+            .find(|rule| rule.permits(addr))
+            .map(AllowRule::label)
+    }
+
     /// The check for one instance's WASI context: it counts that
     /// instance's connections and logs its first refusal.
     pub(crate) fn check_for_instance(

@@ -35,6 +35,15 @@ pub(crate) trait RequestObserver: Send + Sync + std::fmt::Debug {
     fn reply_refused(&self);
     /// The guest asked for an outbound TCP connection, and got it or not.
     fn outbound(&self, allowed: bool);
+    /// Where to count the bytes of a connection to `upstream` (the
+    /// allow-list entry that let it through).
+    fn upstream(&self, upstream: &str) -> Arc<dyn UpstreamTally>;
+}
+
+/// Counts the bytes of one outbound connection.
+pub(crate) trait UpstreamTally: Send + Sync {
+    /// `bytes` moved `direction` (`In`: from the upstream).
+    fn bytes(&self, direction: super::books::Direction, bytes: u64);
 }
 
 /// The store data of one handler instance, which lives exactly as long as one
