@@ -74,19 +74,26 @@ fn the_python_tcpclient_relays_lines_too() {
 
 /// `handler` (a tcpclient) relays two lines to an allowed line server.
 fn relays_lines(handler: &str) {
+    relays_two_lines(handler, false);
+}
+
+/// Starts `handler` (a tcpclient; with `/metrics` if `metrics`) in front of
+/// an allowed line server, relays two lines through it, and returns the
+/// server and the upstream's address.
+fn relays_two_lines(handler: &str, metrics: bool) -> (Server, String) {
     let upstream = format!("127.0.0.1:{}", line_upstream());
-    let server = Server::start(
-        handler,
-        &[
-            "--set",
-            &format!("upstream={upstream}"),
-            "--allow-connect",
-            &upstream,
-        ],
-    );
+    let setting = format!("upstream={upstream}");
+    let mut args = vec!["--handler", handler, "--tcp", "0"];
+    args.extend(["--set", &setting, "--allow-connect", &upstream]);
+    if metrics {
+        args.extend(["--metrics", "0"]);
+    }
+    let server = Server::start_with(&args, 1 + usize::from(metrics));
     let mut client = BufReader::new(server.connect());
     assert_eq!(exchange_line(&mut client, "hello"), "upstream says hello\n");
     assert_eq!(exchange_line(&mut client, "again"), "upstream says again\n");
+    drop(client);
+    (server, upstream)
 }
 
 #[test]
@@ -230,26 +237,7 @@ fn the_proxy_serves_200_connections_at_once_and_survives_bad_upstreams() {
 
 #[test]
 fn metrics_count_connections_and_bytes_per_upstream() {
-    let upstream = format!("127.0.0.1:{}", line_upstream());
-    let server = Server::start_with(
-        &[
-            "--handler",
-            TCPCLIENT,
-            "--tcp",
-            "0",
-            "--metrics",
-            "0",
-            "--set",
-            &format!("upstream={upstream}"),
-            "--allow-connect",
-            &upstream,
-        ],
-        2,
-    );
-    let mut client = BufReader::new(server.connect());
-    assert_eq!(exchange_line(&mut client, "hello"), "upstream says hello\n");
-    assert_eq!(exchange_line(&mut client, "again"), "upstream says again\n");
-    drop(client);
+    let (server, upstream) = relays_two_lines(TCPCLIENT, true);
     let (_, body) = crate::observing::fetch_metrics(&server.addrs[1], None);
     for line in [
         "wasmserve_outbound_connections_total{service=\"tcpclient.wasm\",result=\"allowed\"} 1"
