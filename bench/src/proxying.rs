@@ -7,12 +7,13 @@ use std::fmt::Write as _;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use tokio::net::TcpStream;
+use anyhow::Context;
 use tokio::process::{Child, Command};
 
 use crate::load::{self, WORKLOADS};
-use crate::server::{Kind, Paths, Server, remove_scratch, scratch};
+use crate::server::{
+    Kind, Paths, Server, free_port, remove_scratch, scratch, wait_until_listening,
+};
 use crate::state::{RedisServer, redis_benchmark_csv};
 
 /// The HAProxy configuration: TCP mode, two threads (the cores), one
@@ -47,9 +48,7 @@ impl Drop for Haproxy {
 
 impl Haproxy {
     async fn start(upstream: u16) -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = free_port()?;
         let config = scratch("haproxy.cfg");
         let text = HAPROXY_CONFIG
             .replace("LISTEN", &port.to_string())
@@ -64,13 +63,7 @@ impl Haproxy {
             .kill_on_drop(true)
             .spawn()
             .context("starting haproxy")?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            if Instant::now() > deadline {
-                bail!("haproxy did not start");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_until_listening(port, "haproxy").await?;
         Ok(Self {
             _child: child,
             port,

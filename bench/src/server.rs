@@ -269,6 +269,29 @@ impl Server {
 }
 
 /// A scratch Unix socket path or cache directory under the system's temp dir.
+/// A port free on 127.0.0.1 now, for a server that takes its port as a
+/// flag (redis-server, haproxy).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Waits (at most 10 s) until something accepts on 127.0.0.1:`port`.
+pub async fn wait_until_listening(port: u16, what: &str) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        if std::time::Instant::now() > deadline {
+            bail!("{what} did not start");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
 pub fn scratch(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("wasmserve-bench-{name}-{}", std::process::id()))
 }

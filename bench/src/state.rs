@@ -15,7 +15,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
-use crate::server::{Kind, Paths, Server};
+use crate::server::{Kind, Paths, Server, free_port, wait_until_listening};
 
 /// The commands `redis-benchmark` runs, and the names its CSV gives them.
 const TESTS: [&str; 5] = ["PING_INLINE", "PING_MBULK", "SET", "GET", "INCR"];
@@ -57,9 +57,7 @@ pub(crate) struct RedisServer {
 impl RedisServer {
     /// Starts one on a free port and waits until it accepts.
     pub(crate) async fn start() -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = free_port()?;
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -67,13 +65,7 @@ impl RedisServer {
             .kill_on_drop(true)
             .spawn()
             .context("starting redis-server")?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            if Instant::now() > deadline {
-                bail!("redis-server did not start");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_until_listening(port, "redis-server").await?;
         Ok(Self {
             _child: child,
             port,

@@ -129,26 +129,20 @@ fn a_state_backend_that_cannot_be_used() {
 #[test]
 fn an_allow_list_entry_that_is_not_host_port() {
     use crate::fixtures::TCPCLIENT;
-    assert_usage_error(
-        &[
-            "--handler",
-            TCPCLIENT,
-            "--tcp",
-            "0",
-            "--allow-connect",
-            "6379",
-        ],
-        "expected HOST:PORT",
-    );
-    assert_usage_error(
-        &[
-            "--handler",
-            TCPCLIENT,
-            "--tcp",
-            "0",
-            "--allow-connect",
-            "10.0.0.0/33:80",
-        ],
-        "bad prefix length /33",
-    );
+    for (entry, says) in [
+        ("6379", "expected HOST:PORT"),
+        ("10.0.0.0/33:80", "bad prefix length /33"),
+    ] {
+        assert_usage_error(
+            &[
+                "--handler",
+                TCPCLIENT,
+                "--tcp",
+                "0",
+                "--allow-connect",
+                entry,
+            ],
+            says,
+        );
+    }
 }

@@ -9,45 +9,42 @@ use std::time::Duration;
 use crate::fixtures::{FAULTY, PROXY, TCPCLIENT, TCPCLIENT_PY};
 use crate::support::{Server, exchange_line, pattern};
 
-/// A line server on a free loopback port: answers `upstream says LINE`.
-/// Runs until the test process ends.
-fn line_upstream() -> u16 {
+/// A server on a free loopback port that gives each connection to
+/// `serve` on a thread of its own. Runs until the test process ends.
+fn upstream(serve: fn(TcpStream)) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     thread::spawn(move || {
         for stream in listener.incoming().map_while(Result::ok) {
-            thread::spawn(move || {
-                let mut out = stream.try_clone().expect("clone");
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if out
-                        .write_all(format!("upstream says {line}\n").as_bytes())
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            });
+            thread::spawn(move || serve(stream));
         }
     });
     port
 }
 
-/// An echo server on a free loopback port that passes the client's
-/// half-close on. Runs until the test process ends.
-fn echo_upstream() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    thread::spawn(move || {
-        for stream in listener.incoming().map_while(Result::ok) {
-            thread::spawn(move || {
-                let mut out = stream.try_clone().expect("clone");
-                let mut input = stream;
-                let _ = std::io::copy(&mut input, &mut out);
-                let _ = out.shutdown(Shutdown::Write);
-            });
+/// A line server: answers `upstream says LINE`.
+fn line_upstream() -> u16 {
+    upstream(|stream| {
+        let mut out = stream.try_clone().expect("clone");
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if out
+                .write_all(format!("upstream says {line}\n").as_bytes())
+                .is_err()
+            {
+                return;
+            }
         }
-    });
-    port
+    })
+}
+
+/// An echo server that passes the client's half-close on.
+fn echo_upstream() -> u16 {
+    upstream(|stream| {
+        let mut out = stream.try_clone().expect("clone");
+        let mut input = stream;
+        let _ = std::io::copy(&mut input, &mut out);
+        let _ = out.shutdown(Shutdown::Write);
+    })
 }
 
 /// A port nothing listens on.
@@ -197,18 +194,11 @@ fn the_proxy_carries_4_mib_each_way_and_passes_half_closes_on() {
 fn the_proxy_serves_200_connections_at_once_and_survives_bad_upstreams() {
     // One upstream refuses (nothing listens), one resets every connection,
     // two echo: every connection still gets its bytes back or a clean end.
-    let resetting = {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        thread::spawn(move || {
-            for stream in listener.incoming().map_while(Result::ok) {
-                let socket = socket2::SockRef::from(&stream);
-                let _ = socket.set_linger(Some(Duration::ZERO));
-                drop(stream); // RST
-            }
-        });
-        port
-    };
+    let resetting = upstream(|stream| {
+        let socket = socket2::SockRef::from(&stream);
+        let _ = socket.set_linger(Some(Duration::ZERO));
+        drop(stream); // RST
+    });
     let server = proxy(&[closed_port(), echo_upstream(), echo_upstream()]);
     let clients: Vec<_> = (0..200u64)
         .map(|seed| {

@@ -20,16 +20,22 @@ pub(crate) enum Batch {
 impl Batch {
     /// Adds `args` if it is a GET or a SET without options (flushing a
     /// batch of the other kind first); `false` for any other command.
-    pub(crate) fn take(&mut self, data: &kv::Bucket, args: &[Vec<u8>], out: &mut Replies) -> bool {
-        let name = args[0].to_ascii_uppercase();
-        match (name.as_slice(), args.len(), &mut *self) {
-            (b"GET", 2, Batch::Gets(keys)) => keys.push(key(&args[1])),
-            (b"GET", 2, _) => {
+    /// `name` is `args[0]` upper-cased.
+    pub(crate) fn take(
+        &mut self,
+        data: &kv::Bucket,
+        name: &str,
+        args: &[Vec<u8>],
+        out: &mut Replies,
+    ) -> bool {
+        match (name, args.len(), &mut *self) {
+            ("GET", 2, Batch::Gets(keys)) => keys.push(key(&args[1])),
+            ("GET", 2, _) => {
                 self.flush(data, out);
                 *self = Batch::Gets(vec![key(&args[1])]);
             }
-            (b"SET", 3, Batch::Sets(pairs)) => pairs.push((key(&args[1]), plain(&args[2]))),
-            (b"SET", 3, _) => {
+            ("SET", 3, Batch::Sets(pairs)) => pairs.push((key(&args[1]), plain(&args[2]))),
+            ("SET", 3, _) => {
                 self.flush(data, out);
                 *self = Batch::Sets(vec![(key(&args[1]), plain(&args[2]))]);
             }

@@ -9,11 +9,11 @@ use crate::stored::{Stored, now_millis};
 const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
 const SYNTAX: &str = "ERR syntax error";
 
-/// Runs one command (not the subscription ones) and appends its reply.
-pub(crate) fn run(data: &kv::Bucket, args: &[Vec<u8>], out: &mut Replies) {
-    let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+/// Runs one command (not the subscription ones) and appends its reply;
+/// `name` is `args[0]` upper-cased.
+pub(crate) fn run(data: &kv::Bucket, name: &str, args: &[Vec<u8>], out: &mut Replies) {
     let rest = &args[1..];
-    let outcome = match (name.as_str(), rest.len()) {
+    let outcome = match (name, rest.len()) {
         ("PING", 0) => {
             out.simple("PONG");
             Ok(())
@@ -76,7 +76,7 @@ pub(crate) fn run(data: &kv::Bucket, args: &[Vec<u8>], out: &mut Replies) {
             Ok(())
         }
         _ => {
-            out.error(&unknown(&name, rest));
+            out.error(&unknown(name, rest));
             Ok(())
         }
     };

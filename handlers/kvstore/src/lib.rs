@@ -68,22 +68,24 @@ fn run_all(
             Ok(Some((args, length))) => {
                 used += length;
                 let Some(first) = args.first() else { continue };
-                if !subscriber.is_active() && batch.take(data, &args, out) {
+                // The command's name, upper-cased once for every match below.
+                let name = String::from_utf8_lossy(first).to_ascii_uppercase();
+                if !subscriber.is_active() && batch.take(data, &name, &args, out) {
                     continue;
                 }
                 batch.flush(data, out);
-                match first.to_ascii_uppercase().as_slice() {
-                    b"QUIT" => {
+                match name.as_str() {
+                    "QUIT" => {
                         out.simple("OK");
                         break false;
                     }
-                    b"SUBSCRIBE" | b"UNSUBSCRIBE" => subscriber.command(&args, out),
-                    b"PING" if subscriber.is_active() => subscriber.ping(out),
+                    "SUBSCRIBE" | "UNSUBSCRIBE" => subscriber.command(&args, out),
+                    "PING" if subscriber.is_active() => subscriber.ping(out),
                     name if subscriber.is_active() => out.error(&format!(
                         "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-                        String::from_utf8_lossy(name).to_lowercase()
+                        name.to_lowercase()
                     )),
-                    _ => commands::run(data, &args, out),
+                    _ => commands::run(data, &name, &args, out),
                 }
             }
             Ok(None) => break input.len() - used <= MAX_BULK + READ_SIZE,
