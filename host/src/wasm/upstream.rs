@@ -91,10 +91,6 @@ pub(super) fn link_counted_connect(linker: &mut Linker<InstanceState>) -> wasmti
         "[method]tcp-socket.finish-connect",
         |mut store, (this,): (Resource<TcpSocket>,)| -> wasmtime::Result<(ConnectResult,)> {
             let state: &mut InstanceState = store.data_mut();
-            let remote = {
-                let mut view = state.sockets();
-                HostTcpSocket::remote_address(&mut view, Resource::new_borrow(this.rep()))
-            };
             let connected = {
                 let mut view = state.sockets();
                 HostTcpSocket::finish_connect(&mut view, Resource::new_borrow(this.rep()))
@@ -102,6 +98,11 @@ pub(super) fn link_counted_connect(linker: &mut Linker<InstanceState>) -> wasmti
             let (input, output) = match connected {
                 Ok(streams) => streams,
                 Err(err) => return Ok((Err(err.downcast()?),)),
+            };
+            // Only a connected socket has a remote address: ask after.
+            let remote = {
+                let mut view = state.sockets();
+                HostTcpSocket::remote_address(&mut view, Resource::new_borrow(this.rep()))
             };
             let label = remote
                 .ok()
