@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::fixtures::{FAULTY, PROXY, TCPCLIENT, TCPCLIENT_PY};
 use crate::support::{Server, exchange_line, pattern};
@@ -53,6 +53,63 @@ fn closed_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
         .port()
+}
+
+/// A port whose listener never accepts and whose accept queue is full, so
+/// a connect to it gets no answer (its SYNs are dropped) until the kernel
+/// gives up, about two minutes later. Keep the returned sockets alive.
+fn unanswering_port() -> (u16, Vec<socket2::Socket>) {
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
+    listener.bind(&any.into()).expect("bind");
+    listener.listen(0).expect("listen");
+    let addr = listener.local_addr().expect("addr");
+    let port = addr
+        .as_socket()
+        .map(|addr| addr.port())
+        .expect("an IP port");
+    let mut held = vec![listener];
+    // The first connect fills the queue; the next ones already hang.
+    for _ in 0..2 {
+        let filler = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        let _ = filler.connect_timeout(&addr, Duration::from_millis(200));
+        held.push(filler);
+    }
+    (port, held)
+}
+
+#[test]
+fn a_connect_that_gets_no_answer_fails_at_the_connect_timeout() {
+    let (silent, _held) = unanswering_port();
+    let server = Server::start_with(
+        &[
+            "--handler",
+            FAULTY,
+            "--tcp",
+            "0",
+            "--metrics",
+            "0",
+            "--allow-connect",
+            &format!("127.0.0.1:{silent}"),
+            "--connect-timeout",
+            "300ms",
+        ],
+        2,
+    );
+    let mut client = BufReader::new(server.connect());
+    let started = Instant::now();
+    let reply = exchange_line(&mut client, &format!("connect {silent}"));
+    assert!(
+        reply.starts_with("denied: ") && reply.to_lowercase().contains("timed out"),
+        "{reply}"
+    );
+    // Not the kernel's two minutes; and the guest goes on serving.
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_eq!(exchange_line(&mut client, "still here"), "still here\n");
+    let (_, body) = crate::observing::fetch_metrics(&server.addrs[1], None);
+    let line = "wasmserve_outbound_connections_total{service=\"faulty.wasm\",result=\"timeout\"} 1";
+    assert!(body.contains(line), "{line} missing from:\n{body}");
 }
 
 #[test]
@@ -132,6 +189,38 @@ fn only_the_listed_addresses_and_count_are_granted_and_no_guest_listens() {
     let listen = exchange_line(&mut client, "listen");
     assert!(listen.starts_with("denied: "), "{listen}");
     server.wait_for_log(&["outbound refused", "more than 3 connections in one request"]);
+}
+
+#[test]
+fn udp_goes_only_to_allowed_addresses() {
+    let echo = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let allowed = echo.local_addr().expect("addr").port();
+    thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        while let Ok((len, from)) = echo.recv_from(&mut buf) {
+            let _ = echo.send_to(&buf[..len], from);
+        }
+    });
+    let other = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let other_port = other.local_addr().expect("addr").port();
+    let server = Server::start(
+        FAULTY,
+        &["--allow-connect", &format!("127.0.0.1:{allowed}")],
+    );
+    let mut client = BufReader::new(server.connect());
+    assert_eq!(
+        exchange_line(&mut client, &format!("udp {allowed}")),
+        "udp got ping\n"
+    );
+    let refused = exchange_line(&mut client, &format!("udp {other_port}"));
+    assert!(refused.starts_with("denied: "), "{refused}");
+    other
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    assert!(
+        other.recv_from(&mut [0u8; 64]).is_err(),
+        "a datagram got out"
+    );
 }
 
 /// Sends `data` to `addr` while reading what comes back, until the end

@@ -156,6 +156,11 @@ pub(crate) struct ServiceArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_OUTBOUND, help_heading = "Outbound connections")]
     pub(crate) max_outbound: u32,
 
+    /// How long one outbound TCP connect may take before the handler's
+    /// connect fails with a timeout, e.g. 3s.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, help_heading = "Outbound connections")]
+    pub(crate) connect_timeout: Duration,
+
     /// Shared state: buckets and channels.
     #[command(flatten)]
     pub(crate) state: super::state_args::StateArgs,
@@ -251,6 +256,7 @@ impl ServiceArgs {
             state: self.state.spec(),
             allow_connect: self.allow_connect.clone(),
             max_outbound: self.max_outbound,
+            connect_timeout: self.connect_timeout,
             watch: self.watch,
             reuse_datagram_instances: self.reuse_datagram_instances,
             ..ServiceSpec::for_handler(handler.to_owned())
@@ -270,7 +276,6 @@ fn conflict_with_config(id: &str) -> String {
         }
         "settings" => "give settings in the service's [service.settings] table".to_owned(),
         "allow_connect" => "write `allow_connect = [...]` in the service's table".to_owned(),
-        "max_outbound" => "write `max_outbound` in the service's [service.limits] table".to_owned(),
         id if super::state_args::STATE_FLAGS.contains(&id) => {
             let key = match id {
                 "state" => "backend",
@@ -288,7 +293,9 @@ fn conflict_with_config(id: &str) -> String {
         | "max_connections_per_source"
         | "max_cpu"
         | "max_lifetime"
-        | "idle_timeout" => {
+        | "idle_timeout"
+        | "max_outbound"
+        | "connect_timeout" => {
             format!("write `{id}` in the service's [service.limits] table")
         }
         _ => format!("write `{id}` in the service's [service.socket] table"),

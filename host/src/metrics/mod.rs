@@ -382,8 +382,8 @@ impl RequestObserver for ServiceMetrics {
         self.replies_refused.inc();
     }
 
-    fn outbound(&self, allowed: bool) {
-        self.state.outbound(allowed);
+    fn outbound(&self, result: crate::wasm::OutboundResult) {
+        self.state.outbound(result);
     }
 
     fn upstream(&self, upstream: &str) -> Arc<dyn crate::wasm::UpstreamTally> {

@@ -11,7 +11,7 @@ use super::{ServiceLabels, ServiceMetrics};
 use std::sync::Arc;
 
 use crate::shared::{KvOp, StateObserver};
-use crate::wasm::{Direction, UpstreamTally};
+use crate::wasm::{Direction, OutboundResult, UpstreamTally};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KvLabels {
@@ -66,13 +66,13 @@ pub(super) struct StateHandles {
     published: Counter,
     delivered: Counter,
     lost: Counter,
-    /// Outbound TCP connects: granted (0) and refused (1).
-    outbound: [Counter; 2],
+    /// Outbound TCP connects, by [`OutboundResult::index`].
+    outbound: [Counter; 3],
 }
 
 impl StateHandles {
-    pub(super) fn outbound(&self, allowed: bool) {
-        self.outbound[usize::from(!allowed)].inc();
+    pub(super) fn outbound(&self, result: OutboundResult) {
+        self.outbound[result.index()].inc();
     }
 }
 
@@ -100,7 +100,7 @@ impl StateFamilies {
         );
         registry.register(
             "outbound_connections",
-            "Outbound TCP connections handlers asked for, per result: allowed (in --allow-connect, under --max-outbound) or refused",
+            "Outbound TCP connections handlers asked for, per result: allowed (in --allow-connect, under --max-outbound), refused, or timeout (allowed, not connected within --connect-timeout)",
             self.outbound.clone(),
         );
         registry.register(
@@ -149,11 +149,11 @@ impl StateFamilies {
             published: self.published.get_or_create(&labels).clone(),
             delivered: self.delivered.get_or_create(&labels).clone(),
             lost: self.lost.get_or_create(&labels).clone(),
-            outbound: ["allowed", "refused"].map(|result| {
+            outbound: OutboundResult::ALL.map(|result| {
                 self.outbound
                     .get_or_create(&ResultLabels {
                         service: service.to_owned(),
-                        result: result.to_owned(),
+                        result: result.as_str().to_owned(),
                     })
                     .clone()
             }),

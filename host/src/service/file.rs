@@ -104,6 +104,7 @@ struct LimitsTable {
     max_lifetime: Option<String>,
     idle_timeout: Option<String>,
     max_outbound: Option<u32>,
+    connect_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -220,6 +221,9 @@ fn service(table: ServiceTable, base: &Path, origin: &Origin) -> Result<ServiceS
     }
     if let Some(max) = limits.max_outbound {
         spec.max_outbound = max;
+    }
+    if let Some(timeout) = duration("connect_timeout", &limits.connect_timeout)? {
+        spec.connect_timeout = timeout;
     }
     Ok(ServiceSpec {
         listen,

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use crate::net::{AllowEntry, ListenOptions, ListenSpec, Transport};
 use crate::shared::StateSpec;
-use crate::wasm::{ConnectionLimits, DEFAULT_MAX_OUTBOUND, OutboundPolicy, Settings};
+use crate::wasm::{
+    ConnectionLimits, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_OUTBOUND, OutboundPolicy, Settings,
+};
 
 /// Requests one service may serve at once (`--max-connections`,
 /// `limits.max_connections`).
@@ -70,6 +72,8 @@ pub(crate) struct ServiceSpec {
     pub(crate) allow_connect: Vec<AllowEntry>,
     /// TCP connections one request may open (`--max-outbound`).
     pub(crate) max_outbound: u32,
+    /// How long one outbound TCP connect may take (`--connect-timeout`).
+    pub(crate) connect_timeout: Duration,
     /// Whether to reload the handler when its file changes.
     pub(crate) watch: bool,
     /// Whether datagrams are served by reused, warm instances.
@@ -87,6 +91,7 @@ impl ServiceSpec {
         Ok(OutboundPolicy {
             rules,
             max_per_request: self.max_outbound,
+            connect_timeout: self.connect_timeout,
         })
     }
 
@@ -109,6 +114,7 @@ impl ServiceSpec {
             state: StateSpec::default(),
             allow_connect: Vec::new(),
             max_outbound: DEFAULT_MAX_OUTBOUND,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             watch: false,
             reuse_datagram_instances: false,
         }

@@ -135,6 +135,7 @@ impl Supervisor {
                         && running.spec.state == spec.state
                         && running.spec.allow_connect == spec.allow_connect
                         && running.spec.max_outbound == spec.max_outbound
+                        && running.spec.connect_timeout == spec.connect_timeout
                 })
                 .map(|running| Arc::clone(&running.slot));
             let slot = match reusable {

@@ -111,7 +111,7 @@ mod tests {
         }
         fn instantiated(&self, _took: Duration) {}
         fn reply_refused(&self) {}
-        fn outbound(&self, _: bool) {}
+        fn outbound(&self, _: crate::wasm::OutboundResult) {}
         fn upstream(&self, _: &str) -> Arc<dyn crate::wasm::UpstreamTally> {
             struct Nothing;
             impl crate::wasm::UpstreamTally for Nothing {

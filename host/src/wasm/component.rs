@@ -205,6 +205,7 @@ fn host_linker(engine: &Engine) -> wasmtime::Result<Linker<InstanceState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     super::upstream::link_counted_connect(&mut linker)?;
+    super::connect_deadline::link_connect_deadlines(&mut linker)?;
     current::add_to_linker::<InstanceState, Data>(&mut linker, |state| state)?;
     current::add_config_to_linker::<InstanceState, Data>(&mut linker, |state| state)?;
     previous::add_to_linker::<InstanceState, Data>(&mut linker, |state| state)?;

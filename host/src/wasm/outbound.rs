@@ -3,7 +3,8 @@
 //! a service's allow-list opens exactly the addresses and ports it names.
 //!
 //! - Connecting (TCP) and sending (UDP) go only to allow-listed addresses,
-//!   and at most `max_per_request` TCP connections per request.
+//!   and at most `max_per_request` TCP connections per request, each
+//!   given `connect_timeout` to connect (`connect_deadline.rs`).
 //! - Binding is allowed only to the wildcard address and port 0 (the
 //!   implicit bind of a connect, or a UDP socket's ephemeral port);
 //!   listening and accepting are always refused: a guest cannot serve.
@@ -21,10 +22,11 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
 
 use wasmtime_wasi::sockets::SocketAddrUse;
 
-use super::state::RequestObserver;
+use super::state::{OutboundResult, RequestObserver};
 use crate::net::AllowRule;
 
 /// The TCP connections one request may open unless configured.
@@ -37,6 +39,8 @@ pub(crate) struct OutboundPolicy {
     pub(crate) rules: Vec<AllowRule>,
     /// TCP connections per request.
     pub(crate) max_per_request: u32,
+    /// How long one TCP connect may take before it fails with `timeout`.
+    pub(crate) connect_timeout: Duration,
 }
 
 impl Default for OutboundPolicy {
@@ -44,6 +48,7 @@ impl Default for OutboundPolicy {
         Self {
             rules: Vec::new(),
             max_per_request: DEFAULT_MAX_OUTBOUND,
+            connect_timeout: super::connect_deadline::DEFAULT_CONNECT_TIMEOUT,
         }
     }
 }
@@ -90,7 +95,10 @@ impl OutboundPolicy {
             }
             let allowed = verdict.is_ok();
             if matches!(usage, SocketAddrUse::TcpConnect) {
-                observer.outbound(allowed);
+                observer.outbound(match allowed {
+                    true => OutboundResult::Allowed,
+                    false => OutboundResult::Refused,
+                });
             }
             Box::pin(async move { allowed })
         })

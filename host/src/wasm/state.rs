@@ -33,11 +33,41 @@ pub(crate) trait RequestObserver: Send + Sync + std::fmt::Debug {
     fn instantiated(&self, took: Duration);
     /// A datagram reply was refused: over the reply budget.
     fn reply_refused(&self);
-    /// The guest asked for an outbound TCP connection, and got it or not.
-    fn outbound(&self, allowed: bool);
+    /// What became of an outbound TCP connect the guest asked for.
+    fn outbound(&self, result: OutboundResult);
     /// Where to count the bytes of a connection to `upstream` (the
     /// allow-list entry that let it through).
     fn upstream(&self, upstream: &str) -> Arc<dyn UpstreamTally>;
+}
+
+/// What became of an outbound TCP connect, as counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutboundResult {
+    /// The allow-list let it through.
+    Allowed,
+    /// The allow-list (or `--max-outbound`) refused it.
+    Refused,
+    /// Allowed, but not connected within `--connect-timeout`.
+    TimedOut,
+}
+
+impl OutboundResult {
+    /// Every result, in the order of [`OutboundResult::index`].
+    pub(crate) const ALL: [Self; 3] = [Self::Allowed, Self::Refused, Self::TimedOut];
+
+    /// Its position in [`OutboundResult::ALL`].
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Its metric label.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::Refused => "refused",
+            Self::TimedOut => "timeout",
+        }
+    }
 }
 
 /// Counts the bytes of one outbound connection.
@@ -75,6 +105,8 @@ pub(crate) struct InstanceState {
     /// The request's lingering close, once the guest dropped it (a guest
     /// holds one request at a time, so one at most).
     pub(crate) lingering: Option<super::request::Lingering>,
+    /// The guest's outbound connects in progress, and their deadlines.
+    pub(crate) connects: super::connect_deadline::ConnectDeadlines,
 }
 
 /// Settings given to every instance of a handler (`--set KEY=VALUE`).
@@ -118,6 +150,7 @@ impl InstanceState {
             log_budget,
             lingering: None,
             lane: LaneSlot::default(),
+            connects: Default::default(),
         }
     }
 

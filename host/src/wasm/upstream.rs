@@ -17,7 +17,7 @@ use wasmtime_wasi::p2::{
 use wasmtime_wasi::sockets::WasiSocketsView;
 
 use super::books::Direction;
-use super::state::{InstanceState, UpstreamTally};
+use super::state::{InstanceState, OutboundResult, UpstreamTally};
 
 /// An upstream's input stream, counted.
 struct CountedInput {
@@ -83,22 +83,37 @@ impl OutputStream for CountedOutput {
 type ConnectResult = Result<(Resource<DynInputStream>, Resource<DynOutputStream>), ErrorCode>;
 
 /// Replaces wasmtime-wasi's `finish-connect` with one that wraps the
-/// streams it returns.
+/// streams it returns, and fails with `timeout` once the connect is past
+/// its deadline (`connect_deadline.rs`).
 pub(super) fn link_counted_connect(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    let mut tcp = linker.instance("wasi:sockets/tcp@0.2.12")?;
+    let mut tcp = linker.instance(super::connect_deadline::TCP_INTERFACE)?;
     tcp.func_wrap(
         "[method]tcp-socket.finish-connect",
         |mut store, (this,): (Resource<TcpSocket>,)| -> wasmtime::Result<(ConnectResult,)> {
             let state: &mut InstanceState = store.data_mut();
+            let socket = this.rep();
+            if let Some(first) = state.connects.timed_out(socket) {
+                if first {
+                    state.books.observer.outbound(OutboundResult::TimedOut);
+                }
+                return Ok((Err(ErrorCode::Timeout),));
+            }
             let connected = {
                 let mut view = state.sockets();
-                HostTcpSocket::finish_connect(&mut view, Resource::new_borrow(this.rep()))
+                HostTcpSocket::finish_connect(&mut view, Resource::new_borrow(socket))
             };
             let (input, output) = match connected {
                 Ok(streams) => streams,
-                Err(err) => return Ok((Err(err.downcast()?),)),
+                Err(err) => {
+                    let code: ErrorCode = err.downcast()?;
+                    if code != ErrorCode::WouldBlock {
+                        state.connects.finished(socket);
+                    }
+                    return Ok((Err(code),));
+                }
             };
+            state.connects.finished(socket);
             // Only a connected socket has a remote address: ask after.
             let remote = {
                 let mut view = state.sockets();
