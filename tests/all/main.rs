@@ -9,6 +9,7 @@ mod fixtures {
 }
 mod support;
 
+mod access_log;
 mod bad_input;
 mod chatroom;
 mod config_file;

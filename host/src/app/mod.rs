@@ -4,6 +4,9 @@
 //! file → [`ServiceSpec`]s → [`service::validate`] → supervisor.
 
 mod check;
+mod logging;
+
+pub(crate) use logging::AccessLog;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -11,9 +14,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Cli, Command, LogFormat, ProcessArgs, ServiceArgs, ServiceSource, usage_error};
+use crate::cli::{Cli, Command, ProcessArgs, ServiceArgs, ServiceSource, usage_error};
 use crate::error::one_line;
 use crate::metrics::{self, Metrics};
 use crate::net::systemd_fds;
@@ -26,20 +28,14 @@ use crate::wasm::{EngineLimits, MAX_WARM_INSTANCES, build_engine, fit_os_limits}
 /// subcommand or serving. Errors are printed as one `error: ...` line.
 pub fn main() -> ExitCode {
     let cli = Cli::parse_args();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match cli.process.log_format {
-        LogFormat::Json => logs
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .init(),
-        LogFormat::Text => logs
-            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-            .init(),
-    }
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let _logs = match logging::init(cli.process.log_format, &cli.process.access_log, ansi) {
+        Ok(guards) => guards,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -84,6 +84,18 @@ pub(crate) struct ProcessArgs {
     #[arg(long, value_enum, default_value_t = LogFormat::Text, help_heading = "Observing")]
     pub(crate) log_format: LogFormat,
 
+    /// Where the access log goes — one line per request when it ends:
+    /// peer, transport, handler version, duration, bytes in and out,
+    /// outcome — `stderr` (with the other lines, at INFO), `off`, or a file
+    /// to append to.
+    #[arg(
+        long,
+        value_name = "stderr|off|PATH",
+        default_value = "stderr",
+        help_heading = "Observing"
+    )]
+    pub(crate) access_log: crate::app::AccessLog,
+
     /// Compile the handler at every start instead of using the cache
     /// (overrides --cache-dir).
     #[arg(long)]

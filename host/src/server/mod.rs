@@ -7,6 +7,7 @@
 //! listeners back (a reload keeps them) or waits for the drain.
 
 mod accept;
+mod access_log;
 mod admission;
 mod report;
 mod sources;
@@ -20,6 +21,8 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 pub(crate) use accept::MAX_PENDING;
+pub(crate) use access_log::ACCESS_TARGET;
+use access_log::Outcome;
 use admission::Admission;
 pub(crate) use report::DrainReport;
 use report::FailureCounts;
@@ -140,7 +143,7 @@ impl Server {
                 self.shutdown.stop_accepting();
             }
         }
-        let request = Request::new(incoming, self.limits.idle_timeout, activity);
+        let request = Request::new(incoming, self.limits.idle_timeout, Arc::clone(&activity));
         let transport = request.transport();
         let span = tracing::info_span!(
             "conn",
@@ -170,16 +173,15 @@ impl Server {
                 server.metrics.active.inc();
                 let started = Instant::now();
                 // Biased: no random branch order to draw at every wake-up.
-                tokio::select! {
+                let outcome = tokio::select! {
                     biased;
-                    () = server.serve_request(&handler, request) => {}
+                    outcome = server.serve_request(&handler, request) => outcome,
                     () = stop.cancelled() => server.stopped_early(started),
-                }
-                server
-                    .metrics
-                    .duration
-                    .observe(started.elapsed().as_secs_f64());
+                };
+                let took = started.elapsed();
+                server.metrics.duration.observe(took.as_secs_f64());
                 server.metrics.active.dec();
+                access_log::served(outcome, took, &activity);
                 drop(slot);
                 drop(registration);
             }
@@ -187,9 +189,9 @@ impl Server {
         );
     }
 
-    /// Serves one request to the end. Whatever the guest does, only this
-    /// request is affected.
-    async fn serve_request(&self, handler: &Handler, request: Request) {
+    /// Serves one request to the end; how it ended. Whatever the guest
+    /// does, only this request is affected.
+    async fn serve_request(&self, handler: &Handler, request: Request) -> Outcome {
         let started = Instant::now();
         tracing::debug!(local = request.local_addr(), "request started");
         let instance = match self.reuse_datagram_instances && request.is_datagram() {
@@ -200,7 +202,7 @@ impl Server {
             .handle(request, instance, &self.limits, &self.observer)
             .await
         {
-            Ok(()) => tracing::debug!(elapsed = ?started.elapsed(), "request finished"),
+            Ok(()) => Outcome::Ok,
             Err(err) => {
                 self.failures.record(err.cause);
                 self.metrics.failure(err.cause);
@@ -210,21 +212,24 @@ impl Server {
                     elapsed = ?started.elapsed(),
                     "request ended by handler failure"
                 );
+                Outcome::Failed(err.cause)
             }
         }
     }
 
     /// A request ended before its handler returned: cut by shutdown, or
     /// evicted to make room on a full server.
-    fn stopped_early(&self, started: Instant) {
+    fn stopped_early(&self, started: Instant) -> Outcome {
         if self.shutdown.is_cut() {
             self.cut.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(elapsed = ?started.elapsed(), "request cut by shutdown");
+            Outcome::Cut
         } else {
             self.metrics.refused("evicted");
             tracing::info!(
                 "connection closed to make room: the server is full and its source is the busiest (the longest-idle connection goes)"
             );
+            Outcome::Evicted
         }
     }
 }

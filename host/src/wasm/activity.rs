@@ -1,6 +1,6 @@
-//! When a connection last moved bytes (stamped by its socket on every read
-//! and write, read by the server's full-server rule), and the coarse clock
-//! those stamps use.
+//! When a connection last moved bytes and how many (stamped by its socket
+//! on every read and write, read by the server's full-server rule and its
+//! access log), and the coarse clock those stamps use.
 //!
 //! The stamps need milliseconds, not nanoseconds, and are taken twice per
 //! echo: reading the system clock each time cost two `clock_gettime` calls
@@ -11,11 +11,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-/// When a connection last moved bytes, read by the full-server rule.
+use super::books::Direction;
+
+/// When a connection last moved bytes, read by the full-server rule, and
+/// the bytes it moved, read by the access log.
 #[derive(Debug, Default)]
 pub(crate) struct Activity {
     /// [`coarse_millis`] at the last read or write.
     last: AtomicU64,
+    /// Bytes the guest read from its client, and wrote to it.
+    moved: [AtomicU64; 2],
 }
 
 /// The origin of the coarse clock.
@@ -62,6 +67,21 @@ impl Activity {
     /// Records that the connection moved bytes now.
     pub(crate) fn touch(&self) {
         self.last.store(coarse_millis(), Ordering::Relaxed);
+    }
+
+    /// Records that the connection moved `bytes` bytes `direction` now.
+    pub(crate) fn moved(&self, direction: Direction, bytes: usize) {
+        self.touch();
+        self.moved[direction as usize].fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// The bytes moved so far: (read from the client, written to it).
+    pub(crate) fn bytes(&self) -> (u64, u64) {
+        let [read, written] = &self.moved;
+        (
+            read.load(Ordering::Relaxed),
+            written.load(Ordering::Relaxed),
+        )
     }
 
     pub(crate) fn last(&self) -> u64 {

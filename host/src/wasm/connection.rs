@@ -141,7 +141,7 @@ impl Connection {
             return;
         }
         self.last_input.store(coarse_millis(), Ordering::Relaxed);
-        self.activity.touch();
+        self.activity.moved(Direction::In, len);
         if let Some(books) = self.books.get() {
             books.count(Direction::In, len);
             // Only a wait for the client renews the budget: input buffered
@@ -252,7 +252,7 @@ impl Connection {
     }
 
     fn sent(&self, len: usize) {
-        self.activity.touch();
+        self.activity.moved(Direction::Out, len);
         if let Some(books) = self.books.get() {
             books.count(Direction::Out, len);
         }

@@ -1,0 +1,125 @@
+//! Logging: every line to stderr (text or JSON), through a bounded,
+//! non-blocking writer, so a burst of lines (a refused flood, the access
+//! log of a busy service) never blocks a runtime worker: past 128k queued
+//! lines, new ones are dropped and counted by the writer instead. The
+//! access log goes with the other lines, to a file of its own, or nowhere
+//! (`--access-log`).
+
+use std::fs::OpenOptions;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
+use tracing_subscriber::filter::{EnvFilter, FilterExt, filter_fn};
+use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::registry::Registry;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::cli::LogFormat;
+use crate::server::ACCESS_TARGET;
+
+/// Where access lines go (`--access-log`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AccessLog {
+    /// With the other log lines, on stderr (the default).
+    Stderr,
+    /// Nowhere.
+    Off,
+    /// Appended to this file.
+    File(PathBuf),
+}
+
+impl FromStr for AccessLog {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "" => Err("empty: give stderr, off, or a file path".to_owned()),
+            "stderr" => Ok(Self::Stderr),
+            "off" => Ok(Self::Off),
+            path => Ok(Self::File(PathBuf::from(path))),
+        }
+    }
+}
+
+/// Keeps the log writers' threads; dropping it flushes what they hold.
+#[must_use = "dropping the guard stops the log writers"]
+pub(crate) struct LogGuards(#[allow(dead_code)] Vec<WorkerGuard>);
+
+type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// A text or JSON layer writing to `writer`.
+fn format_layer(format: LogFormat, writer: NonBlocking, ansi: bool) -> BoxedLayer {
+    let layer = tracing_subscriber::fmt::layer().with_writer(writer);
+    match format {
+        LogFormat::Json => layer
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .boxed(),
+        LogFormat::Text => layer.with_ansi(ansi).boxed(),
+    }
+}
+
+fn non_blocking(writer: impl std::io::Write + Send + 'static) -> (NonBlocking, WorkerGuard) {
+    NonBlockingBuilder::default()
+        .lossy(true)
+        .thread_name("wasmserve-log")
+        .finish(writer)
+}
+
+/// Installs the process's logging: `RUST_LOG` (default `info`) filters the
+/// lines to stderr; access lines go where `access` says.
+pub(crate) fn init(format: LogFormat, access: &AccessLog, ansi: bool) -> Result<LogGuards, String> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (stderr, stderr_guard) = non_blocking(std::io::stderr());
+    let mut guards = vec![stderr_guard];
+    let not_access = filter_fn(|meta| meta.target() != ACCESS_TARGET);
+    let (main, access_layer): (BoxedLayer, Option<BoxedLayer>) = match access {
+        AccessLog::Stderr => (
+            format_layer(format, stderr, ansi)
+                .with_filter(filter)
+                .boxed(),
+            None,
+        ),
+        AccessLog::Off => (
+            format_layer(format, stderr, ansi)
+                .with_filter(filter.and(not_access))
+                .boxed(),
+            None,
+        ),
+        AccessLog::File(path) => {
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|err| {
+                    format!(
+                        "--access-log {}: {err} (give a file in a folder that exists and can be written, or stderr or off)",
+                        path.display()
+                    )
+                })?;
+            let (writer, guard) = non_blocking(file);
+            guards.push(guard);
+            // Spans pass too, so that access lines carry the request's
+            // span fields (peer, transport, handler version).
+            let only_access = filter_fn(|meta| meta.is_span() || meta.target() == ACCESS_TARGET);
+            (
+                format_layer(format, stderr, ansi)
+                    .with_filter(filter.and(not_access))
+                    .boxed(),
+                Some(
+                    format_layer(format, writer, false)
+                        .with_filter(only_access)
+                        .boxed(),
+                ),
+            )
+        }
+    };
+    let layers: Vec<BoxedLayer> = std::iter::once(main).chain(access_layer).collect();
+    tracing_subscriber::registry()
+        .with(layers)
+        .try_init()
+        .map_err(|err| format!("cannot start logging: {err}"))?;
+    Ok(LogGuards(guards))
+}
