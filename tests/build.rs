@@ -148,6 +148,20 @@ fn main() {
         println!("cargo:rustc-cfg=wasmserve_no_redis");
     }
 
+    // HAProxy (Debian's `haproxy`) sends the PROXY protocol in the
+    // access-control tests; where missing, those tests are ignored.
+    println!("cargo:rustc-check-cfg=cfg(wasmserve_no_haproxy)");
+    let haproxy = Command::new("haproxy")
+        .arg("-v")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !haproxy {
+        println!(
+            "cargo:warning=haproxy not found (Debian package haproxy): the HAProxy tests are ignored"
+        );
+        println!("cargo:rustc-cfg=wasmserve_no_haproxy");
+    }
+
     let generated =
         PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("fixtures.rs");
     fs::write(&generated, consts).expect("cannot write fixtures.rs");

@@ -9,6 +9,7 @@ mod fixtures {
 }
 mod support;
 
+mod access_control;
 mod access_log;
 mod bad_input;
 mod chatroom;
@@ -18,6 +19,7 @@ mod echo;
 mod examples;
 mod greet;
 mod guest_failures;
+mod haproxy;
 mod hostile;
 mod instances;
 mod languages;

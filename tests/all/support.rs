@@ -356,3 +356,32 @@ pub fn pipe_through(command: &mut Command, input: &[u8]) -> std::process::Output
     }
     child.wait_with_output().expect("wait for the command")
 }
+
+/// A TCP connection to `addr` from the loopback address `source`
+/// (127.0.0.2, 127.0.0.3, ...: one machine playing several clients).
+pub fn connect_from(source: [u8; 4], addr: &str) -> std::net::TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    let local = std::net::SocketAddr::from((source, 0));
+    socket.bind(&local.into()).expect("bind the source address");
+    let addr: std::net::SocketAddr = addr.parse().expect("an IP address");
+    socket.connect(&addr.into()).expect("connect");
+    socket.into()
+}
+
+/// Whether the server closed `stream` (end of stream or reset) within 5 s,
+/// rather than serving it (bytes) or leaving it open (a timeout).
+pub fn closed_by_server(stream: &mut std::net::TcpStream) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut buf = [0u8; 16];
+    match stream.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(err) => !matches!(
+            err.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}

@@ -2,6 +2,7 @@
 //! and their mapping to a `ServiceSpec` are in `service_args`. No I/O
 //! happens here; `app` runs what the flags ask for.
 
+mod access_args;
 mod service_args;
 mod state_args;
 

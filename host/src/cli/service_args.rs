@@ -165,6 +165,10 @@ pub(crate) struct ServiceArgs {
     #[command(flatten)]
     pub(crate) state: super::state_args::StateArgs,
 
+    /// Who may connect, how fast, through which load balancers.
+    #[command(flatten)]
+    pub(crate) access: super::access_args::AccessArgs,
+
     /// The service flags given explicitly on the command line (not left at
     /// their default), by clap id; filled in by [`Cli::parse_args`].
     #[arg(skip)]
@@ -254,6 +258,7 @@ impl ServiceArgs {
             },
             settings: self.settings.iter().cloned().collect::<BTreeMap<_, _>>(),
             state: self.state.spec(),
+            access: self.access.rules(),
             allow_connect: self.allow_connect.clone(),
             max_outbound: self.max_outbound,
             connect_timeout: self.connect_timeout,
@@ -276,6 +281,9 @@ fn conflict_with_config(id: &str) -> String {
         }
         "settings" => "give settings in the service's [service.settings] table".to_owned(),
         "allow_connect" => "write `allow_connect = [...]` in the service's table".to_owned(),
+        id if super::access_args::ACCESS_FLAGS.contains(&id) => {
+            format!("write `{id}` in the service's [service.access] table")
+        }
         id if super::state_args::STATE_FLAGS.contains(&id) => {
             let key = match id {
                 "state" => "backend",

@@ -11,6 +11,8 @@ use std::ops::RangeInclusive;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use super::IpNet;
+
 /// One allow-list entry as written.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct AllowEntry {
@@ -21,8 +23,8 @@ pub(crate) struct AllowEntry {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum AllowHost {
-    /// An address and a prefix length (32 or 128 for one address).
-    Net(IpAddr, u8),
+    /// An address or a network.
+    Net(IpNet),
     /// A name, resolved at start.
     Name(String),
 }
@@ -30,8 +32,7 @@ enum AllowHost {
 /// One resolved rule: a network and a port range.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AllowRule {
-    net: IpAddr,
-    prefix: u8,
+    net: IpNet,
     ports: RangeInclusive<u16>,
     /// The entry it came from, as written (a metrics label).
     label: Arc<str>,
@@ -73,26 +74,15 @@ impl FromStr for AllowEntry {
         if ports.is_empty() {
             return Err(format!("{text:?}: the port range is empty"));
         }
-        let host = match host.split_once('/') {
-            Some((addr, prefix)) => {
-                let addr: IpAddr = addr
-                    .parse()
-                    .map_err(|_| format!("{text:?}: {addr:?} is not an IP address; {SHAPE}"))?;
-                let max = if addr.is_ipv4() { 32 } else { 128 };
-                let prefix = prefix
-                    .parse::<u8>()
-                    .ok()
-                    .filter(|p| *p <= max)
-                    .ok_or_else(|| format!("{text:?}: bad prefix length /{prefix}"))?;
-                AllowHost::Net(addr, prefix)
+        let host = match host.contains('/') || host.parse::<IpAddr>().is_ok() {
+            true => AllowHost::Net(
+                host.parse::<IpNet>()
+                    .map_err(|err| format!("{text:?}: {err}"))?,
+            ),
+            false if !host.is_empty() && !host.contains(char::is_whitespace) => {
+                AllowHost::Name(host.to_owned())
             }
-            None => match host.parse::<IpAddr>() {
-                Ok(addr) => AllowHost::Net(addr, if addr.is_ipv4() { 32 } else { 128 }),
-                Err(_) if !host.is_empty() && !host.contains(char::is_whitespace) => {
-                    AllowHost::Name(host.to_owned())
-                }
-                Err(_) => return Err(format!("{text:?}: {SHAPE}")),
-            },
+            false => return Err(format!("{text:?}: {SHAPE}")),
         };
         Ok(Self {
             host,
@@ -107,9 +97,8 @@ impl AllowEntry {
     /// off the runtime), each address found pinned.
     pub(crate) fn resolve(&self) -> Result<Vec<AllowRule>, String> {
         match &self.host {
-            AllowHost::Net(net, prefix) => Ok(vec![AllowRule {
+            AllowHost::Net(net) => Ok(vec![AllowRule {
                 net: *net,
-                prefix: *prefix,
                 ports: self.ports.clone(),
                 label: self.text.as_str().into(),
             }]),
@@ -126,8 +115,7 @@ impl AllowEntry {
                 Ok(found
                     .into_iter()
                     .map(|addr| AllowRule {
-                        net: addr.ip(),
-                        prefix: if addr.is_ipv4() { 32 } else { 128 },
+                        net: IpNet::host(addr.ip()),
                         ports: self.ports.clone(),
                         label: self.text.as_str().into(),
                     })
@@ -145,28 +133,7 @@ impl AllowRule {
 
     /// Whether `addr` falls in this rule.
     pub(crate) fn permits(&self, addr: SocketAddr) -> bool {
-        if !self.ports.contains(&addr.port()) {
-            return false;
-        }
-        let ip = match addr.ip() {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-            v4 => v4,
-        };
-        match (self.net, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
+        self.ports.contains(&addr.port()) && self.net.contains(addr.ip())
     }
 }
 

@@ -52,6 +52,14 @@ pub(crate) enum DatagramReply {
 }
 
 impl DatagramReply {
+    /// The sender's IP address (`None` for a Unix sender).
+    pub(crate) fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        match self {
+            DatagramReply::Udp { peer, .. } => Some(peer.ip()),
+            DatagramReply::Unix { .. } => None,
+        }
+    }
+
     /// The sender's address as the guest sees it (`""` for an unbound Unix
     /// sender).
     pub(crate) fn peer_addr(&self) -> String {

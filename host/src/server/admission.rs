@@ -13,6 +13,7 @@ use std::task::{Context, Poll, Waker};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Server;
+use super::gate::Refusal;
 
 /// A request's place in the queue for a slot (see [`Server::queue_for_slot`]).
 type SlotWait =
@@ -97,16 +98,18 @@ impl Server {
         }
     }
 
-    /// Closes a connection from `source` at once: the source has its
-    /// `--max-connections-per-source`. Counted; logged at most once a
-    /// second, so refusals cannot flood the log.
-    pub(super) fn refuse(&self, source: IpAddr) {
-        self.metrics.refused("per_source");
+    /// Closes a connection from `source` at once, for `refusal`. Counted
+    /// per reason; logged at most once a second, so refusals cannot flood
+    /// the log.
+    pub(super) fn refuse(&self, source: IpAddr, refusal: Refusal) {
+        self.metrics.refused(refusal.as_str());
         let now = self.started.elapsed().as_secs();
         if self.refusal_logged.swap(now, Ordering::Relaxed) != now {
             tracing::warn!(
                 %source,
-                "connection refused: its source has --max-connections-per-source connections already (further refusals this second are counted, not logged)"
+                reason = refusal.as_str(),
+                "connection refused: {} (further refusals this second are counted, not logged)",
+                refusal.explain()
             );
         }
     }

@@ -9,7 +9,9 @@
 mod accept;
 mod access_log;
 mod admission;
+mod gate;
 mod report;
+mod request_task;
 mod sources;
 
 use std::sync::Arc;
@@ -18,22 +20,19 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
-use tracing::Instrument;
 
 pub(crate) use accept::MAX_PENDING;
 pub(crate) use access_log::ACCESS_TARGET;
-use access_log::Outcome;
-use admission::Admission;
+use gate::Gate;
+pub(crate) use gate::{AccessRules, ConnectionRate};
 pub(crate) use report::DrainReport;
 use report::FailureCounts;
 use sources::Sources;
 
 use crate::metrics::ServiceMetrics;
-use crate::net::{Incoming, ListenOptions, Listener};
+use crate::net::{ListenOptions, Listener};
 use crate::shutdown::Shutdown;
-use crate::wasm::{
-    Activity, ConnectionLimits, Handler, HandlerSlot, InstanceChoice, Request, RequestObserver,
-};
+use crate::wasm::{ConnectionLimits, HandlerSlot, RequestObserver};
 
 /// How a service runs, beyond what it listens on.
 #[derive(Debug, Clone)]
@@ -58,6 +57,8 @@ pub(crate) struct ServeConfig {
     pub(crate) metrics: Arc<ServiceMetrics>,
     /// Stream connections one source address may have, serving or waiting.
     pub(crate) max_per_source: u32,
+    /// Which sources may connect, how fast, and through which proxies.
+    pub(crate) access: AccessRules,
 }
 
 /// State shared by every listener and request task of one server.
@@ -93,145 +94,12 @@ struct Server {
     /// Stream connections by source address (the per-source cap, and the
     /// full-server rule).
     sources: Arc<Sources>,
+    /// The access lists, rates and trusted proxies.
+    gate: Gate,
     /// When the server started, and the second (since then) of the last
     /// logged refusal: refusals are logged once a second at most.
     started: Instant,
     refusal_logged: AtomicU64,
-}
-
-impl Server {
-    /// Serves what a listener received in its own task, inside a span that
-    /// every log line of the request (the guest's output included) carries.
-    /// A stream connection from a source that has its
-    /// `--max-connections-per-source` already is closed at once.
-    fn spawn_request(self: &Arc<Self>, incoming: Incoming, admission: Admission) {
-        let id = self.served.fetch_add(1, Ordering::Relaxed) + 1;
-        let Admission { pending, budget } = admission;
-        let activity = Activity::new();
-        let source = match &incoming {
-            Incoming::Tcp(stream) => stream.peer_addr().ok().map(|peer| peer.ip()),
-            _ => None,
-        };
-        // One token ends the request early, for either reason: a shutdown
-        // cut (it is the cut's child) or eviction (the registry cancels it).
-        let stop = self.shutdown.request_token();
-        let registration = match source {
-            Some(source) => {
-                match self
-                    .sources
-                    .register(source, id, Arc::clone(&activity), stop.clone())
-                {
-                    Some(registration) => Some(registration),
-                    None => {
-                        self.refuse(source);
-                        return;
-                    }
-                }
-            }
-            None => None,
-        };
-        // The whole request runs on the version current now, even if the
-        // handler is swapped meanwhile.
-        let handler = self.handler.current();
-        if let (Some(budget), Some((_, max))) = (budget, &self.budget) {
-            budget.forget();
-            if id >= *max {
-                tracing::info!(
-                    max_requests = max,
-                    "served the requested number of requests; stopping"
-                );
-                self.shutdown.stop_accepting();
-            }
-        }
-        let request = Request::new(incoming, self.limits.idle_timeout, Arc::clone(&activity));
-        let transport = request.transport();
-        let span = tracing::info_span!(
-            "conn",
-            id,
-            peer = %request.peer_addr(),
-            transport = transport.as_str(),
-            handler = handler.name(),
-            version = handler.hash()
-        );
-        if request.is_datagram() {
-            self.metrics.datagrams.inc();
-        } else {
-            self.metrics.accepted(transport.as_str());
-        }
-        let slot = self.queue_for_slot(source);
-        let server = Arc::clone(self);
-        self.tasks.spawn(
-            async move {
-                let Some(slot) = server.wait_for_slot(slot).await else {
-                    tracing::debug!("closed unserved: the service stopped accepting");
-                    return;
-                };
-                drop(pending);
-                if let Some(registration) = &registration {
-                    registration.serving();
-                }
-                server.metrics.active.inc();
-                let started = Instant::now();
-                // Biased: no random branch order to draw at every wake-up.
-                let outcome = tokio::select! {
-                    biased;
-                    outcome = server.serve_request(&handler, request) => outcome,
-                    () = stop.cancelled() => server.stopped_early(started),
-                };
-                let took = started.elapsed();
-                server.metrics.duration.observe(took.as_secs_f64());
-                server.metrics.active.dec();
-                access_log::served(outcome, took, &activity);
-                drop(slot);
-                drop(registration);
-            }
-            .instrument(span),
-        );
-    }
-
-    /// Serves one request to the end; how it ended. Whatever the guest
-    /// does, only this request is affected.
-    async fn serve_request(&self, handler: &Handler, request: Request) -> Outcome {
-        let started = Instant::now();
-        tracing::debug!(local = request.local_addr(), "request started");
-        let instance = match self.reuse_datagram_instances && request.is_datagram() {
-            true => InstanceChoice::Warm,
-            false => InstanceChoice::Fresh,
-        };
-        match handler
-            .handle(request, instance, &self.limits, &self.observer)
-            .await
-        {
-            Ok(()) => Outcome::Ok,
-            Err(err) => {
-                self.failures.record(err.cause);
-                self.metrics.failure(err.cause);
-                tracing::error!(
-                    cause = err.cause.as_str(),
-                    error = %err,
-                    elapsed = ?started.elapsed(),
-                    "request ended by handler failure"
-                );
-                Outcome::Failed(err.cause)
-            }
-        }
-    }
-
-    /// A request ended before its handler returned: cut by shutdown, or
-    /// evicted to make room on a full server.
-    fn stopped_early(&self, started: Instant) -> Outcome {
-        if self.shutdown.is_cut() {
-            self.cut.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(elapsed = ?started.elapsed(), "request cut by shutdown");
-            Outcome::Cut
-        } else {
-            self.metrics.refused("evicted");
-            tracing::info!(
-                "connection closed to make room: the server is full and its source is the busiest (the longest-idle connection goes)"
-            );
-            Outcome::Evicted
-        }
-    }
 }
 
 /// A service that is serving: its accept loops and its drain task.
@@ -306,6 +174,7 @@ pub(crate) fn start(
         served: AtomicU64::new(0),
         cut: AtomicU64::new(0),
         sources: Sources::new(usize::try_from(config.max_per_source).unwrap_or(usize::MAX)),
+        gate: Gate::new(config.access.clone()),
         started: Instant::now(),
         refusal_logged: AtomicU64::new(u64::MAX),
     });

@@ -35,6 +35,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::access_table::AccessTable;
 use super::spec::{Origin, ServiceSpec, SpecError, validate};
 use super::state_table::StateTable;
 use crate::net::ListenSpec;
@@ -92,6 +93,8 @@ struct ServiceTable {
     /// Where its guests may connect, as `--allow-connect`.
     #[serde(default)]
     allow_connect: Vec<String>,
+    #[serde(default)]
+    access: AccessTable,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -232,6 +235,10 @@ fn service(table: ServiceTable, base: &Path, origin: &Origin) -> Result<ServiceS
         state: table
             .state
             .spec(base)
+            .map_err(|(key, message)| invalid(key, message))?,
+        access: table
+            .access
+            .rules()
             .map_err(|(key, message)| invalid(key, message))?,
         watch: table.watch,
         reuse_datagram_instances: table.reuse_datagram_instances,

@@ -3,6 +3,7 @@
 //! [`Supervisor`] that runs the services and applies a new configuration
 //! (SIGHUP) without closing sockets that stay wanted.
 
+mod access_table;
 mod file;
 mod reload;
 mod socket_plan;

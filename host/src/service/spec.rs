@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::net::{AllowEntry, ListenOptions, ListenSpec, Transport};
+use crate::server::AccessRules;
 use crate::shared::StateSpec;
 use crate::wasm::{
     ConnectionLimits, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_OUTBOUND, OutboundPolicy, Settings,
@@ -74,6 +75,8 @@ pub(crate) struct ServiceSpec {
     pub(crate) max_outbound: u32,
     /// How long one outbound TCP connect may take (`--connect-timeout`).
     pub(crate) connect_timeout: Duration,
+    /// Who may connect, how fast, through which load balancers.
+    pub(crate) access: AccessRules,
     /// Whether to reload the handler when its file changes.
     pub(crate) watch: bool,
     /// Whether datagrams are served by reused, warm instances.
@@ -115,6 +118,7 @@ impl ServiceSpec {
             allow_connect: Vec::new(),
             max_outbound: DEFAULT_MAX_OUTBOUND,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            access: AccessRules::default(),
             watch: false,
             reuse_datagram_instances: false,
         }

@@ -250,6 +250,7 @@ impl Supervisor {
                 reuse_datagram_instances: spec.reuse_datagram_instances,
                 metrics,
                 max_per_source: spec.max_connections_per_source,
+                access: spec.access.clone(),
             };
             // With --max-requests (one service), the service's stop is the
             // process's stop; otherwise each service can stop on its own.
@@ -369,8 +370,13 @@ fn in_service(origin: &Origin, service: &str, err: impl std::fmt::Display) -> an
 fn describe(spec: &ServiceSpec, bound: &[String]) -> String {
     let limits = &spec.limits;
     let optional = |value: Option<Duration>| value.map_or("none".to_owned(), |d| format!("{d:?}"));
+    let access = spec.access.to_string();
+    let access = match access.is_empty() {
+        true => access,
+        false => format!("; access: {access}"),
+    };
     format!(
-        "service {:?}: handler {} on {}; limits: max-connections={} max-memory={}MiB max-cpu={:?} max-lifetime={} idle-timeout={}; state: {}",
+        "service {:?}: handler {} on {}; limits: max-connections={} max-memory={}MiB max-cpu={:?} max-lifetime={} idle-timeout={}; state: {}{access}",
         spec.name,
         spec.handler.display(),
         bound.join(", "),

@@ -104,6 +104,12 @@ impl Request {
         &self.conn
     }
 
+    /// Makes `peer` the peer's address the guest sees: the client a PROXY
+    /// protocol header named, in place of the load balancer.
+    pub(crate) fn set_peer_addr(&mut self, peer: std::net::SocketAddr) {
+        self.peer_addr = peer.to_string();
+    }
+
     /// The peer's address as the guest sees it.
     pub(crate) fn peer_addr(&self) -> &str {
         &self.peer_addr

@@ -1,0 +1,236 @@
+//! A request's way from the listener to its handler: the gate (access
+//! lists, rate, PROXY header), the source's registration, a slot in arrival
+//! order, then a task that serves it inside the span every log line of the
+//! request carries, and logs its access line when it ends.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpStream;
+use tracing::Instrument;
+
+use super::Server;
+use super::access_log::{self, Outcome};
+use super::admission::Admission;
+use super::gate::Refusal;
+use crate::net::{Incoming, read_proxy_header};
+use crate::wasm::{Activity, Handler, InstanceChoice, Request};
+
+/// How long a load balancer may take to send a connection's PROXY header
+/// (it sends it at once, in the connection's first segment).
+const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Server {
+    /// Takes what a listener received: screened by the gate at once; with
+    /// the PROXY protocol on, its header is read in a task of its own (the
+    /// listener's pending permit bounds how many wait), and the client it
+    /// names is screened in turn; then the request starts.
+    pub(super) fn spawn_request(self: &Arc<Self>, incoming: Incoming, admission: Admission) {
+        let proxied = self.gate.rules().proxy_protocol();
+        if let Some(peer) = peer_ip(&incoming) {
+            let screened = match (&incoming, proxied) {
+                (Incoming::Tcp(_), true) => self.gate.trusts_proxy(peer),
+                (Incoming::Tcp(_), false) => self.gate.admit(peer),
+                // Datagrams: the access lists only (no connection to rate).
+                _ => self.gate.allows(peer),
+            };
+            if let Err(refusal) = screened {
+                self.refuse(peer, refusal);
+                return;
+            }
+        }
+        match incoming {
+            Incoming::Tcp(stream) if proxied => {
+                let server = Arc::clone(self);
+                self.tasks.spawn(async move {
+                    let Some((stream, client)) = server.proxy_header(stream).await else {
+                        return;
+                    };
+                    if let Some(client) = client
+                        && let Err(refusal) = server.gate.admit(client.ip())
+                    {
+                        server.refuse(client.ip(), refusal);
+                        return;
+                    }
+                    server.start_request(Incoming::Tcp(stream), client, admission);
+                });
+            }
+            incoming => self.start_request(incoming, None, admission),
+        }
+    }
+
+    /// Reads the PROXY header `stream` begins with: the stream and the
+    /// client it names (`None`: a header naming none, such as a health
+    /// check's). A connection without a valid one in time is refused.
+    async fn proxy_header(&self, mut stream: TcpStream) -> Option<(TcpStream, Option<SocketAddr>)> {
+        let peer = stream.peer_addr().ok()?.ip();
+        let read = tokio::time::timeout(PROXY_HEADER_TIMEOUT, read_proxy_header(&mut stream));
+        match read.await {
+            Ok(Ok(client)) => Some((stream, client)),
+            Ok(Err(err)) => {
+                self.refuse(peer, Refusal::BadProxyHeader);
+                tracing::debug!(%peer, "{err}");
+                None
+            }
+            Err(_) => {
+                self.refuse(peer, Refusal::BadProxyHeader);
+                tracing::debug!(%peer, "no PROXY protocol header within {PROXY_HEADER_TIMEOUT:?}");
+                None
+            }
+        }
+    }
+
+    /// Registers the request's source (a stream connection from a source
+    /// that has its `--max-connections-per-source` already is closed at
+    /// once), takes its place in the queue for a slot, and serves it in
+    /// its own task. `client` is the address a PROXY header named.
+    fn start_request(
+        self: &Arc<Self>,
+        incoming: Incoming,
+        client: Option<SocketAddr>,
+        admission: Admission,
+    ) {
+        let id = self.served.fetch_add(1, Ordering::Relaxed) + 1;
+        let Admission { pending, budget } = admission;
+        let activity = Activity::new();
+        let source = match &incoming {
+            Incoming::Tcp(stream) => client
+                .map(|client| client.ip())
+                .or_else(|| stream.peer_addr().ok().map(|peer| peer.ip())),
+            _ => None,
+        };
+        // One token ends the request early, for either reason: a shutdown
+        // cut (it is the cut's child) or eviction (the registry cancels it).
+        let stop = self.shutdown.request_token();
+        let registration = match source {
+            Some(source) => {
+                match self
+                    .sources
+                    .register(source, id, Arc::clone(&activity), stop.clone())
+                {
+                    Some(registration) => Some(registration),
+                    None => {
+                        self.refuse(source, Refusal::PerSource);
+                        return;
+                    }
+                }
+            }
+            None => None,
+        };
+        // The whole request runs on the version current now, even if the
+        // handler is swapped meanwhile.
+        let handler = self.handler.current();
+        if let (Some(budget), Some((_, max))) = (budget, &self.budget) {
+            budget.forget();
+            if id >= *max {
+                tracing::info!(
+                    max_requests = max,
+                    "served the requested number of requests; stopping"
+                );
+                self.shutdown.stop_accepting();
+            }
+        }
+        let mut request = Request::new(incoming, self.limits.idle_timeout, Arc::clone(&activity));
+        if let Some(client) = client {
+            request.set_peer_addr(client);
+        }
+        let transport = request.transport();
+        let span = tracing::info_span!(
+            "conn",
+            id,
+            peer = %request.peer_addr(),
+            transport = transport.as_str(),
+            handler = handler.name(),
+            version = handler.hash()
+        );
+        if request.is_datagram() {
+            self.metrics.datagrams.inc();
+        } else {
+            self.metrics.accepted(transport.as_str());
+        }
+        let slot = self.queue_for_slot(source);
+        let server = Arc::clone(self);
+        self.tasks.spawn(
+            async move {
+                let Some(slot) = server.wait_for_slot(slot).await else {
+                    tracing::debug!("closed unserved: the service stopped accepting");
+                    return;
+                };
+                drop(pending);
+                if let Some(registration) = &registration {
+                    registration.serving();
+                }
+                server.metrics.active.inc();
+                let started = Instant::now();
+                // Biased: no random branch order to draw at every wake-up.
+                let outcome = tokio::select! {
+                    biased;
+                    outcome = server.serve_request(&handler, request) => outcome,
+                    () = stop.cancelled() => server.stopped_early(started),
+                };
+                let took = started.elapsed();
+                server.metrics.duration.observe(took.as_secs_f64());
+                server.metrics.active.dec();
+                access_log::served(outcome, took, &activity);
+                drop(slot);
+                drop(registration);
+            }
+            .instrument(span),
+        );
+    }
+
+    /// Serves one request to the end; how it ended. Whatever the guest
+    /// does, only this request is affected.
+    async fn serve_request(&self, handler: &Handler, request: Request) -> Outcome {
+        let started = Instant::now();
+        tracing::debug!(local = request.local_addr(), "request started");
+        let instance = match self.reuse_datagram_instances && request.is_datagram() {
+            true => InstanceChoice::Warm,
+            false => InstanceChoice::Fresh,
+        };
+        match handler
+            .handle(request, instance, &self.limits, &self.observer)
+            .await
+        {
+            Ok(()) => Outcome::Ok,
+            Err(err) => {
+                self.failures.record(err.cause);
+                self.metrics.failure(err.cause);
+                tracing::error!(
+                    cause = err.cause.as_str(),
+                    error = %err,
+                    elapsed = ?started.elapsed(),
+                    "request ended by handler failure"
+                );
+                Outcome::Failed(err.cause)
+            }
+        }
+    }
+
+    /// A request ended before its handler returned: cut by shutdown, or
+    /// evicted to make room on a full server.
+    fn stopped_early(&self, started: Instant) -> Outcome {
+        if self.shutdown.is_cut() {
+            self.cut.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(elapsed = ?started.elapsed(), "request cut by shutdown");
+            Outcome::Cut
+        } else {
+            self.metrics.refused("evicted");
+            tracing::info!(
+                "connection closed to make room: the server is full and its source is the busiest (the longest-idle connection goes)"
+            );
+            Outcome::Evicted
+        }
+    }
+}
+
+/// The IP address a request came from, as the socket tells it.
+fn peer_ip(incoming: &Incoming) -> Option<IpAddr> {
+    match incoming {
+        Incoming::Tcp(stream) => stream.peer_addr().ok().map(|peer| peer.ip()),
+        Incoming::Datagram(datagram) => datagram.reply.peer_ip(),
+        Incoming::Unix(_) => None,
+    }
+}

@@ -1,0 +1,274 @@
+//! The gate: access lists, connection rates per source, the PROXY protocol
+//! (by hand and behind a real HAProxy). Loopback addresses 127.0.0.2, .3 ...
+//! play separate sources.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use crate::fixtures::{ECHO, WHOAMI};
+use crate::support::{Server, closed_by_server, connect_from, exchange_line};
+
+/// The address of `server`'s listener of `kind` (`tcp`, `udp`, `metrics`).
+fn listener<'a>(server: &'a Server, kind: &str) -> &'a str {
+    let index = server
+        .listening
+        .iter()
+        .position(|line| line.starts_with(&format!("listening {kind} ")))
+        .unwrap_or_else(|| panic!("no {kind} listener"));
+    &server.addrs[index]
+}
+
+/// The `connections_closed_by_server` count for `reason`.
+fn refused(server: &Server, reason: &str) -> u64 {
+    let (_, body) = crate::observing::fetch_metrics(listener(server, "metrics"), None);
+    let prefix = "wasmserve_connections_closed_by_server_total{service=";
+    body.lines()
+        .filter(|line| line.starts_with(prefix) && line.contains(&format!("reason=\"{reason}\"")))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn served(server: &Server, source: [u8; 4]) -> bool {
+    let mut client = BufReader::new(connect_from(source, &server.addrs[0]));
+    client.get_mut().write_all(b"hi\n").is_ok() && {
+        let mut line = String::new();
+        client.read_line(&mut line).is_ok() && line == "hi\n"
+    }
+}
+
+#[test]
+fn deny_wins_over_allow_and_refusals_are_closed_and_counted() {
+    let server = Server::start_with(
+        &[
+            "--handler",
+            ECHO,
+            "--tcp",
+            "0",
+            "--metrics",
+            "0",
+            "--udp",
+            "0",
+            "--allow-from",
+            "127.0.0.0/30",
+            "--deny-from",
+            "127.0.0.3",
+        ],
+        3,
+    );
+    assert!(served(&server, [127, 0, 0, 2]));
+    let mut denied = connect_from([127, 0, 0, 3], &server.addrs[0]);
+    assert!(closed_by_server(&mut denied), "a denied source was served");
+    let mut outside = connect_from([127, 0, 0, 5], &server.addrs[0]);
+    assert!(
+        closed_by_server(&mut outside),
+        "a source outside --allow-from was served"
+    );
+    assert_eq!(refused(&server, "denied"), 2);
+    server.wait_for_log(&[
+        "connection refused",
+        "not allowed (--allow-from / --deny-from)",
+    ]);
+    // Datagrams from a denied source get no answer.
+    let udp = UdpSocket::bind("127.0.0.3:0").expect("bind");
+    udp.set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    udp.send_to(b"ping", listener(&server, "udp")).expect("send");
+    assert!(
+        udp.recv_from(&mut [0u8; 16]).is_err(),
+        "a denied datagram was answered"
+    );
+    let allowed = UdpSocket::bind("127.0.0.2:0").expect("bind");
+    allowed
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    allowed.send_to(b"ping", listener(&server, "udp")).expect("send");
+    assert!(allowed.recv_from(&mut [0u8; 16]).is_ok());
+}
+
+#[test]
+fn a_source_over_its_rate_is_closed_and_others_are_not_hurt() {
+    let server = Server::start_with(
+        &[
+            "--handler",
+            ECHO,
+            "--tcp",
+            "0",
+            "--metrics",
+            "0",
+            "--max-connection-rate",
+            "5/m",
+        ],
+        2,
+    );
+    for _ in 0..5 {
+        assert!(served(&server, [127, 0, 0, 2]));
+    }
+    // A flood past the rate: every one closed at once, the log bounded.
+    for _ in 0..50 {
+        let mut flood = connect_from([127, 0, 0, 2], &server.addrs[0]);
+        assert!(closed_by_server(&mut flood));
+    }
+    assert!(served(&server, [127, 0, 0, 3]), "another source was hurt");
+    assert_eq!(refused(&server, "rate"), 50);
+    let logged = server
+        .log_text()
+        .matches("faster than --max-connection-rate")
+        .count();
+    assert!(
+        (1..=10).contains(&logged),
+        "{logged} refusal lines for 50 refusals"
+    );
+}
+
+/// Sends `header` then a line to a `whoami` server; its answer.
+fn whoami_after(server: &Server, source: [u8; 4], header: &[u8]) -> String {
+    let mut stream = connect_from(source, &server.addrs[0]);
+    stream.write_all(header).expect("send the header");
+    let mut answer = String::new();
+    let _ = BufReader::new(stream).read_line(&mut answer);
+    answer
+}
+
+#[test]
+fn a_proxy_protocol_header_gives_the_handler_the_real_client() {
+    let server = Server::start_with(
+        &[
+            "--handler",
+            WHOAMI,
+            "--tcp",
+            "0",
+            "--metrics",
+            "0",
+            "--proxy-protocol",
+            "127.0.0.1",
+            "--deny-from",
+            "192.0.2.66",
+        ],
+        2,
+    );
+    let v1 = whoami_after(
+        &server,
+        [127, 0, 0, 1],
+        b"PROXY TCP4 198.51.100.7 127.0.0.1 40000 8100\r\n",
+    );
+    assert!(v1.contains("peer=198.51.100.7:40000"), "{v1}");
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+    v2.extend([203, 0, 113, 9, 127, 0, 0, 1]);
+    v2.extend(41000u16.to_be_bytes());
+    v2.extend(8100u16.to_be_bytes());
+    let v2_answer = whoami_after(&server, [127, 0, 0, 1], &v2);
+    assert!(v2_answer.contains("peer=203.0.113.9:41000"), "{v2_answer}");
+    // A health check's LOCAL header: the connection's own address.
+    let local = whoami_after(
+        &server,
+        [127, 0, 0, 1],
+        b"\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00",
+    );
+    assert!(local.contains("peer=127.0.0.1:"), "{local}");
+    // The access lists apply to the client the header names.
+    let denied = whoami_after(
+        &server,
+        [127, 0, 0, 1],
+        b"PROXY TCP4 192.0.2.66 127.0.0.1 1 2\r\n",
+    );
+    assert_eq!(denied, "");
+    // Not from a trusted proxy, or without a header: closed, never served.
+    let untrusted = whoami_after(
+        &server,
+        [127, 0, 0, 2],
+        b"PROXY TCP4 198.51.100.7 127.0.0.1 1 2\r\n",
+    );
+    assert_eq!(untrusted, "");
+    let no_header = whoami_after(&server, [127, 0, 0, 1], b"GET / HTTP/1.0\r\n\r\n");
+    assert_eq!(no_header, "");
+    assert_eq!(refused(&server, "denied"), 1);
+    assert_eq!(refused(&server, "untrusted_proxy"), 1);
+    assert_eq!(refused(&server, "bad_proxy_header"), 1);
+}
+
+#[test]
+fn a_header_trickled_or_withheld_is_given_up_on() {
+    let server = Server::start(WHOAMI, &["--proxy-protocol", "127.0.0.1"]);
+    let started = Instant::now();
+    let mut stalled = connect_from([127, 0, 0, 1], &server.addrs[0]);
+    stalled.write_all(b"PROX").expect("send");
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut answer = String::new();
+    let _ = BufReader::new(stalled).read_line(&mut answer);
+    assert_eq!(answer, "");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "held for {:?}",
+        started.elapsed()
+    );
+    // Meanwhile and after, proper clients are served.
+    let ok = whoami_after(
+        &server,
+        [127, 0, 0, 1],
+        b"PROXY TCP4 198.51.100.7 127.0.0.1 40000 8100\r\n",
+    );
+    assert!(ok.contains("peer=198.51.100.7:40000"), "{ok}");
+}
+
+#[test]
+#[cfg_attr(
+    wasmserve_no_haproxy,
+    ignore = "haproxy is not installed (Debian package haproxy)"
+)]
+fn behind_a_real_haproxy_with_send_proxy_v2_the_handler_sees_each_client() {
+    let server = Server::start(
+        WHOAMI,
+        &[
+            "--proxy-protocol",
+            "127.0.0.1",
+            "--max-connections-per-source",
+            "2",
+        ],
+    );
+    let haproxy = crate::haproxy::Haproxy::start(&server.addrs[0], "send-proxy-v2");
+    let front = format!("127.0.0.1:{}", haproxy.port);
+    for source in [[127, 0, 0, 2], [127, 0, 0, 3], [127, 0, 0, 4]] {
+        let stream = connect_from(source, &front);
+        let client = stream.local_addr().expect("addr").to_string();
+        let mut answer = String::new();
+        let _ = BufReader::new(stream).read_line(&mut answer);
+        assert!(
+            answer.contains(&format!("peer={client} ")),
+            "{client}: {answer}"
+        );
+    }
+}
+
+#[test]
+#[cfg_attr(
+    wasmserve_no_haproxy,
+    ignore = "haproxy is not installed (Debian package haproxy)"
+)]
+fn behind_haproxy_the_per_source_cap_counts_clients_not_the_balancer() {
+    let server = Server::start(
+        ECHO,
+        &[
+            "--proxy-protocol",
+            "127.0.0.1",
+            "--max-connections-per-source",
+            "1",
+        ],
+    );
+    let haproxy = crate::haproxy::Haproxy::start(&server.addrs[0], "send-proxy-v2");
+    let front = format!("127.0.0.1:{}", haproxy.port);
+    // Two clients at once through one balancer: each its own source.
+    let mut first = BufReader::new(connect_from([127, 0, 0, 2], &front));
+    let mut second = BufReader::new(connect_from([127, 0, 0, 3], &front));
+    assert_eq!(exchange_line(&mut first, "one"), "one\n");
+    assert_eq!(exchange_line(&mut second, "two"), "two\n");
+    // A second connection of the first client is over its cap.
+    let mut again = connect_from([127, 0, 0, 2], &front);
+    assert!(
+        closed_by_server(&mut again),
+        "the cap did not apply to the client"
+    );
+    assert_eq!(exchange_line(&mut first, "still"), "still\n");
+}
