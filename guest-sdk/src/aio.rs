@@ -238,6 +238,17 @@ impl Request {
     pub fn transport(&self) -> Transport {
         self.inner.transport().into()
     }
+
+    /// What TLS negotiated, as [`crate::Request::tls`].
+    ///
+    /// ```no_run
+    /// # fn handle(request: wasmserve_sdk::aio::Request) {
+    /// let alpn = request.tls().and_then(|tls| tls.alpn);
+    /// # }
+    /// ```
+    pub fn tls(&self) -> Option<crate::TlsInfo> {
+        self.inner.tls().map(Into::into)
+    }
 }
 
 impl Error {

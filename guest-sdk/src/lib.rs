@@ -102,8 +102,10 @@ pub mod kv;
 mod pending;
 mod readiness;
 mod request;
+mod tls;
 
 pub use request::{Lines, Request};
+pub use tls::TlsInfo;
 /// The WASI 0.2 bindings the request's streams and pollables are typed
 /// with (`wasip2::io::streams::InputStream`, `wasip2::io::poll::poll`, ...).
 pub use wasip2;

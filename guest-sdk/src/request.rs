@@ -256,6 +256,19 @@ impl Request {
     pub fn transport(&self) -> Transport {
         self.inner.transport().into()
     }
+
+    /// What TLS negotiated, when the host terminated TLS for this
+    /// connection (`--tls-cert`); `None` on a plaintext one. The transport
+    /// stays [`Transport::Tcp`].
+    ///
+    /// ```no_run
+    /// # fn handle(request: wasmserve_sdk::Request) {
+    /// let who = request.tls().and_then(|tls| tls.client_subject);
+    /// # }
+    /// ```
+    pub fn tls(&self) -> Option<crate::TlsInfo> {
+        self.inner.tls().map(Into::into)
+    }
 }
 
 impl io::Read for &Request {

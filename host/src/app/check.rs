@@ -51,6 +51,11 @@ pub(super) async fn run(args: &ServiceArgs) -> anyhow::Result<()> {
                 None
             }
         };
+        if let Some(tls) = &spec.tls
+            && let Err(err) = crate::net::TlsTerminator::load(tls.clone())
+        {
+            found.push(err.to_string());
+        }
         for listen in &spec.listen {
             match check_listen(listen).await {
                 Ok(addrs) => resolved.push((spec.name.as_str(), listen, addrs)),

@@ -5,6 +5,7 @@
 mod access_args;
 mod service_args;
 mod state_args;
+mod tls_args;
 
 use service_args::given_service_flags;
 pub(crate) use service_args::{ServiceArgs, ServiceSource};

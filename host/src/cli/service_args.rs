@@ -169,6 +169,10 @@ pub(crate) struct ServiceArgs {
     #[command(flatten)]
     pub(crate) access: super::access_args::AccessArgs,
 
+    /// TLS for the TCP listeners.
+    #[command(flatten)]
+    pub(crate) tls: super::tls_args::TlsArgs,
+
     /// The service flags given explicitly on the command line (not left at
     /// their default), by clap id; filled in by [`Cli::parse_args`].
     #[arg(skip)]
@@ -259,6 +263,7 @@ impl ServiceArgs {
             settings: self.settings.iter().cloned().collect::<BTreeMap<_, _>>(),
             state: self.state.spec(),
             access: self.access.rules(),
+            tls: self.tls.spec(),
             allow_connect: self.allow_connect.clone(),
             max_outbound: self.max_outbound,
             connect_timeout: self.connect_timeout,
@@ -281,6 +286,9 @@ fn conflict_with_config(id: &str) -> String {
         }
         "settings" => "give settings in the service's [service.settings] table".to_owned(),
         "allow_connect" => "write `allow_connect = [...]` in the service's table".to_owned(),
+        id if let Some((_, key)) = super::tls_args::TLS_FLAGS.iter().find(|(flag, _)| *flag == id) => {
+            format!("write `{key}` in the service's [service.tls] table")
+        }
         id if super::access_args::ACCESS_FLAGS.contains(&id) => {
             format!("write `{id}` in the service's [service.access] table")
         }

@@ -35,6 +35,11 @@ impl Transport {
             Transport::UnixDgram => "unix-dgram",
         }
     }
+
+    /// Whether it carries datagrams (one request each).
+    pub(crate) fn is_datagram(self) -> bool {
+        matches!(self, Transport::Udp | Transport::UnixDgram)
+    }
 }
 
 impl fmt::Display for Transport {

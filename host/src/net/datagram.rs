@@ -17,6 +17,22 @@ pub(crate) enum Incoming {
     Unix(UnixStream),
     /// One datagram (UDP or Unix).
     Datagram(ReceivedDatagram),
+    /// A TCP connection whose TLS the host terminated.
+    Tls(TlsConnection),
+}
+
+/// A TLS connection after its handshake: the handler is served on `plain`,
+/// the plaintext end of the host's relay.
+#[derive(Debug)]
+pub(crate) struct TlsConnection {
+    /// The plaintext end.
+    pub(crate) plain: UnixStream,
+    /// The client's address.
+    pub(crate) peer: SocketAddr,
+    /// The listener's address.
+    pub(crate) local: SocketAddr,
+    /// What the handshake negotiated.
+    pub(crate) info: super::TlsInfo,
 }
 
 /// A received datagram: its payload and where replies go.

@@ -9,13 +9,15 @@ mod inherited;
 mod ip_net;
 mod listener;
 mod proxy_header;
+mod tls;
 mod unix_file;
 
 pub(crate) use addr::{ListenAddr, ListenSpec, Transport};
 pub(crate) use allow::{AllowEntry, AllowRule};
-pub(crate) use datagram::{DatagramReply, Incoming, ReceivedDatagram, unix_path};
+pub(crate) use datagram::{DatagramReply, Incoming, ReceivedDatagram, TlsConnection, unix_path};
 pub(crate) use inherited::systemd_fds;
 pub(crate) use ip_net::{IpNet, canonical};
 pub(crate) use listener::{ListenOptions, Listener, MAX_UDP_PAYLOAD, bind_error};
 pub(crate) use proxy_header::read_proxy_header;
+pub(crate) use tls::{TlsInfo, TlsSpec, TlsTerminator, relay};
 pub(crate) use unix_file::parse_mode;

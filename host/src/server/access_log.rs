@@ -29,6 +29,8 @@ pub(super) enum Outcome {
     Cut,
     /// Closed to make room on a full server.
     Evicted,
+    /// Its TLS handshake failed or timed out: no handler ran.
+    TlsHandshake,
 }
 
 impl Outcome {
@@ -38,6 +40,7 @@ impl Outcome {
             Self::Failed(cause) => cause.as_str(),
             Self::Cut => "cut",
             Self::Evicted => "evicted",
+            Self::TlsHandshake => "tls_handshake",
         }
     }
 }

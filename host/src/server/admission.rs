@@ -102,13 +102,24 @@ impl Server {
     /// per reason; logged at most once a second, so refusals cannot flood
     /// the log.
     pub(super) fn refuse(&self, source: IpAddr, refusal: Refusal) {
+        self.refuse_with(source, refusal, None);
+    }
+
+    /// [`Server::refuse`], with the error that caused it for the log line.
+    pub(super) fn refuse_with(
+        &self,
+        source: IpAddr,
+        refusal: Refusal,
+        cause: Option<&dyn std::fmt::Display>,
+    ) {
         self.metrics.refused(refusal.as_str());
         let now = self.started.elapsed().as_secs();
         if self.refusal_logged.swap(now, Ordering::Relaxed) != now {
+            let cause = cause.map(|cause| format!(": {cause}")).unwrap_or_default();
             tracing::warn!(
                 %source,
                 reason = refusal.as_str(),
-                "connection refused: {} (further refusals this second are counted, not logged)",
+                "connection refused: {}{cause} (further refusals this second are counted, not logged)",
                 refusal.explain()
             );
         }

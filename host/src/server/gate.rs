@@ -126,6 +126,8 @@ pub(crate) enum Refusal {
     BadProxyHeader,
     /// Over `--max-connections-per-source`.
     PerSource,
+    /// Its TLS handshake failed or timed out.
+    TlsHandshake,
 }
 
 impl Refusal {
@@ -136,6 +138,7 @@ impl Refusal {
             Self::UntrustedProxy => "untrusted_proxy",
             Self::BadProxyHeader => "bad_proxy_header",
             Self::PerSource => "per_source",
+            Self::TlsHandshake => "tls_handshake",
         }
     }
 
@@ -149,6 +152,7 @@ impl Refusal {
             }
             Self::BadProxyHeader => "it did not begin with a valid PROXY protocol header",
             Self::PerSource => "its source has --max-connections-per-source connections already",
+            Self::TlsHandshake => "its TLS handshake failed",
         }
     }
 }

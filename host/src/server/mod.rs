@@ -30,7 +30,7 @@ use report::FailureCounts;
 use sources::Sources;
 
 use crate::metrics::ServiceMetrics;
-use crate::net::{ListenOptions, Listener};
+use crate::net::{ListenOptions, Listener, TlsTerminator};
 use crate::shutdown::Shutdown;
 use crate::wasm::{ConnectionLimits, HandlerSlot, RequestObserver};
 
@@ -59,6 +59,8 @@ pub(crate) struct ServeConfig {
     pub(crate) max_per_source: u32,
     /// Which sources may connect, how fast, and through which proxies.
     pub(crate) access: AccessRules,
+    /// TLS for its TCP listeners, if configured.
+    pub(crate) tls: Option<Arc<TlsTerminator>>,
 }
 
 /// State shared by every listener and request task of one server.
@@ -96,6 +98,8 @@ struct Server {
     sources: Arc<Sources>,
     /// The access lists, rates and trusted proxies.
     gate: Gate,
+    /// TLS for TCP connections, if configured.
+    tls: Option<Arc<TlsTerminator>>,
     /// When the server started, and the second (since then) of the last
     /// logged refusal: refusals are logged once a second at most.
     started: Instant,
@@ -175,6 +179,7 @@ pub(crate) fn start(
         cut: AtomicU64::new(0),
         sources: Sources::new(usize::try_from(config.max_per_source).unwrap_or(usize::MAX)),
         gate: Gate::new(config.access.clone()),
+        tls: config.tls.clone(),
         started: Instant::now(),
         refusal_logged: AtomicU64::new(u64::MAX),
     });

@@ -15,12 +15,15 @@ use super::Server;
 use super::access_log::{self, Outcome};
 use super::admission::Admission;
 use super::gate::Refusal;
-use crate::net::{Incoming, read_proxy_header};
+use crate::net::{Incoming, TlsConnection, TlsTerminator, Transport, read_proxy_header, relay};
 use crate::wasm::{Activity, Handler, InstanceChoice, Request};
 
 /// How long a load balancer may take to send a connection's PROXY header
 /// (it sends it at once, in the connection's first segment).
 const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a TLS handshake may take when reads have no idle timeout.
+const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl Server {
     /// Takes what a listener received: screened by the gate at once; with
@@ -132,20 +135,31 @@ impl Server {
                 self.shutdown.stop_accepting();
             }
         }
-        let mut request = Request::new(incoming, self.limits.idle_timeout, Arc::clone(&activity));
-        if let Some(client) = client {
-            request.set_peer_addr(client);
-        }
-        let transport = request.transport();
+        let arrival = match (incoming, &self.tls) {
+            (Incoming::Tcp(stream), Some(tls)) => Arrival::Handshake {
+                stream,
+                client,
+                tls: Arc::clone(tls),
+            },
+            (incoming, _) => {
+                let mut request =
+                    Request::new(incoming, self.limits.idle_timeout, Arc::clone(&activity));
+                if let Some(client) = client {
+                    request.set_peer_addr(client);
+                }
+                Arrival::Plain(request)
+            }
+        };
+        let (peer, transport) = arrival.peer_and_transport();
         let span = tracing::info_span!(
             "conn",
             id,
-            peer = %request.peer_addr(),
+            peer = %peer,
             transport = transport.as_str(),
             handler = handler.name(),
             version = handler.hash()
         );
-        if request.is_datagram() {
+        if transport.is_datagram() {
             self.metrics.datagrams.inc();
         } else {
             self.metrics.accepted(transport.as_str());
@@ -165,9 +179,21 @@ impl Server {
                 server.metrics.active.inc();
                 let started = Instant::now();
                 // Biased: no random branch order to draw at every wake-up.
+                let serve = async {
+                    let request = match arrival {
+                        Arrival::Plain(request) => request,
+                        Arrival::Handshake { stream, client, tls } => {
+                            match server.handshake(stream, client, &tls, &activity).await {
+                                Some(request) => request,
+                                None => return Outcome::TlsHandshake,
+                            }
+                        }
+                    };
+                    server.serve_request(&handler, request).await
+                };
                 let outcome = tokio::select! {
                     biased;
-                    outcome = server.serve_request(&handler, request) => outcome,
+                    outcome = serve => outcome,
                     () = stop.cancelled() => server.stopped_early(started),
                 };
                 let took = started.elapsed();
@@ -179,6 +205,37 @@ impl Server {
             }
             .instrument(span),
         );
+    }
+
+    /// The TLS handshake of a connection that holds a slot, bounded by the
+    /// idle timeout; then the request, served on the relay's plaintext
+    /// end. A failed handshake is counted and logged (once a second at
+    /// most), never handed to the guest.
+    async fn handshake(
+        &self,
+        stream: TcpStream,
+        client: Option<SocketAddr>,
+        tls: &TlsTerminator,
+        activity: &Arc<Activity>,
+    ) -> Option<Request> {
+        let peer = client.or_else(|| stream.peer_addr().ok())?;
+        let local = stream.local_addr().ok()?;
+        let idle = self.limits.idle_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
+        let (tls_stream, info) = match tls.accept(stream, idle).await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                self.refuse_with(peer.ip(), Refusal::TlsHandshake, Some(&err));
+                return None;
+            }
+        };
+        let plain = relay(tls_stream, idle).ok()?;
+        let incoming = Incoming::Tls(TlsConnection {
+            plain,
+            peer,
+            local,
+            info,
+        });
+        Some(Request::new(incoming, self.limits.idle_timeout, Arc::clone(activity)))
     }
 
     /// Serves one request to the end; how it ended. Whatever the guest
@@ -226,11 +283,36 @@ impl Server {
     }
 }
 
+/// A request as it waits for its slot: ready to serve, or a TLS
+/// connection whose handshake comes first (once it holds a slot, so that a
+/// client stalling its handshake is held like any idle one).
+enum Arrival {
+    Plain(Request),
+    Handshake {
+        stream: TcpStream,
+        client: Option<SocketAddr>,
+        tls: Arc<TlsTerminator>,
+    },
+}
+
+impl Arrival {
+    /// The peer the request's span names, and its transport.
+    fn peer_and_transport(&self) -> (String, Transport) {
+        match self {
+            Self::Plain(request) => (request.peer_addr().to_owned(), request.transport()),
+            Self::Handshake { stream, client, .. } => {
+                let peer = client.or_else(|| stream.peer_addr().ok());
+                (peer.map(|peer| peer.to_string()).unwrap_or_default(), Transport::Tcp)
+            }
+        }
+    }
+}
+
 /// The IP address a request came from, as the socket tells it.
 fn peer_ip(incoming: &Incoming) -> Option<IpAddr> {
     match incoming {
         Incoming::Tcp(stream) => stream.peer_addr().ok().map(|peer| peer.ip()),
         Incoming::Datagram(datagram) => datagram.reply.peer_ip(),
-        Incoming::Unix(_) => None,
+        Incoming::Unix(_) | Incoming::Tls(_) => None,
     }
 }

@@ -38,6 +38,7 @@ use serde::Deserialize;
 use super::access_table::AccessTable;
 use super::spec::{Origin, ServiceSpec, SpecError, validate};
 use super::state_table::StateTable;
+use super::tls_table::TlsTable;
 use crate::net::ListenSpec;
 
 /// Why a configuration file was refused.
@@ -95,6 +96,7 @@ struct ServiceTable {
     allow_connect: Vec<String>,
     #[serde(default)]
     access: AccessTable,
+    tls: Option<TlsTable>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -240,6 +242,7 @@ fn service(table: ServiceTable, base: &Path, origin: &Origin) -> Result<ServiceS
             .access
             .rules()
             .map_err(|(key, message)| invalid(key, message))?,
+        tls: table.tls.as_ref().map(|tls| tls.spec(base)),
         watch: table.watch,
         reuse_datagram_instances: table.reuse_datagram_instances,
         name: table.name.clone(),

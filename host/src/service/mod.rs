@@ -10,6 +10,7 @@ mod socket_plan;
 mod spec;
 mod state_table;
 mod supervisor;
+mod tls_table;
 
 pub(crate) use file::load as load_config;
 pub(crate) use spec::{

@@ -8,7 +8,7 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::net::{AllowEntry, ListenOptions, ListenSpec, Transport};
+use crate::net::{AllowEntry, ListenOptions, ListenSpec, TlsSpec, Transport};
 use crate::server::AccessRules;
 use crate::shared::StateSpec;
 use crate::wasm::{
@@ -77,6 +77,8 @@ pub(crate) struct ServiceSpec {
     pub(crate) connect_timeout: Duration,
     /// Who may connect, how fast, through which load balancers.
     pub(crate) access: AccessRules,
+    /// TLS for its TCP listeners.
+    pub(crate) tls: Option<TlsSpec>,
     /// Whether to reload the handler when its file changes.
     pub(crate) watch: bool,
     /// Whether datagrams are served by reused, warm instances.
@@ -119,6 +121,7 @@ impl ServiceSpec {
             max_outbound: DEFAULT_MAX_OUTBOUND,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             access: AccessRules::default(),
+            tls: None,
             watch: false,
             reuse_datagram_instances: false,
         }

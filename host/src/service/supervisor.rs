@@ -20,7 +20,7 @@ use super::reload;
 use super::socket_plan::{SocketKey, SocketPlan, socket_key, socket_keys};
 use super::spec::{Origin, ServiceSpec, validate_resolved};
 use crate::metrics::Metrics;
-use crate::net::{ListenSpec, Listener};
+use crate::net::{ListenSpec, Listener, TlsSpec, TlsTerminator};
 use crate::server::{DrainReport, RunningService, ServeConfig, start};
 use crate::shared::{Backends, StateObserver};
 use crate::shutdown::Shutdown;
@@ -41,6 +41,9 @@ struct Running {
     /// `tcp 127.0.0.1:41234`: what each listener is bound to, for the
     /// start-up summary.
     bound: Vec<String>,
+    /// Its TLS, shared with its server (a reload swaps the certificate in
+    /// place).
+    tls: Option<Arc<TlsTerminator>>,
     /// Its file watcher (`watch = true`), dropped with the service.
     _watcher: Option<notify::RecommendedWatcher>,
 }
@@ -125,7 +128,13 @@ impl Supervisor {
     ) -> anyhow::Result<Vec<String>> {
         // 1. Everything that can fail, before anything changes.
         let mut handlers = Vec::with_capacity(wanted.len());
+        let mut terminators = Vec::with_capacity(wanted.len());
         for spec in &wanted {
+            terminators.push(
+                load_tls(spec.tls.clone())
+                    .await
+                    .map_err(|err| in_service(origin, &spec.name, err))?,
+            );
             let reusable = self
                 .services
                 .get(&spec.name)
@@ -205,9 +214,12 @@ impl Supervisor {
         }
 
         // 3. Start what is new or changed; re-read unchanged handlers.
-        for (spec, slot) in wanted.into_iter().zip(handlers) {
-            if self.services.contains_key(&spec.name) {
+        for ((spec, slot), tls) in wanted.into_iter().zip(handlers).zip(terminators) {
+            if let Some(running) = self.services.get(&spec.name) {
                 reload::reload_and_log(&slot, &self.metrics.service(&spec.name), "config").await;
+                if let (Some(running), Some(fresh)) = (&running.tls, &tls) {
+                    running.adopt(fresh);
+                }
                 continue;
             }
             let mut listeners = Vec::new();
@@ -251,6 +263,7 @@ impl Supervisor {
                 metrics,
                 max_per_source: spec.max_connections_per_source,
                 access: spec.access.clone(),
+                tls: tls.clone(),
             };
             // With --max-requests (one service), the service's stop is the
             // process's stop; otherwise each service can stop on its own.
@@ -267,6 +280,7 @@ impl Supervisor {
                     service,
                     listener_specs,
                     bound,
+                    tls,
                     _watcher: watcher,
                 },
             );
@@ -289,6 +303,19 @@ impl Supervisor {
     pub(crate) async fn reload_handlers(&self, trigger: &'static str) {
         for (name, running) in &self.services {
             reload::reload_and_log(&running.slot, &self.metrics.service(name), trigger).await;
+            if let Some(tls) = &running.tls {
+                match load_tls(Some(tls.spec().clone())).await {
+                    Ok(Some(fresh)) => {
+                        tls.adopt(&fresh);
+                        tracing::info!(service = %name, "TLS certificate and key re-read");
+                    }
+                    Ok(None) => {}
+                    Err(err) => tracing::error!(
+                        service = %name,
+                        "TLS reload failed, keeping the certificate in use: {err}"
+                    ),
+                }
+            }
         }
     }
 
@@ -355,6 +382,15 @@ async fn resolve_and_check(wanted: &[ServiceSpec], origin: &Origin) -> anyhow::R
     }
     validate_resolved(&resolved, origin)?;
     Ok(())
+}
+
+/// Reads a service's certificate, key and client CA, off the runtime.
+async fn load_tls(spec: Option<TlsSpec>) -> anyhow::Result<Option<Arc<TlsTerminator>>> {
+    let Some(spec) = spec else {
+        return Ok(None);
+    };
+    let loaded = tokio::task::spawn_blocking(move || TlsTerminator::load(spec)).await?;
+    Ok(Some(Arc::new(loaded?)))
 }
 
 /// `err`, prefixed with the config file and the service it concerns (a

@@ -52,7 +52,7 @@ pub(crate) mod current {
         Host as ConfigHost, add_to_linker as add_config_to_linker,
     };
     pub(crate) use super::v0_2::wasmserve::handler::types::{
-        Error as RequestError, Host as TypesHost, HostRequest, Transport, add_to_linker,
+        Error as RequestError, Host as TypesHost, HostRequest, TlsInfo, Transport, add_to_linker,
     };
 
     /// The worlds handlers may implement, for messages.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::activity::Activity;
 use super::connection::Connection;
 use super::io_failure::IoFailure;
-use crate::net::{DatagramReply, Incoming, ReceivedDatagram, Transport, unix_path};
+use crate::net::{DatagramReply, Incoming, ReceivedDatagram, TlsInfo, Transport, unix_path};
 
 /// A closing socket's lingering close, awaited by the request's task.
 pub(crate) type Lingering = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
@@ -38,6 +38,8 @@ pub struct Request {
     transport: Transport,
     /// Whether the guest took the connection as streams already (once).
     streams_taken: bool,
+    /// What TLS negotiated, when the host terminated TLS for it.
+    tls: Option<TlsInfo>,
 }
 
 impl Request {
@@ -49,6 +51,7 @@ impl Request {
         idle_timeout: Option<Duration>,
         activity: Arc<Activity>,
     ) -> Self {
+        let mut tls = None;
         let (conn, peer_addr, local_addr, transport) = match incoming {
             Incoming::Tcp(stream) => {
                 let peer = stream.peer_addr().map(|addr| addr.to_string());
@@ -57,6 +60,15 @@ impl Request {
                     Connection::tcp(stream, idle_timeout, activity),
                     peer.unwrap_or_default(),
                     local.unwrap_or_default(),
+                    Transport::Tcp,
+                )
+            }
+            Incoming::Tls(connection) => {
+                tls = Some(connection.info);
+                (
+                    Connection::unix(connection.plain, idle_timeout, activity),
+                    connection.peer.to_string(),
+                    connection.local.to_string(),
                     Transport::Tcp,
                 )
             }
@@ -96,6 +108,7 @@ impl Request {
             local_addr,
             transport,
             streams_taken: false,
+            tls,
         }
     }
 
@@ -123,6 +136,11 @@ impl Request {
     /// Whether this request is one datagram (UDP or Unix datagram).
     pub(crate) fn is_datagram(&self) -> bool {
         !self.conn.is_stream()
+    }
+
+    /// What TLS negotiated, when the host terminated TLS for it.
+    pub(crate) fn tls(&self) -> Option<&TlsInfo> {
+        self.tls.as_ref()
     }
 
     /// The transport this request arrived on.

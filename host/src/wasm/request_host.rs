@@ -160,6 +160,16 @@ impl current::HostRequest for InstanceState {
         let output = self.table.push(output)?;
         Ok(Ok((input, output)))
     }
+
+    async fn tls(&mut self, this: Resource<Request>) -> wasmtime::Result<Option<current::TlsInfo>> {
+        Ok(self.table.get(&this)?.tls().map(|info| current::TlsInfo {
+            version: info.version.clone(),
+            cipher: info.cipher.clone(),
+            alpn: info.alpn.clone(),
+            server_name: info.server_name.clone(),
+            client_subject: info.client_subject.clone(),
+        }))
+    }
 }
 
 impl InstanceState {

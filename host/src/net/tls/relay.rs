@@ -1,0 +1,54 @@
+//! The plaintext side of a TLS connection: the host relays between the
+//! TLS stream and one end of a Unix socket pair, and the handler is served
+//! on the other end, exactly as on a plain connection (readiness, idle
+//! timeout, lingering close all unchanged). Each direction copies through
+//! one 16 KiB buffer and gives up when a read or write makes no progress
+//! for the idle timeout, so a client that stops reading cannot hold the
+//! relay (or the bytes in it) for ever.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
+use tokio_rustls::server::TlsStream;
+
+/// The relay's buffer, per direction.
+const CHUNK: usize = 16 * 1024;
+
+/// Starts relaying `tls`; returns the plaintext end for the handler.
+pub(crate) fn relay(tls: TlsStream<TcpStream>, idle: Duration) -> std::io::Result<UnixStream> {
+    let (guest_end, host_end) = UnixStream::pair()?;
+    tokio::spawn(async move {
+        let (tls_read, tls_write) = tokio::io::split(tls);
+        let (plain_read, plain_write) = host_end.into_split();
+        tokio::join!(
+            copy(tls_read, plain_write, idle),
+            copy(plain_read, tls_write, idle)
+        );
+    });
+    Ok(guest_end)
+}
+
+/// Copies `from` to `to` until the end (then shuts `to` down for
+/// writing), an error, or `idle` without progress.
+async fn copy<R, W>(mut from: R, mut to: W, idle: Duration)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let read = match tokio::time::timeout(idle, from.read(&mut buf)).await {
+            Ok(Ok(read)) => read,
+            _ => break,
+        };
+        if read == 0 {
+            break;
+        }
+        match tokio::time::timeout(idle, to.write_all(&buf[..read])).await {
+            Ok(Ok(())) => {}
+            _ => return,
+        }
+    }
+    let _ = tokio::time::timeout(idle, to.shutdown()).await;
+}
