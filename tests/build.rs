@@ -162,6 +162,25 @@ fn main() {
         println!("cargo:rustc-cfg=wasmserve_no_haproxy");
     }
 
+    // openssl and socat (Debian packages of the same names) are real TLS
+    // clients in the TLS tests; where missing, those tests are ignored.
+    for (tool, flag, cfg) in [
+        ("openssl", "version", "wasmserve_no_openssl"),
+        ("socat", "-V", "wasmserve_no_socat"),
+    ] {
+        println!("cargo:rustc-check-cfg=cfg({cfg})");
+        let found = Command::new(tool)
+            .arg(flag)
+            .output()
+            .is_ok_and(|out| out.status.success());
+        if !found {
+            println!(
+                "cargo:warning={tool} not found (Debian package {tool}): its TLS test is ignored"
+            );
+            println!("cargo:rustc-cfg={cfg}");
+        }
+    }
+
     let generated =
         PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("fixtures.rs");
     fs::write(&generated, consts).expect("cannot write fixtures.rs");

@@ -73,7 +73,8 @@ fn deny_wins_over_allow_and_refusals_are_closed_and_counted() {
     let udp = UdpSocket::bind("127.0.0.3:0").expect("bind");
     udp.set_read_timeout(Some(Duration::from_millis(300)))
         .expect("timeout");
-    udp.send_to(b"ping", listener(&server, "udp")).expect("send");
+    udp.send_to(b"ping", listener(&server, "udp"))
+        .expect("send");
     assert!(
         udp.recv_from(&mut [0u8; 16]).is_err(),
         "a denied datagram was answered"
@@ -82,7 +83,9 @@ fn deny_wins_over_allow_and_refusals_are_closed_and_counted() {
     allowed
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
-    allowed.send_to(b"ping", listener(&server, "udp")).expect("send");
+    allowed
+        .send_to(b"ping", listener(&server, "udp"))
+        .expect("send");
     assert!(allowed.recv_from(&mut [0u8; 16]).is_ok());
 }
 

@@ -286,7 +286,10 @@ fn conflict_with_config(id: &str) -> String {
         }
         "settings" => "give settings in the service's [service.settings] table".to_owned(),
         "allow_connect" => "write `allow_connect = [...]` in the service's table".to_owned(),
-        id if let Some((_, key)) = super::tls_args::TLS_FLAGS.iter().find(|(flag, _)| *flag == id) => {
+        id if let Some((_, key)) = super::tls_args::TLS_FLAGS
+            .iter()
+            .find(|(flag, _)| *flag == id) =>
+        {
             format!("write `{key}` in the service's [service.tls] table")
         }
         id if super::access_args::ACCESS_FLAGS.contains(&id) => {

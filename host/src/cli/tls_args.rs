@@ -26,7 +26,12 @@ pub(crate) struct TlsArgs {
 
     /// An ALPN protocol to offer (e.g. h2, redis); repeatable, in
     /// preference order. The one agreed on is the handler's to read.
-    #[arg(long, value_name = "PROTOCOL", requires = "tls_cert", help_heading = "TLS")]
+    #[arg(
+        long,
+        value_name = "PROTOCOL",
+        requires = "tls_cert",
+        help_heading = "TLS"
+    )]
     pub(crate) tls_alpn: Vec<String>,
 }
 

@@ -182,12 +182,14 @@ impl Server {
                 let serve = async {
                     let request = match arrival {
                         Arrival::Plain(request) => request,
-                        Arrival::Handshake { stream, client, tls } => {
-                            match server.handshake(stream, client, &tls, &activity).await {
-                                Some(request) => request,
-                                None => return Outcome::TlsHandshake,
-                            }
-                        }
+                        Arrival::Handshake {
+                            stream,
+                            client,
+                            tls,
+                        } => match server.handshake(stream, client, &tls, &activity).await {
+                            Some(request) => request,
+                            None => return Outcome::TlsHandshake,
+                        },
                     };
                     server.serve_request(&handler, request).await
                 };
@@ -220,7 +222,10 @@ impl Server {
     ) -> Option<Request> {
         let peer = client.or_else(|| stream.peer_addr().ok())?;
         let local = stream.local_addr().ok()?;
-        let idle = self.limits.idle_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
+        let idle = self
+            .limits
+            .idle_timeout
+            .unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
         let (tls_stream, info) = match tls.accept(stream, idle).await {
             Ok(accepted) => accepted,
             Err(err) => {
@@ -235,7 +240,11 @@ impl Server {
             local,
             info,
         });
-        Some(Request::new(incoming, self.limits.idle_timeout, Arc::clone(activity)))
+        Some(Request::new(
+            incoming,
+            self.limits.idle_timeout,
+            Arc::clone(activity),
+        ))
     }
 
     /// Serves one request to the end; how it ended. Whatever the guest
@@ -302,7 +311,10 @@ impl Arrival {
             Self::Plain(request) => (request.peer_addr().to_owned(), request.transport()),
             Self::Handshake { stream, client, .. } => {
                 let peer = client.or_else(|| stream.peer_addr().ok());
-                (peer.map(|peer| peer.to_string()).unwrap_or_default(), Transport::Tcp)
+                (
+                    peer.map(|peer| peer.to_string()).unwrap_or_default(),
+                    Transport::Tcp,
+                )
             }
         }
     }

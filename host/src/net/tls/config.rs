@@ -40,7 +40,12 @@ pub(crate) enum TlsError {
     Mismatch(String),
 }
 
-fn file_error(flag: &'static str, path: &Path, problem: impl ToString, fix: &'static str) -> TlsError {
+fn file_error(
+    flag: &'static str,
+    path: &Path,
+    problem: impl ToString,
+    fix: &'static str,
+) -> TlsError {
     TlsError::File {
         flag,
         path: path.to_owned(),
@@ -84,14 +89,25 @@ impl TlsSpec {
                 let mut roots = RootCertStore::empty();
                 for cert in certificates("--tls-client-ca", ca)? {
                     roots.add(cert).map_err(|err| {
-                        file_error("--tls-client-ca", ca, err, "give the CA's certificate in PEM")
+                        file_error(
+                            "--tls-client-ca",
+                            ca,
+                            err,
+                            "give the CA's certificate in PEM",
+                        )
                     })?;
                 }
-                let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                    .build()
-                    .map_err(|err| {
-                        file_error("--tls-client-ca", ca, err, "give the CA's certificate in PEM")
-                    })?;
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                        .build()
+                        .map_err(|err| {
+                            file_error(
+                                "--tls-client-ca",
+                                ca,
+                                err,
+                                "give the CA's certificate in PEM",
+                            )
+                        })?;
                 builder.with_client_cert_verifier(verifier)
             }
         };
