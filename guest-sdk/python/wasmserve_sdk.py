@@ -76,6 +76,17 @@ class _Connection:
         """
         return self._inner.local_addr()
 
+    def tls(self):
+        """What TLS negotiated when the host terminated TLS for this
+        connection (``--tls-cert``), else ``None``: an object with
+        ``version``, ``cipher``, ``alpn``, ``server_name`` and
+        ``client_subject`` (the verified client certificate's subject
+        under ``--tls-client-ca``; ``None`` when absent).
+
+        Example: ``who = tls.client_subject if (tls := self.request.tls()) else None``
+        """
+        return self._inner.tls()
+
 
 class Request(_Connection):
     """One connection, or one datagram, as a socket-like object.
