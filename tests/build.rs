@@ -181,6 +181,16 @@ fn main() {
         }
     }
 
+    // Dropping root (`--user`) can only be tested as root.
+    println!("cargo:rustc-check-cfg=cfg(wasmserve_not_root)");
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
+    if !root {
+        println!("cargo:rustc-cfg=wasmserve_not_root");
+    }
+
     let generated =
         PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("fixtures.rs");
     fs::write(&generated, consts).expect("cannot write fixtures.rs");

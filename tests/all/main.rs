@@ -28,6 +28,7 @@ mod observing;
 mod outbound;
 mod pki;
 mod poll_limits;
+mod privileges;
 mod readme;
 mod redis_server;
 mod reload;

@@ -135,6 +135,11 @@ async fn serve(args: ServiceArgs, process: ProcessArgs) -> anyhow::Result<()> {
         process.drain_timeout,
         matches!(origin, Origin::File(_)),
         Arc::clone(&metrics),
+    )
+    .switching_user(
+        process
+            .user
+            .map(|account| (account.uid, process.group.unwrap_or(account.gid))),
     );
     let mut lines = supervisor.apply(services, &origin).await?;
     for service in supervisor.summary() {

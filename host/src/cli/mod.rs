@@ -103,6 +103,16 @@ pub(crate) struct ProcessArgs {
     #[arg(long)]
     pub(crate) no_cache: bool,
 
+    /// Switch to this user (a name or uid) once every socket is bound and
+    /// before any handler runs: bind ports below 1024 as root, serve as
+    /// nobody. Its primary group unless --group says otherwise.
+    #[arg(long, value_name = "USER", value_parser = crate::net::user, help_heading = "Privileges")]
+    pub(crate) user: Option<crate::net::Account>,
+
+    /// The group to switch to with --user (a name or gid).
+    #[arg(long, value_name = "GROUP", value_parser = crate::net::group, requires = "user", help_heading = "Privileges")]
+    pub(crate) group: Option<u32>,
+
     /// After Ctrl-C or SIGTERM, how long in-flight requests may take to
     /// finish before they are cut (e.g. 10s, 500ms, 1m). A second signal cuts
     /// them at once.

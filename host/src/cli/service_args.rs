@@ -68,6 +68,15 @@ pub(crate) struct ServiceArgs {
     #[arg(long, value_name = "MODE", value_parser = parse_mode, help_heading = "Socket options")]
     pub(crate) unix_mode: Option<u32>,
 
+    /// Owner of the Unix socket files (a user name or uid), e.g. so that
+    /// only www-data may connect (with --unix-mode 600).
+    #[arg(long, value_name = "USER", value_parser = parse_owner, help_heading = "Socket options")]
+    pub(crate) unix_owner: Option<u32>,
+
+    /// Group of the Unix socket files (a group name or gid).
+    #[arg(long, value_name = "GROUP", value_parser = crate::net::group, help_heading = "Socket options")]
+    pub(crate) unix_group: Option<u32>,
+
     /// Listen backlog: connections the kernel queues while all
     /// --max-connections are busy.
     #[arg(
@@ -251,6 +260,8 @@ impl ServiceArgs {
                 recv_buffer: self.recv_buffer,
                 max_datagram: self.max_datagram,
                 unix_mode: self.unix_mode,
+                unix_owner: self.unix_owner,
+                unix_group: self.unix_group,
             },
             max_connections: self.max_connections,
             max_connections_per_source: self.max_connections_per_source,
@@ -272,6 +283,11 @@ impl ServiceArgs {
             ..ServiceSpec::for_handler(handler.to_owned())
         }
     }
+}
+
+/// A user name or uid, as its uid.
+fn parse_owner(text: &str) -> Result<u32, String> {
+    crate::net::user(text).map(|account| account.uid)
 }
 
 /// The usage error for service flag `id` given beside `--config`: where

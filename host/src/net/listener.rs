@@ -36,6 +36,10 @@ pub(crate) struct ListenOptions {
     /// Permissions for Unix socket files (e.g. `0o660`); `None` keeps what
     /// the umask gives.
     pub(crate) unix_mode: Option<u32>,
+    /// The owner (uid) to give Unix socket files; `None` keeps ours.
+    pub(crate) unix_owner: Option<u32>,
+    /// The group (gid) to give Unix socket files; `None` keeps ours.
+    pub(crate) unix_group: Option<u32>,
 }
 
 impl Default for ListenOptions {
@@ -47,6 +51,8 @@ impl Default for ListenOptions {
             recv_buffer: None,
             max_datagram: MAX_UDP_PAYLOAD,
             unix_mode: None,
+            unix_owner: None,
+            unix_group: None,
         }
     }
 }

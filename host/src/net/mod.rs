@@ -2,6 +2,7 @@
 //! sockets of every transport (inherited ones too), and taking connections
 //! and datagrams off them. It knows nothing of handlers or services.
 
+mod accounts;
 mod addr;
 mod allow;
 mod datagram;
@@ -12,6 +13,7 @@ mod proxy_header;
 mod tls;
 mod unix_file;
 
+pub(crate) use accounts::{Account, become_user, group, user};
 pub(crate) use addr::{ListenAddr, ListenSpec, Transport};
 pub(crate) use allow::{AllowEntry, AllowRule};
 pub(crate) use datagram::{DatagramReply, Incoming, ReceivedDatagram, TlsConnection, unix_path};

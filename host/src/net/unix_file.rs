@@ -35,6 +35,9 @@ pub(crate) fn bind_unix(
         if let Some(mode) = options.unix_mode {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
         }
+        if options.unix_owner.is_some() || options.unix_group.is_some() {
+            std::os::unix::fs::chown(path, options.unix_owner, options.unix_group)?;
+        }
         if kind == Type::STREAM {
             socket.listen(options.backlog)?;
         }

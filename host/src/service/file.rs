@@ -121,6 +121,8 @@ struct SocketTable {
     recv_buffer: Option<usize>,
     max_datagram: Option<usize>,
     unix_mode: Option<String>,
+    unix_owner: Option<String>,
+    unix_group: Option<String>,
 }
 
 /// Reads and checks the configuration file at `path`.
@@ -214,6 +216,16 @@ fn service(table: ServiceTable, base: &Path, origin: &Origin) -> Result<ServiceS
     if let Some(mode) = &socket.unix_mode {
         options.unix_mode = Some(
             crate::net::parse_mode(mode).map_err(|message| invalid("socket.unix_mode", message))?,
+        );
+    }
+    if let Some(owner) = &socket.unix_owner {
+        let account =
+            crate::net::user(owner).map_err(|message| invalid("socket.unix_owner", message))?;
+        options.unix_owner = Some(account.uid);
+    }
+    if let Some(group) = &socket.unix_group {
+        options.unix_group = Some(
+            crate::net::group(group).map_err(|message| invalid("socket.unix_group", message))?,
         );
     }
     let mut allow_connect = Vec::new();

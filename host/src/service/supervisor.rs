@@ -70,6 +70,9 @@ pub(crate) struct Supervisor {
     /// The state backends opened so far (buckets, channels), kept across
     /// reloads.
     backends: Arc<Backends>,
+    /// `--user`/`--group`: the uid and gid to switch to once the first
+    /// services' sockets are bound, before any of them serves.
+    switch_to: Option<(u32, u32)>,
 }
 
 impl Supervisor {
@@ -92,7 +95,15 @@ impl Supervisor {
             retired: Vec::new(),
             metrics,
             backends: Arc::new(Backends::default()),
+            switch_to: None,
         }
+    }
+
+    /// Makes the first [`Supervisor::apply`] switch to `user` (uid, gid)
+    /// between binding and serving.
+    pub(crate) fn switching_user(mut self, user: Option<(u32, u32)>) -> Self {
+        self.switch_to = user;
+        self
     }
 
     /// The settings and shared state `spec`'s instances get; opens its
@@ -185,6 +196,18 @@ impl Supervisor {
                 }
                 fresh.insert(key, listeners);
             }
+        }
+
+        // Every socket is bound: drop root before anything serves.
+        if let Some((uid, gid)) = self.switch_to.take() {
+            crate::net::become_user(uid, gid).map_err(|err| {
+                anyhow::anyhow!("--user: cannot switch to uid {uid}, gid {gid}: {err}")
+            })?;
+            tracing::info!(
+                uid,
+                gid,
+                "switched user: every socket is bound, no handler has run"
+            );
         }
 
         // 2. Stop what changed or went away, keeping its sockets.
