@@ -21,6 +21,7 @@ mod greet;
 mod guest_failures;
 mod haproxy;
 mod hostile;
+mod inetd;
 mod instances;
 mod languages;
 mod limits;

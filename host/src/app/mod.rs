@@ -4,6 +4,7 @@
 //! file → [`ServiceSpec`]s → [`service::validate`] → supervisor.
 
 mod check;
+mod inetd;
 mod logging;
 
 pub(crate) use logging::AccessLog;
@@ -18,7 +19,7 @@ use anyhow::Context;
 use crate::cli::{Cli, Command, ProcessArgs, ServiceArgs, ServiceSource, usage_error};
 use crate::error::one_line;
 use crate::metrics::{self, Metrics};
-use crate::net::systemd_fds;
+use crate::net::{ListenSpec, systemd_fds};
 use crate::server::MAX_PENDING;
 use crate::service::{self, Origin, ServiceSpec, Supervisor};
 use crate::shutdown::{Shutdown, StopSignals};
@@ -28,6 +29,9 @@ use crate::wasm::{EngineLimits, MAX_WARM_INSTANCES, build_engine, fit_os_limits}
 /// subcommand or serving. Errors are printed as one `error: ...` line.
 pub fn main() -> ExitCode {
     let cli = Cli::parse_args();
+    if cli.service.inetd {
+        inetd::detach_stdout_and_stderr();
+    }
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _logs = match logging::init(cli.process.log_format, &cli.process.access_log, ansi) {
         Ok(guards) => guards,
@@ -96,6 +100,16 @@ fn wanted_services(args: &ServiceArgs) -> anyhow::Result<(Vec<ServiceSpec>, Orig
 /// bound, so a bad handler never leaves a half-started server.
 async fn serve(args: ServiceArgs, process: ProcessArgs) -> anyhow::Result<()> {
     let (services, origin) = wanted_services(&args)?;
+    // A connected socket handed over (inetd, systemd Accept=yes) is one
+    // connection: serve it, then exit.
+    let one_connection = services
+        .iter()
+        .flat_map(|spec| &spec.listen)
+        .any(|listen| matches!(listen, ListenSpec::Fd(fd) if crate::net::is_connection(*fd)));
+    let max_requests = match one_connection {
+        true => Some(1),
+        false => args.max_requests,
+    };
     // Each service may also keep a few idle warm instances (see
     // `--reuse-datagram-instances`), outside its connection permits.
     let max_instances = services
@@ -131,7 +145,7 @@ async fn serve(args: ServiceArgs, process: ProcessArgs) -> anyhow::Result<()> {
     let mut supervisor = Supervisor::new(
         engine,
         shutdown.clone(),
-        args.max_requests,
+        max_requests,
         process.drain_timeout,
         matches!(origin, Origin::File(_)),
         Arc::clone(&metrics),

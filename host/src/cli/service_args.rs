@@ -64,6 +64,13 @@ pub(crate) struct ServiceArgs {
     #[arg(long = "listen-fd", value_name = "N", help_heading = "Listeners")]
     pub(crate) listen_fd: Vec<i32>,
 
+    /// inetd/xinetd "nowait" mode: serve the one connection on stdin and
+    /// stdout, then exit (log with --access-log FILE: stderr goes nowhere
+    /// when it is the socket too). A connected socket passed by systemd
+    /// (Accept=yes) or --listen-fd is served the same way.
+    #[arg(long, help_heading = "Listeners")]
+    pub(crate) inetd: bool,
+
     /// Permissions of the Unix socket files, in octal (e.g. 660).
     #[arg(long, value_name = "MODE", value_parser = parse_mode, help_heading = "Socket options")]
     pub(crate) unix_mode: Option<u32>,
@@ -251,6 +258,9 @@ impl ServiceArgs {
                 .chain(inherited)
                 .map(|fd| ListenSpec::Fd(*fd)),
         );
+        if self.inetd {
+            listen.push(ListenSpec::Fd(0));
+        }
         ServiceSpec {
             listen,
             socket: ListenOptions {
@@ -297,7 +307,7 @@ fn conflict_with_config(id: &str) -> String {
     let instead = match id {
         "handler" => return "give either --config or --handler, not both".to_owned(),
         "max_requests" => return "--max-requests applies to --handler, not to --config".to_owned(),
-        "tcp" | "udp" | "unix" | "unix_dgram" | "listen_fd" => {
+        "tcp" | "udp" | "unix" | "unix_dgram" | "listen_fd" | "inetd" => {
             "listeners come from the config file's `listen` lists".to_owned()
         }
         "settings" => "give settings in the service's [service.settings] table".to_owned(),

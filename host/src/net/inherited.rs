@@ -3,7 +3,10 @@
 //! of Python's `socket.fromfd`.
 //!
 //! The transport is read from the socket itself (stream or datagram, IP or
-//! Unix), so one `.socket` unit can hand wasmserve any mix of sockets.
+//! Unix), so one `.socket` unit can hand wasmserve any mix of sockets. A
+//! *connected* stream socket (systemd `Accept=yes`, inetd "nowait", or
+//! `--inetd`'s stdin) is one connection: it is served once, and the process
+//! exits after it.
 
 use std::os::fd::{FromRawFd, RawFd};
 
@@ -37,13 +40,38 @@ pub(crate) fn systemd_fds() -> Result<Vec<RawFd>, ListenError> {
     Ok((0..count).map(|i| SD_LISTEN_FDS_START + i).collect())
 }
 
+/// Whether descriptor `fd` is one connected stream socket (rather than a
+/// listening or datagram socket): then the process serves that connection
+/// and exits.
+pub(crate) fn is_connection(fd: RawFd) -> bool {
+    let is_socket = std::fs::read_link(format!("/proc/self/fd/{fd}"))
+        .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"));
+    if !is_socket {
+        return false;
+    }
+    // SAFETY: `fd` is an open socket (checked above); the borrow ends
+    // before this returns, and nothing is closed.
+    #[expect(
+        unsafe_code,
+        reason = "looking at an inherited descriptor needs borrow_raw"
+    )]
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let socket = socket2::SockRef::from(&borrowed);
+    socket
+        .r#type()
+        .is_ok_and(|kind| kind == socket2::Type::STREAM)
+        && !socket.is_listener().unwrap_or(true)
+        && socket.peer_addr().is_ok()
+}
+
 /// Takes ownership of descriptor `fd`, which must be an open socket (bound;
 /// listening, for streams), and wraps it in a [`Listener`].
 pub(crate) fn adopt_fd(fd: RawFd, options: &ListenOptions) -> Result<Listener, ListenError> {
     let fail = |reason: String| ListenError::Inherited { fd, reason };
-    if fd < SD_LISTEN_FDS_START {
+    if fd == 1 || fd == 2 {
         return Err(fail(
-            "descriptors 0, 1 and 2 are stdin, stdout and stderr".to_owned(),
+            "descriptors 1 and 2 are stdout and stderr (inetd's socket is stdin: --inetd)"
+                .to_owned(),
         ));
     }
     // Check that the descriptor is open and is a socket before owning it;
@@ -64,6 +92,9 @@ pub(crate) fn adopt_fd(fd: RawFd, options: &ListenOptions) -> Result<Listener, L
     if socket.r#type().map_err(|err| fail(err.to_string()))? == socket2::Type::STREAM
         && !socket.is_listener().unwrap_or(true)
     {
+        if socket.peer_addr().is_ok() {
+            return Listener::connection(socket, fd).map_err(|err| fail(err.to_string()));
+        }
         socket
             .listen(options.backlog)
             .map_err(|err| fail(format!("cannot listen: {err}")))?;

@@ -83,6 +83,11 @@ enum ListenerSocket {
     Unix(tokio::net::UnixListener),
     Udp(Arc<UdpSocket>),
     UnixDgram(Arc<UnixDatagram>),
+    /// One connection handed over already connected: served once.
+    Connection {
+        transport: Transport,
+        taken: std::sync::Mutex<Option<Incoming>>,
+    },
 }
 
 impl Listener {
@@ -148,13 +153,40 @@ impl Listener {
         })
     }
 
+    /// Wraps an inherited *connected* stream socket: a listener that
+    /// yields that one connection, then nothing.
+    pub(crate) fn connection(socket: Socket, fd: i32) -> std::io::Result<Self> {
+        socket.set_nonblocking(true)?;
+        let (transport, incoming, local_addr) = match socket.local_addr()?.as_socket() {
+            Some(addr) => {
+                let stream = tokio::net::TcpStream::from_std(socket.into())?;
+                (Transport::Tcp, Incoming::Tcp(stream), addr.to_string())
+            }
+            None => {
+                let stream = tokio::net::UnixStream::from_std(socket.into())?;
+                let path = unix_path(&stream.local_addr()?).unwrap_or_default();
+                (Transport::Unix, Incoming::Unix(stream), path)
+            }
+        };
+        Ok(Self {
+            socket: ListenerSocket::Connection {
+                transport,
+                taken: std::sync::Mutex::new(Some(incoming)),
+            },
+            local_addr,
+            inherited_fd: Some(fd),
+            socket_file: None,
+        })
+    }
+
     /// The transport this listener serves.
     pub(crate) fn transport(&self) -> Transport {
-        match self.socket {
+        match &self.socket {
             ListenerSocket::Tcp(_) => Transport::Tcp,
             ListenerSocket::Udp(_) => Transport::Udp,
             ListenerSocket::Unix(_) => Transport::Unix,
             ListenerSocket::UnixDgram(_) => Transport::UnixDgram,
+            ListenerSocket::Connection { transport, .. } => *transport,
         }
     }
 
@@ -186,6 +218,13 @@ impl Listener {
             ListenerSocket::Unix(listener) => {
                 let (stream, _) = listener.accept().await?;
                 Ok(Some(Incoming::Unix(stream)))
+            }
+            ListenerSocket::Connection { taken, .. } => {
+                let once = taken.lock().ok().and_then(|mut taken| taken.take());
+                match once {
+                    Some(incoming) => Ok(Some(incoming)),
+                    None => std::future::pending().await,
+                }
             }
             ListenerSocket::Udp(socket) => {
                 // One byte more than served, to notice a datagram too long.
