@@ -20,7 +20,7 @@ const WIT_KEYVALUE: &str = include_str!("../../wit/deps/keyvalue.wit");
 /// componentize a world whose imports share WASI's `pollable` (see README).
 const WIT_0_1: &str = include_str!("../../wit/0.1.1/handler.wit");
 /// The Rust guest SDK's source, copied into Rust projects as a local crate.
-const RUST_SDK: [(&str, &str); 7] = [
+const RUST_SDK: [(&str, &str); 8] = [
     (
         "wasmserve-sdk/src/lib.rs",
         include_str!("../../guest-sdk/src/lib.rs"),
@@ -48,6 +48,10 @@ const RUST_SDK: [(&str, &str); 7] = [
     (
         "wasmserve-sdk/src/channels.rs",
         include_str!("../../guest-sdk/src/channels.rs"),
+    ),
+    (
+        "wasmserve-sdk/src/tls.rs",
+        include_str!("../../guest-sdk/src/tls.rs"),
     ),
 ];
 /// The Python guest SDK, copied into Python projects.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::fixtures::{ECHO, WHOAMI};
 use crate::pki::{Pki, tls_connect};
-use crate::support::{Server, assert_one_line_error, pattern};
+use crate::support::{Server, assert_one_line_error, pattern, rss_kib};
 
 fn tls_server(handler: &str, pki: &Pki, extra: &[&str]) -> Server {
     let server_pem = pki.issue("server", "localhost", &["localhost", "127.0.0.1"], false);
@@ -260,6 +260,48 @@ fn a_silent_or_plaintext_client_is_dropped_and_counted() {
     }
     assert_eq!(handshake_failures(&server), 2);
     server.wait_for_log(&["connection refused", "TLS handshake"]);
+}
+
+#[test]
+fn a_hundred_tls_clients_that_vanish_mid_connection_leave_no_memory_behind() {
+    let pki = Pki::new();
+    // Instance slots give their memory back (none kept resident), so what
+    // stays is what the TLS side kept.
+    let server = tls_server(ECHO, &pki, &["--keep-resident", "0"]);
+    let config = pki.client_config(None, &[]);
+    let echo_one = |stream: &mut crate::pki::TlsClient| {
+        stream.write_all(b"x\n").expect("send");
+        let mut back = [0u8; 2];
+        stream.read_exact(&mut back).expect("receive");
+    };
+    let mut warm = tls_connect(config.clone(), &server.addrs[0], "localhost").expect("handshake");
+    echo_one(&mut warm);
+    drop(warm);
+    server.wait_for_count("wasmserve::access", 1);
+    let baseline = rss_kib(&server);
+    let clients: Vec<_> = (0..100)
+        .map(|_| {
+            let mut stream =
+                tls_connect(config.clone(), &server.addrs[0], "localhost").expect("handshake");
+            echo_one(&mut stream);
+            stream
+        })
+        .collect();
+    eprintln!(
+        "100 open TLS connections: +{} KiB",
+        rss_kib(&server).saturating_sub(baseline)
+    );
+    // Gone without a close_notify: relays and handlers must end anyway.
+    drop(clients);
+    server.wait_for_count("wasmserve::access", 101);
+    std::thread::sleep(Duration::from_millis(500));
+    let after = rss_kib(&server);
+    assert!(
+        after < baseline + 8 * 1024,
+        "RSS {baseline} KiB, then {after} KiB"
+    );
+    let mut again = tls_connect(config, &server.addrs[0], "localhost").expect("handshake");
+    echo_one(&mut again);
 }
 
 #[test]

@@ -414,7 +414,7 @@ fn bad_transport_flags_get_one_line_errors() {
     );
     one_line(
         &["--handler", ECHO, "--listen-fd", "1"],
-        "stdin, stdout and stderr",
+        "descriptors 1 and 2 are stdout and stderr",
     );
     one_line(
         &["--handler", ECHO, "--listen-fd", "987"],
