@@ -118,65 +118,49 @@ fn main() {
         }
     }
 
-    // promtool (Debian's `prometheus` package) checks the /metrics body;
-    // where it is missing, that test is ignored, not passed.
-    println!("cargo:rustc-check-cfg=cfg(wasmserve_no_promtool)");
-    let promtool = Command::new("promtool")
-        .arg("--version")
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !promtool {
-        println!(
-            "cargo:warning=promtool not found (Debian package prometheus): the promtool test is ignored"
-        );
-        println!("cargo:rustc-cfg=wasmserve_no_promtool");
-    }
-
-    // redis-server and redis-cli (Debian's `redis-server` and `redis-tools`)
-    // back the shared-state tests; where missing, those tests are ignored.
-    println!("cargo:rustc-check-cfg=cfg(wasmserve_no_redis)");
-    let redis = ["redis-server", "redis-cli"].iter().all(|tool| {
-        Command::new(tool)
-            .arg("--version")
-            .output()
-            .is_ok_and(|out| out.status.success())
-    });
-    if !redis {
-        println!(
-            "cargo:warning=redis-server or redis-cli not found (Debian packages redis-server, redis-tools): the Redis tests are ignored"
-        );
-        println!("cargo:rustc-cfg=wasmserve_no_redis");
-    }
-
-    // HAProxy (Debian's `haproxy`) sends the PROXY protocol in the
-    // access-control tests; where missing, those tests are ignored.
-    println!("cargo:rustc-check-cfg=cfg(wasmserve_no_haproxy)");
-    let haproxy = Command::new("haproxy")
-        .arg("-v")
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !haproxy {
-        println!(
-            "cargo:warning=haproxy not found (Debian package haproxy): the HAProxy tests are ignored"
-        );
-        println!("cargo:rustc-cfg=wasmserve_no_haproxy");
-    }
-
-    // openssl and socat (Debian packages of the same names) are real TLS
-    // clients in the TLS tests; where missing, those tests are ignored.
-    for (tool, flag, cfg) in [
-        ("openssl", "version", "wasmserve_no_openssl"),
-        ("socat", "-V", "wasmserve_no_socat"),
+    // Debian tools the tests drive; where one is missing, its tests are
+    // reported as ignored (with this reason), not passed.
+    for (tools, flag, cfg, why) in [
+        (
+            &["promtool"][..],
+            "--version",
+            "wasmserve_no_promtool",
+            "promtool not found (Debian package prometheus): the promtool test is ignored",
+        ),
+        (
+            &["redis-server", "redis-cli"],
+            "--version",
+            "wasmserve_no_redis",
+            "redis-server or redis-cli not found (Debian packages redis-server, redis-tools): the Redis tests are ignored",
+        ),
+        (
+            &["haproxy"],
+            "-v",
+            "wasmserve_no_haproxy",
+            "haproxy not found (Debian package haproxy): the PROXY protocol tests behind HAProxy are ignored",
+        ),
+        (
+            &["openssl"],
+            "version",
+            "wasmserve_no_openssl",
+            "openssl not found (Debian package openssl): its TLS test is ignored",
+        ),
+        (
+            &["socat"],
+            "-V",
+            "wasmserve_no_socat",
+            "socat not found (Debian package socat): its TLS test is ignored",
+        ),
     ] {
         println!("cargo:rustc-check-cfg=cfg({cfg})");
-        let found = Command::new(tool)
-            .arg(flag)
-            .output()
-            .is_ok_and(|out| out.status.success());
+        let found = tools.iter().all(|tool| {
+            Command::new(tool)
+                .arg(flag)
+                .output()
+                .is_ok_and(|out| out.status.success())
+        });
         if !found {
-            println!(
-                "cargo:warning={tool} not found (Debian package {tool}): its TLS test is ignored"
-            );
+            println!("cargo:warning={why}");
             println!("cargo:rustc-cfg={cfg}");
         }
     }

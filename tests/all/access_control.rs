@@ -39,14 +39,9 @@ fn served(server: &Server, source: [u8; 4]) -> bool {
 
 #[test]
 fn deny_wins_over_allow_and_refusals_are_closed_and_counted() {
-    let server = Server::start_with(
+    let server = Server::start_with_metrics(
+        ECHO,
         &[
-            "--handler",
-            ECHO,
-            "--tcp",
-            "0",
-            "--metrics",
-            "0",
             "--udp",
             "0",
             "--allow-from",
@@ -54,7 +49,6 @@ fn deny_wins_over_allow_and_refusals_are_closed_and_counted() {
             "--deny-from",
             "127.0.0.3",
         ],
-        3,
     );
     assert!(served(&server, [127, 0, 0, 2]));
     let mut denied = connect_from([127, 0, 0, 3], &server.addrs[0]);
@@ -91,19 +85,7 @@ fn deny_wins_over_allow_and_refusals_are_closed_and_counted() {
 
 #[test]
 fn a_source_over_its_rate_is_closed_and_others_are_not_hurt() {
-    let server = Server::start_with(
-        &[
-            "--handler",
-            ECHO,
-            "--tcp",
-            "0",
-            "--metrics",
-            "0",
-            "--max-connection-rate",
-            "5/m",
-        ],
-        2,
-    );
+    let server = Server::start_with_metrics(ECHO, &["--max-connection-rate", "5/m"]);
     for _ in 0..5 {
         assert!(served(&server, [127, 0, 0, 2]));
     }
@@ -135,20 +117,9 @@ fn whoami_after(server: &Server, source: [u8; 4], header: &[u8]) -> String {
 
 #[test]
 fn a_proxy_protocol_header_gives_the_handler_the_real_client() {
-    let server = Server::start_with(
-        &[
-            "--handler",
-            WHOAMI,
-            "--tcp",
-            "0",
-            "--metrics",
-            "0",
-            "--proxy-protocol",
-            "127.0.0.1",
-            "--deny-from",
-            "192.0.2.66",
-        ],
-        2,
+    let server = Server::start_with_metrics(
+        WHOAMI,
+        &["--proxy-protocol", "127.0.0.1", "--deny-from", "192.0.2.66"],
     );
     let v1 = whoami_after(
         &server,

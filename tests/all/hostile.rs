@@ -263,19 +263,7 @@ fn an_idle_listener_holds_no_slot() {
 
 #[test]
 fn one_source_cannot_take_every_slot() {
-    let server = Server::start_with(
-        &[
-            "--handler",
-            FAULTY,
-            "--tcp",
-            "0",
-            "--metrics",
-            "0",
-            "--max-connections-per-source",
-            "2",
-        ],
-        2,
-    );
+    let server = Server::start_with_metrics(FAULTY, &["--max-connections-per-source", "2"]);
     let mut held: Vec<_> = (0..2)
         .map(|_| std::io::BufReader::new(connect_from([127, 0, 0, 1], &server.addrs[0])))
         .collect();

@@ -82,20 +82,14 @@ fn unanswering_port() -> (u16, Vec<socket2::Socket>) {
 #[test]
 fn a_connect_that_gets_no_answer_fails_at_the_connect_timeout() {
     let (silent, _held) = unanswering_port();
-    let server = Server::start_with(
+    let server = Server::start_with_metrics(
+        FAULTY,
         &[
-            "--handler",
-            FAULTY,
-            "--tcp",
-            "0",
-            "--metrics",
-            "0",
             "--allow-connect",
             &format!("127.0.0.1:{silent}"),
             "--connect-timeout",
             "300ms",
         ],
-        2,
     );
     let mut client = BufReader::new(server.connect());
     let started = Instant::now();

@@ -34,36 +34,31 @@ impl Pki {
     /// name `cn`, signed by this CA; `expired` makes it one that ended in
     /// 2020. Written as `<file>.pem` and `<file>.key`.
     pub fn issue(&self, file: &str, cn: &str, names: &[&str], expired: bool) -> Pem {
-        let mut params = CertificateParams::new(
-            names
-                .iter()
-                .map(|name| (*name).to_owned())
-                .collect::<Vec<_>>(),
-        )
-        .expect("params");
+        self.sign(file, cn, names, expired, &self.ca)
+    }
+
+    /// A certificate from a CA nobody trusts.
+    pub fn untrusted(&self, file: &str, cn: &str, names: &[&str]) -> Pem {
+        self.sign(file, cn, names, false, &new_ca("someone else's CA"))
+    }
+
+    fn sign(
+        &self,
+        file: &str,
+        cn: &str,
+        names: &[&str],
+        expired: bool,
+        issuer: &CertifiedIssuer<'static, KeyPair>,
+    ) -> Pem {
+        let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
+        let mut params = CertificateParams::new(names).expect("params");
         params.distinguished_name.push(DnType::CommonName, cn);
         if expired {
             params.not_before = rcgen::date_time_ymd(2019, 1, 1);
             params.not_after = rcgen::date_time_ymd(2020, 1, 1);
         }
         let key = KeyPair::generate().expect("key");
-        let cert = params.signed_by(&key, &self.ca).expect("sign");
-        write_pem(self.dir.path(), file, &cert.pem(), &key.serialize_pem())
-    }
-
-    /// A certificate from a CA nobody trusts.
-    pub fn untrusted(&self, file: &str, cn: &str, names: &[&str]) -> Pem {
-        let other = new_ca("someone else's CA");
-        let mut params = CertificateParams::new(
-            names
-                .iter()
-                .map(|name| (*name).to_owned())
-                .collect::<Vec<_>>(),
-        )
-        .expect("params");
-        params.distinguished_name.push(DnType::CommonName, cn);
-        let key = KeyPair::generate().expect("key");
-        let cert = params.signed_by(&key, &other).expect("sign");
+        let cert = params.signed_by(&key, issuer).expect("sign");
         write_pem(self.dir.path(), file, &cert.pem(), &key.serialize_pem())
     }
 

@@ -40,6 +40,18 @@ impl Server {
         Server::start_with(&args, 1)
     }
 
+    /// Starts `wasmserve --handler <handler> --tcp 0 --metrics 0` plus
+    /// `extra` flags (which may add listeners) and waits until all listen.
+    pub fn start_with_metrics(handler: &str, extra: &[&str]) -> Server {
+        let mut args = vec!["--handler", handler, "--tcp", "0", "--metrics", "0"];
+        args.extend_from_slice(extra);
+        let more = extra
+            .iter()
+            .filter(|flag| ["--tcp", "--udp", "--unix", "--unix-dgram"].contains(flag))
+            .count();
+        Server::start_with(&args, 2 + more)
+    }
+
     /// Starts `wasmserve <args>` and waits for `listeners` listening lines.
     pub fn start_with(args: &[&str], listeners: usize) -> Server {
         let mut command = Command::new(WASMSERVE);

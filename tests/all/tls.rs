@@ -15,10 +15,9 @@ use crate::support::{Server, assert_one_line_error, pattern, rss_kib};
 fn tls_server(handler: &str, pki: &Pki, extra: &[&str]) -> Server {
     let server_pem = pki.issue("server", "localhost", &["localhost", "127.0.0.1"], false);
     let (cert, key) = (path(&server_pem.cert), path(&server_pem.key));
-    let mut args = vec!["--handler", handler, "--tcp", "0", "--metrics", "0"];
-    args.extend(["--tls-cert", &cert, "--tls-key", &key]);
+    let mut args = vec!["--tls-cert", cert.as_str(), "--tls-key", key.as_str()];
     args.extend_from_slice(extra);
-    Server::start_with(&args, 2)
+    Server::start_with_metrics(handler, &args)
 }
 
 fn path(path: &std::path::Path) -> String {
@@ -149,21 +148,7 @@ fn clients_refuse_expired_wrong_host_and_untrusted_certificates_and_no_handler_r
         ),
     ] {
         let (cert, key) = (path(&pem.cert), path(&pem.key));
-        let server = Server::start_with(
-            &[
-                "--handler",
-                WHOAMI,
-                "--tcp",
-                "0",
-                "--metrics",
-                "0",
-                "--tls-cert",
-                &cert,
-                "--tls-key",
-                &key,
-            ],
-            2,
-        );
+        let server = Server::start_with_metrics(WHOAMI, &["--tls-cert", &cert, "--tls-key", &key]);
         let refused = tls_connect(pki.client_config(None, &[]), &server.addrs[0], "localhost");
         let err = refused.err().map(|err| err.to_string()).unwrap_or_default();
         assert!(
@@ -351,47 +336,29 @@ fn bad_tls_files_are_one_line_errors() {
     let (cert, key) = (path(&good.cert), path(&good.key));
     let missing = pki.dir.path().join("missing.pem");
     let missing = path(&missing);
-    assert_one_line_error(
-        &[
-            "--handler",
-            ECHO,
-            "--tcp",
-            "0",
-            "--tls-cert",
-            &missing,
-            "--tls-key",
-            &key,
-        ],
-        &["--tls-cert", "missing.pem", "PEM"],
-    );
-    // The key of another certificate.
     let other = pki.issue("other", "localhost", &["localhost"], false);
     let other_key = path(&other.key);
-    assert_one_line_error(
-        &[
+    for (cert, key, needles) in [
+        (
+            &missing,
+            &key,
+            ["--tls-cert", "missing.pem", "PEM"].as_slice(),
+        ),
+        // The key of another certificate.
+        (&cert, &other_key, &["--tls-key", "certificate"]),
+        // A certificate where the key should be.
+        (&cert, &cert, &["--tls-key", "private key"]),
+    ] {
+        let args = [
             "--handler",
             ECHO,
             "--tcp",
             "0",
             "--tls-cert",
-            &cert,
+            cert,
             "--tls-key",
-            &other_key,
-        ],
-        &["--tls-key", "certificate"],
-    );
-    // A certificate where the key should be.
-    assert_one_line_error(
-        &[
-            "--handler",
-            ECHO,
-            "--tcp",
-            "0",
-            "--tls-cert",
-            &cert,
-            "--tls-key",
-            &cert,
-        ],
-        &["--tls-key", "private key"],
-    );
+            key,
+        ];
+        assert_one_line_error(&args, needles);
+    }
 }

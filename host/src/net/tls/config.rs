@@ -86,28 +86,22 @@ impl TlsSpec {
         let builder = match &self.client_ca {
             None => builder.with_no_client_auth(),
             Some(ca) => {
+                let ca_error = |err: &dyn std::fmt::Display| {
+                    file_error(
+                        "--tls-client-ca",
+                        ca,
+                        err,
+                        "give the CA's certificate in PEM",
+                    )
+                };
                 let mut roots = RootCertStore::empty();
                 for cert in certificates("--tls-client-ca", ca)? {
-                    roots.add(cert).map_err(|err| {
-                        file_error(
-                            "--tls-client-ca",
-                            ca,
-                            err,
-                            "give the CA's certificate in PEM",
-                        )
-                    })?;
+                    roots.add(cert).map_err(|err| ca_error(&err))?;
                 }
                 let verifier =
                     WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                         .build()
-                        .map_err(|err| {
-                            file_error(
-                                "--tls-client-ca",
-                                ca,
-                                err,
-                                "give the CA's certificate in PEM",
-                            )
-                        })?;
+                        .map_err(|err| ca_error(&err))?;
                 builder.with_client_cert_verifier(verifier)
             }
         };
