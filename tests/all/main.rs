@@ -20,6 +20,7 @@ mod examples;
 mod greet;
 mod guest_failures;
 mod haproxy;
+mod health;
 mod hostile;
 mod inetd;
 mod instances;

@@ -155,15 +155,22 @@ async fn serve(args: ServiceArgs, process: ProcessArgs) -> anyhow::Result<()> {
             .user
             .map(|account| (account.uid, process.group.unwrap_or(account.gid))),
     );
+    // The endpoint answers from now on: /readyz says "starting" until
+    // every listener is bound and every handler loaded.
+    let mut metrics_lines = Vec::new();
+    for listener in metrics_listeners {
+        let addr = listener.local_addr()?;
+        metrics_lines.push((format!("listening metrics {addr}"), addr));
+        tokio::spawn(metrics::serve_metrics(listener, Arc::clone(&metrics)));
+    }
     let mut lines = supervisor.apply(services, &origin).await?;
+    metrics.health.set_ready();
     for service in supervisor.summary() {
         tracing::info!("{service}");
     }
-    for listener in metrics_listeners {
-        let addr = listener.local_addr()?;
-        tracing::info!("metrics at http://{addr}/metrics");
-        lines.push(format!("listening metrics {addr}"));
-        tokio::spawn(metrics::serve_metrics(listener, Arc::clone(&metrics)));
+    for (line, addr) in metrics_lines {
+        tracing::info!("metrics at http://{addr}/metrics (and /healthz, /readyz)");
+        lines.push(line);
     }
     print_lines(&lines)?;
 
@@ -174,6 +181,7 @@ async fn serve(args: ServiceArgs, process: ProcessArgs) -> anyhow::Result<()> {
             _ = shutdown.accepting_stopped() => break,
         }
     }
+    metrics.health.set_draining();
     supervisor.finish().await;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Prometheus metrics: the registry, each service's handles into it, and the
-//! small HTTP server (`--metrics [HOST:]PORT`) that serves `/metrics`.
+//! small HTTP server (`--metrics [HOST:]PORT`) that serves `/metrics`, and
+//! `/healthz` and `/readyz` beside it (`health.rs`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +16,10 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 mod exposition;
+mod health;
 mod state;
+
+pub(crate) use health::Health;
 
 use crate::net::{ListenAddr, bind_error};
 use crate::wasm::{FailureCause, RequestObserver};
@@ -83,6 +87,8 @@ pub(crate) struct Metrics {
     reloads: Family<ReloadLabels, Counter>,
     refused: Family<ReasonLabels, Counter>,
     state: state::StateFamilies,
+    /// Liveness and readiness (`/healthz`, `/readyz`).
+    pub(crate) health: Health,
 }
 
 impl Default for Metrics {
@@ -109,6 +115,7 @@ impl Metrics {
             reloads: Family::default(),
             refused: Family::default(),
             state: state::StateFamilies::default(),
+            health: Health::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -335,6 +342,19 @@ pub(crate) async fn serve_metrics(listener: tokio::net::TcpListener, metrics: Ar
 }
 
 fn respond(request: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Response<Full<Bytes>> {
+    let text = |status: StatusCode, body: &'static str| {
+        let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+        *response.status_mut() = status;
+        response
+    };
+    match request.uri().path() {
+        "/healthz" => return text(StatusCode::OK, "ok\n"),
+        "/readyz" => {
+            let (status, body) = metrics.health.readiness();
+            return text(status, body);
+        }
+        _ => {}
+    }
     let mut response = if request.uri().path() == "/metrics" {
         // Each body goes with the content type of its format, or strict
         // scrapers reject it.
@@ -357,7 +377,9 @@ fn respond(request: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Respo
         }
         response
     } else {
-        Response::new(Full::new(Bytes::from_static(b"not found: try /metrics\n")))
+        Response::new(Full::new(Bytes::from_static(
+            b"not found: try /metrics, /healthz or /readyz\n",
+        )))
     };
     if request.uri().path() != "/metrics" {
         *response.status_mut() = StatusCode::NOT_FOUND;
