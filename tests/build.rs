@@ -151,6 +151,12 @@ fn main() {
             "wasmserve_no_socat",
             "socat not found (Debian package socat): its TLS test is ignored",
         ),
+        (
+            &["docker-registry"],
+            "--version",
+            "wasmserve_no_registry",
+            "docker-registry not found (Debian package docker-registry): the OCI registry tests are ignored",
+        ),
     ] {
         println!("cargo:rustc-check-cfg=cfg({cfg})");
         let found = tools.iter().all(|tool| {

@@ -14,6 +14,15 @@ pub(crate) enum LoadError {
         /// The path given.
         path: PathBuf,
     },
+    /// An `oci://` handler could not be had from its registry (nor from
+    /// the cache).
+    #[error("handler {reference}: {problem}")]
+    Registry {
+        /// The reference given.
+        reference: String,
+        /// What went wrong, and the fix.
+        problem: String,
+    },
     /// The handler file exists but could not be read.
     #[error("cannot read handler {path:?}: {cause}")]
     Read {

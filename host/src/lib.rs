@@ -12,8 +12,8 @@
 //! # Layout
 //!
 //! A folder per layer; imports run downwards only (`app` → `service` →
-//! `server` → `wasm` → `shared` → `net`), with `metrics`, `shutdown` and
-//! `error` beside them:
+//! `server` → `wasm` → `registry`, `shared` → `net`), with `metrics`,
+//! `shutdown` and `error` beside them:
 //!
 //! - `cli`: clap definitions and the mapping of flags to a service spec.
 //! - `app/`: start-up, signals, SIGHUP, `check`.
@@ -31,9 +31,12 @@
 //! - `shared/`: what outlives a request and is shared between instances:
 //!   key-value buckets and pub/sub channels over the memory, redb-file or
 //!   Redis backend, with their limits; reports through `StateObserver`.
+//! - `registry/`: handlers from an OCI registry (`oci://`), pulled,
+//!   verified and cached by digest; `wasmserve push`.
 //! - `net/`: listen addresses and transport names, binding sockets of every
 //!   transport (inherited ones too), taking connections and datagrams.
-//! - `metrics`: Prometheus metrics and the `/metrics` endpoint.
+//! - `metrics`: Prometheus metrics and the `/metrics` endpoint (with
+//!   `/healthz` and `/readyz`).
 //! - `shutdown`: the stop-accepting / drain / cut signal.
 //! - `scaffold`: `wasmserve new`.
 //! - `error`: load and listen errors, and `one_line`.
@@ -44,6 +47,7 @@ mod cli;
 mod error;
 mod metrics;
 mod net;
+mod registry;
 mod scaffold;
 mod server;
 mod service;

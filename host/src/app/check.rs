@@ -10,7 +10,7 @@ use crate::error::one_line;
 use crate::net::{ListenSpec, systemd_fds};
 use crate::service::{self, Origin, ServiceSpec, validate_resolved, validate_with};
 use crate::shared::ServiceShare;
-use crate::wasm::{EngineLimits, Handler, HandlerEnv, OutboundPolicy, build_engine};
+use crate::wasm::{EngineLimits, HandlerEnv, OutboundPolicy, build_engine, load_off_runtime};
 
 /// Checks what `args` describe; prints `ok: ...` per sound service and
 /// `error: ...` per problem; fails if there is any problem.
@@ -36,15 +36,13 @@ pub(super) async fn run(args: &ServiceArgs) -> anyhow::Result<()> {
             found.push(problem);
             OutboundPolicy::default()
         });
-        let version = match Handler::load(
-            &engine,
-            &spec.handler,
-            Arc::new(HandlerEnv {
-                settings: spec.settings.clone(),
-                share: ServiceShare::detached(&spec.name),
-                outbound: Arc::new(outbound),
-            }),
-        ) {
+        let env = Arc::new(HandlerEnv {
+            settings: spec.settings.clone(),
+            share: ServiceShare::detached(&spec.name),
+            outbound: Arc::new(outbound),
+        });
+        // As serving loads it: an `oci://` handler is pulled first.
+        let version = match load_off_runtime(&engine, &spec.handler, env).await {
             Ok(handler) => Some(handler.hash().to_owned()),
             Err(err) => {
                 found.push(err.to_string());

@@ -68,6 +68,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", new.run()?);
             Ok(())
         }
+        Some(Command::Push(push)) => {
+            let reference = match crate::registry::OciRef::from_path(&push.reference) {
+                Some(Ok(reference)) => reference,
+                Some(Err(message)) => usage_error(&message),
+                None => usage_error(&format!(
+                    "{}: give the destination as oci://REGISTRY/REPOSITORY:TAG",
+                    push.reference.display()
+                )),
+            };
+            let url = crate::registry::push(&push.file, &reference)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            println!("pushed {} to {reference} ({url})", push.file.display());
+            Ok(())
+        }
         None => serve(cli.service, cli.process).await,
     }
 }
@@ -120,6 +135,15 @@ async fn serve(args: ServiceArgs, process: ProcessArgs) -> anyhow::Result<()> {
     let listeners: usize = services.iter().map(|s| s.listen.len()).sum();
     let waiting = u64::try_from(listeners.saturating_mul(MAX_PENDING)).unwrap_or(u64::MAX);
     fit_os_limits(max_instances, waiting).map_err(anyhow::Error::msg)?;
+    let cache = compile_cache_dir(&process);
+    // Pulled handlers are cached beside the compiled ones (or in a
+    // temporary folder when that cache is off).
+    crate::registry::set_cache_dir(
+        cache
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("wasmserve"))
+            .join("oci"),
+    );
     let engine = build_engine(
         EngineLimits {
             max_instances,
@@ -130,7 +154,7 @@ async fn serve(args: ServiceArgs, process: ProcessArgs) -> anyhow::Result<()> {
                 .max()
                 .unwrap_or_default(),
         },
-        compile_cache_dir(&process).as_deref(),
+        cache.as_deref(),
     )
     .map_err(|err| anyhow::anyhow!("configuring the wasm engine: {}", one_line(&err)))?;
     let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())

@@ -140,6 +140,21 @@ pub(crate) enum Command {
     /// Create a handler project (Rust, Python or JavaScript) that builds
     /// and runs with the commands this prints.
     New(crate::scaffold::NewArgs),
+    /// Publish a handler component to an OCI registry, in the Wasm
+    /// artifact layout wkg uses, for `--handler oci://...` (credentials from
+    /// `docker login`; a registry on loopback is spoken to over HTTP).
+    Push(PushArgs),
+}
+
+/// `wasmserve push FILE oci://REGISTRY/REPOSITORY:TAG`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct PushArgs {
+    /// The component to publish (`.wasm`).
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
+    /// Where: `oci://REGISTRY/REPOSITORY:TAG`, e.g. oci://ghcr.io/acme/echo:1.0.
+    #[arg(value_name = "oci://REGISTRY/REPOSITORY:TAG")]
+    pub(crate) reference: PathBuf,
 }
 
 /// `wasmserve check`: the same service flags as serving.

@@ -188,7 +188,13 @@ fn service(table: ServiceTable, base: &Path, origin: &Origin) -> Result<ServiceS
             })
             .transpose()
     };
-    let mut spec = ServiceSpec::for_handler(base.join(&table.handler));
+    // A registry reference stays as written; a file is found from the
+    // config file's folder.
+    let handler = match crate::registry::is_oci(&table.handler) {
+        true => table.handler.clone(),
+        false => base.join(&table.handler),
+    };
+    let mut spec = ServiceSpec::for_handler(handler);
     let limits = &table.limits;
     if let Some(max) = limits.max_connections {
         spec.max_connections = max;

@@ -42,15 +42,47 @@ pub(crate) async fn reload_and_log(
     }
 }
 
-/// Reloads the handler whenever its file changes (`--watch`). The returned
-/// watcher must be kept alive.
+/// How often `--watch` asks the registry what an `oci://` tag points to.
+pub(crate) const REGISTRY_POLL: Duration = Duration::from_secs(30);
+
+/// What keeps `--watch` going; dropping it stops it.
+#[derive(Debug)]
+pub(crate) enum Watch {
+    /// File events on the handler's folder.
+    File(
+        #[expect(dead_code, reason = "held only for its Drop, which stops the events")]
+        notify::RecommendedWatcher,
+    ),
+    /// A task asking the registry every [`REGISTRY_POLL`].
+    Registry(tokio::task::JoinHandle<()>),
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if let Watch::Registry(task) = self {
+            task.abort();
+        }
+    }
+}
+
+/// Reloads the handler whenever its file changes (`--watch`), or, for an
+/// `oci://` handler, whenever its tag points to another digest (asked every
+/// [`REGISTRY_POLL`]). The returned watch must be kept alive.
 pub(crate) fn watch_file(
     slot: Arc<HandlerSlot>,
     metrics: Arc<ServiceMetrics>,
-) -> Result<notify::RecommendedWatcher, notify::Error> {
+) -> Result<Watch, notify::Error> {
     use notify::{EventKind, RecursiveMode, Watcher};
 
     let handler = slot.current();
+    if crate::registry::is_oci(handler.path()) {
+        return Ok(Watch::Registry(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(REGISTRY_POLL).await;
+                reload_and_log(&slot, &metrics, "watch").await;
+            }
+        })));
+    }
     let path = handler.path();
     // Watch the directory: editors and `cp` often replace the file (a new
     // inode), which a watch on the file itself would miss.
@@ -87,5 +119,5 @@ pub(crate) fn watch_file(
             reload_and_log(&slot, &metrics, "watch").await;
         }
     });
-    Ok(watcher)
+    Ok(Watch::File(watcher))
 }

@@ -45,7 +45,7 @@ struct Running {
     /// place).
     tls: Option<Arc<TlsTerminator>>,
     /// Its file watcher (`watch = true`), dropped with the service.
-    _watcher: Option<notify::RecommendedWatcher>,
+    _watcher: Option<reload::Watch>,
 }
 
 /// Every service of the process.

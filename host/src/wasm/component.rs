@@ -151,6 +151,19 @@ impl Handler {
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The same handler, known by the registry `reference` it was pulled
+    /// from (at manifest `digest`) rather than by its cache file.
+    pub(crate) fn pulled_from(mut self, reference: PathBuf, digest: &str) -> Self {
+        self.name = reference
+            .to_str()
+            .and_then(|text| text.rsplit('/').next())
+            .unwrap_or_default()
+            .to_owned();
+        tracing::debug!(reference = %reference.display(), digest, "handler pulled");
+        self.path = reference;
+        self
+    }
 }
 
 /// A handler linked and checked against the contract version it was built

@@ -136,7 +136,9 @@ pub(crate) fn build_engine(
         .async_stack_zeroing(true);
     if let Some(dir) = cache_dir {
         let mut cache = wasmtime::CacheConfig::new();
-        cache.with_directory(dir);
+        // wasmtime cleans up its cache folder (removing files it did not
+        // write): it gets a folder of its own, beside the registry cache.
+        cache.with_directory(dir.join("compiled"));
         config.cache(Some(wasmtime::Cache::new(cache)?));
     }
     let engine = Engine::new(&config)?;

@@ -82,17 +82,39 @@ impl HandlerSlot {
 /// Loads (reads, compiles, checks) a handler on tokio's blocking pool:
 /// compiling takes from milliseconds to seconds, and must not hold up the
 /// runtime's workers, which serve every connection.
+///
+/// An `oci://` reference is resolved first (`registry`): the component is
+/// loaded from the cache, and the handler keeps the reference, so that a
+/// reload asks the registry again.
 pub(crate) async fn load_off_runtime(
     engine: &Engine,
     path: &Path,
     env: Arc<HandlerEnv>,
 ) -> Result<Handler, LoadError> {
     let engine = engine.clone();
-    let owned: PathBuf = path.to_owned();
-    tokio::task::spawn_blocking(move || Handler::load(&engine, &owned, env))
+    let (file, digest) = match crate::registry::OciRef::from_path(path) {
+        None => (path.to_owned(), None),
+        Some(reference) => {
+            let registry_error = |problem: String| LoadError::Registry {
+                reference: path.display().to_string(),
+                problem,
+            };
+            let reference = reference.map_err(registry_error)?;
+            let pulled = crate::registry::fetch(&reference)
+                .await
+                .map_err(|err| registry_error(err.to_string()))?;
+            (pulled.file, Some(pulled.digest))
+        }
+    };
+    let source: PathBuf = path.to_owned();
+    let loaded = tokio::task::spawn_blocking(move || Handler::load(&engine, &file, env))
         .await
         .map_err(|err| LoadError::Compile {
             path: path.to_owned(),
             reason: format!("the compile task failed: {err}"),
-        })?
+        })??;
+    Ok(match digest {
+        Some(digest) => loaded.pulled_from(source, &digest),
+        None => loaded,
+    })
 }
