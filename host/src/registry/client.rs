@@ -14,7 +14,7 @@ use super::cache::Cache;
 use super::{MAX_HANDLER_BYTES, OciRef, Pulled};
 
 fn client_for(reference: &OciRef) -> oci_client::Client {
-    let protocol = match reference.is_loopback() {
+    let protocol = match reference.plain_http() {
         true => ClientProtocol::Http,
         false => ClientProtocol::Https,
     };

@@ -9,7 +9,10 @@
 //! them. `wasmserve push FILE oci://…` publishes a component.
 //!
 //! Registries on loopback (`localhost`, `127.0.0.0/8`, `[::1]`) are spoken
-//! to over plain HTTP, as Docker does; every other one over HTTPS.
+//! to over plain HTTP, as Docker does, and so are those listed in
+//! `WASMSERVE_INSECURE_REGISTRIES` (comma-separated `HOST:PORT`, like
+//! Docker's `insecure-registries`: a lab or an internal registry); every
+//! other one over HTTPS.
 
 mod cache;
 mod client;

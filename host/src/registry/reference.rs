@@ -40,7 +40,17 @@ impl OciRef {
         self.inner.digest()
     }
 
-    /// Whether the registry is on this machine's loopback (plain HTTP).
+    /// Whether the registry is spoken to over plain HTTP: on this
+    /// machine's loopback, or listed in `WASMSERVE_INSECURE_REGISTRIES`.
+    pub(crate) fn plain_http(&self) -> bool {
+        let listed = std::env::var("WASMSERVE_INSECURE_REGISTRIES").unwrap_or_default();
+        self.is_loopback()
+            || listed
+                .split(',')
+                .any(|entry| entry.trim() == self.inner.registry())
+    }
+
+    /// Whether the registry is on this machine's loopback.
     pub(crate) fn is_loopback(&self) -> bool {
         let registry = self.inner.registry();
         let host = match registry.strip_prefix('[') {
