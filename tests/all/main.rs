@@ -15,6 +15,7 @@ mod bad_input;
 mod chatroom;
 mod config_file;
 mod contract;
+mod deploy_files;
 mod echo;
 mod examples;
 mod greet;
