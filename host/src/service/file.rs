@@ -36,9 +36,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::access_table::AccessTable;
-use super::spec::{Origin, ServiceSpec, SpecError, validate};
+use super::spec::{Origin, ServiceSpec};
 use super::state_table::StateTable;
 use super::tls_table::TlsTable;
+use super::validate::{SpecError, validate};
 use crate::net::ListenSpec;
 
 /// Why a configuration file was refused.

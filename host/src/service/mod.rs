@@ -8,13 +8,15 @@ mod file;
 mod reload;
 mod socket_plan;
 mod spec;
+mod start_up;
 mod state_table;
 mod supervisor;
 mod tls_table;
+mod validate;
 
 pub(crate) use file::load as load_config;
 pub(crate) use spec::{
     DEFAULT_PER_SOURCE, MAX_CONNECTIONS, MAX_DATAGRAM, MAX_MEMORY_MIB, Origin, ServiceSpec,
-    validate, validate_resolved, validate_with,
 };
 pub(crate) use supervisor::Supervisor;
+pub(crate) use validate::{validate, validate_resolved, validate_with};

@@ -18,9 +18,10 @@ use wasmtime::Engine;
 
 use super::reload;
 use super::socket_plan::{SocketKey, SocketPlan, socket_key, socket_keys};
-use super::spec::{Origin, ServiceSpec, validate_resolved};
+use super::spec::{Origin, ServiceSpec};
+use super::start_up::{describe, in_service, load_tls, resolve_and_check};
 use crate::metrics::Metrics;
-use crate::net::{ListenSpec, Listener, TlsSpec, TlsTerminator};
+use crate::net::{ListenSpec, Listener, TlsTerminator};
 use crate::server::{DrainReport, RunningService, ServeConfig, start};
 use crate::shared::{Backends, StateObserver};
 use crate::shutdown::Shutdown;
@@ -386,64 +387,4 @@ impl Supervisor {
             );
         }
     }
-}
-
-/// Resolves every TCP and UDP listen spec and refuses two services that
-/// would share an address (see [`validate_resolved`]).
-async fn resolve_and_check(wanted: &[ServiceSpec], origin: &Origin) -> anyhow::Result<()> {
-    let mut resolved = Vec::new();
-    for spec in wanted {
-        for listen in &spec.listen {
-            if let Some(addr) = listen.inet_addr() {
-                let addrs = addr
-                    .resolve()
-                    .await
-                    .map_err(|err| in_service(origin, &spec.name, err))?;
-                resolved.push((spec.name.as_str(), listen, addrs));
-            }
-        }
-    }
-    validate_resolved(&resolved, origin)?;
-    Ok(())
-}
-
-/// Reads a service's certificate, key and client CA, off the runtime.
-async fn load_tls(spec: Option<TlsSpec>) -> anyhow::Result<Option<Arc<TlsTerminator>>> {
-    let Some(spec) = spec else {
-        return Ok(None);
-    };
-    let loaded = tokio::task::spawn_blocking(move || TlsTerminator::load(spec)).await?;
-    Ok(Some(Arc::new(loaded?)))
-}
-
-/// `err`, prefixed with the config file and the service it concerns (a
-/// service from the flags is the only one: no prefix).
-fn in_service(origin: &Origin, service: &str, err: impl std::fmt::Display) -> anyhow::Error {
-    match origin {
-        Origin::Flags => anyhow::anyhow!("{err}"),
-        Origin::File(_) => anyhow::anyhow!("{origin}, service {service:?}: {err}"),
-    }
-}
-
-/// One line of the start-up summary: a service, its listeners and limits.
-fn describe(spec: &ServiceSpec, bound: &[String]) -> String {
-    let limits = &spec.limits;
-    let optional = |value: Option<Duration>| value.map_or("none".to_owned(), |d| format!("{d:?}"));
-    let access = spec.access.to_string();
-    let access = match access.is_empty() {
-        true => access,
-        false => format!("; access: {access}"),
-    };
-    format!(
-        "service {:?}: handler {} on {}; limits: max-connections={} max-memory={}MiB max-cpu={:?} max-lifetime={} idle-timeout={}; state: {}{access}",
-        spec.name,
-        spec.handler.display(),
-        bound.join(", "),
-        spec.max_connections,
-        limits.max_memory_bytes / (1024 * 1024),
-        limits.max_cpu,
-        optional(limits.max_lifetime),
-        optional(limits.idle_timeout),
-        crate::shared::shown_backend(&spec.state.backend),
-    )
 }
