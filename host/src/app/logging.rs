@@ -1,7 +1,8 @@
 //! Logging: every line to stderr (text or JSON), through a bounded,
 //! non-blocking writer, so a burst of lines (a refused flood, the access
-//! log of a busy service) never blocks a runtime worker: past 128k queued
-//! lines, new ones are dropped and counted by the writer instead. The
+//! log of a busy service) never blocks a runtime worker: past
+//! [`QUEUED_LINES`] queued lines, new ones are dropped instead (a few MiB
+//! at most held). The
 //! access log goes with the other lines, to a file of its own, or nowhere
 //! (`--access-log`).
 
@@ -17,6 +18,9 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::cli::LogFormat;
 use crate::server::ACCESS_TARGET;
+
+/// Lines a writer may hold before new ones are dropped.
+const QUEUED_LINES: usize = 16_384;
 
 /// Where access lines go (`--access-log`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +67,7 @@ fn format_layer(format: LogFormat, writer: NonBlocking, ansi: bool) -> BoxedLaye
 
 fn non_blocking(writer: impl std::io::Write + Send + 'static) -> (NonBlocking, WorkerGuard) {
     NonBlockingBuilder::default()
+        .buffered_lines_limit(QUEUED_LINES)
         .lossy(true)
         .thread_name("wasmserve-log")
         .finish(writer)
