@@ -53,9 +53,6 @@ impl Haproxy {
 
 impl Drop for Haproxy {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg(child.id().to_string()).status();
-            let _ = child.wait();
-        }
+        crate::support::kill_and_wait(&mut self.child);
     }
 }

@@ -62,10 +62,7 @@ impl Registry {
 
     /// Kills it (by PID) and waits for it to exit.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg(child.id().to_string()).status();
-            let _ = child.wait();
-        }
+        crate::support::kill_and_wait(&mut self.child);
     }
 }
 

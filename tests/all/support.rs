@@ -397,3 +397,12 @@ pub fn closed_by_server(stream: &mut std::net::TcpStream) -> bool {
         ),
     }
 }
+
+/// Stops a helper server (Redis, HAProxy, a registry) the way an operator
+/// would, by PID with `kill`, and waits for it to exit.
+pub fn kill_and_wait(child: &mut Option<std::process::Child>) {
+    if let Some(mut child) = child.take() {
+        let _ = Command::new("kill").arg(child.id().to_string()).status();
+        let _ = child.wait();
+    }
+}
