@@ -80,6 +80,11 @@ impl ConnectDeadlines {
         }
     }
 
+    /// Whether no connect is in flight (or timed out and kept).
+    fn is_empty(&self) -> bool {
+        self.sockets.is_empty()
+    }
+
     fn deadline_of(&self, pollable: u32) -> Option<Instant> {
         self.pollables
             .get(&pollable)
@@ -144,6 +149,10 @@ pub(super) fn link_connect_deadlines(linker: &mut Linker<InstanceState>) -> wasm
         |mut store, (list,): (Vec<Resource<DynPollable>>,)| {
             Box::new(async move {
                 let state: &mut InstanceState = store.data_mut();
+                // Most polls have no connect in flight: no list to copy.
+                if state.connects.is_empty() {
+                    return Ok((PollHost::poll(&mut state.table, list).await?,));
+                }
                 let reps: Vec<u32> = list.iter().map(Resource::rep).collect();
                 let Some(deadline) = state.connects.earliest(&reps) else {
                     return Ok((PollHost::poll(&mut state.table, list).await?,));
