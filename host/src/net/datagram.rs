@@ -68,10 +68,10 @@ pub(crate) enum DatagramReply {
 }
 
 impl DatagramReply {
-    /// The sender's IP address (`None` for a Unix sender).
-    pub(crate) fn peer_ip(&self) -> Option<std::net::IpAddr> {
+    /// The sender's IP address and port (`None` for a Unix sender).
+    pub(crate) fn peer_socket_addr(&self) -> Option<SocketAddr> {
         match self {
-            DatagramReply::Udp { peer, .. } => Some(peer.ip()),
+            DatagramReply::Udp { peer, .. } => Some(*peer),
             DatagramReply::Unix { .. } => None,
         }
     }

@@ -3,7 +3,7 @@
 //! order, then a task that serves it inside the span every log line of the
 //! request carries, and logs its access line when it ends.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -32,23 +32,25 @@ impl Server {
     /// names is screened in turn; then the request starts.
     pub(super) fn spawn_request(self: &Arc<Self>, incoming: Incoming, admission: Admission) {
         let proxied = self.gate.rules().proxy_protocol();
-        if let Some(peer) = peer_ip(&incoming) {
+        // Asked of the socket once; everything below uses it.
+        let peer = peer_addr(&incoming);
+        if let Some(peer) = peer {
             let screened = match (&incoming, proxied) {
-                (Incoming::Tcp(_), true) => self.gate.trusts_proxy(peer),
-                (Incoming::Tcp(_), false) => self.gate.admit(peer),
+                (Incoming::Tcp(_), true) => self.gate.trusts_proxy(peer.ip()),
+                (Incoming::Tcp(_), false) => self.gate.admit(peer.ip()),
                 // Datagrams: the access lists only (no connection to rate).
-                _ => self.gate.allows(peer),
+                _ => self.gate.allows(peer.ip()),
             };
             if let Err(refusal) = screened {
-                self.refuse(peer, refusal);
+                self.refuse(peer.ip(), refusal);
                 return;
             }
         }
-        match incoming {
-            Incoming::Tcp(stream) if proxied => {
+        match (incoming, peer) {
+            (Incoming::Tcp(stream), Some(peer)) if proxied => {
                 let server = Arc::clone(self);
                 self.tasks.spawn(async move {
-                    let Some((stream, client)) = server.proxy_header(stream).await else {
+                    let Some((stream, client)) = server.proxy_header(stream, peer).await else {
                         return;
                     };
                     if let Some(client) = client
@@ -57,51 +59,58 @@ impl Server {
                         server.refuse(client.ip(), refusal);
                         return;
                     }
-                    server.start_request(Incoming::Tcp(stream), client, admission);
+                    let from = ClientAddr {
+                        client: client.unwrap_or(peer),
+                        proxied: client.is_some(),
+                    };
+                    server.start_request(Incoming::Tcp(stream), Some(from), admission);
                 });
             }
-            incoming => self.start_request(incoming, None, admission),
+            (incoming, peer) => {
+                let from = peer.map(|client| ClientAddr {
+                    client,
+                    proxied: false,
+                });
+                self.start_request(incoming, from, admission)
+            }
         }
     }
 
-    /// Reads the PROXY header `stream` begins with: the stream and the
-    /// client it names (`None`: a header naming none, such as a health
-    /// check's). A connection without a valid one in time is refused.
-    async fn proxy_header(&self, mut stream: TcpStream) -> Option<(TcpStream, Option<SocketAddr>)> {
-        let peer = stream.peer_addr().ok()?.ip();
+    /// Reads the PROXY header `stream` (from `peer`) begins with: the
+    /// stream and the client it names (`None`: a header naming none, such
+    /// as a health check's). A connection without a valid one in time is
+    /// refused.
+    async fn proxy_header(
+        &self,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+    ) -> Option<(TcpStream, Option<SocketAddr>)> {
         let read = tokio::time::timeout(PROXY_HEADER_TIMEOUT, read_proxy_header(&mut stream));
-        match read.await {
-            Ok(Ok(client)) => Some((stream, client)),
-            Ok(Err(err)) => {
-                self.refuse(peer, Refusal::BadProxyHeader);
-                tracing::debug!(%peer, "{err}");
-                None
-            }
-            Err(_) => {
-                self.refuse(peer, Refusal::BadProxyHeader);
-                tracing::debug!(%peer, "no PROXY protocol header within {PROXY_HEADER_TIMEOUT:?}");
-                None
-            }
-        }
+        let why = match read.await {
+            Ok(Ok(client)) => return Some((stream, client)),
+            Ok(Err(err)) => err.to_string(),
+            Err(_) => format!("no PROXY protocol header within {PROXY_HEADER_TIMEOUT:?}"),
+        };
+        self.refuse_with(peer.ip(), Refusal::BadProxyHeader, Some(&why));
+        None
     }
 
     /// Registers the request's source (a stream connection from a source
     /// that has its `--max-connections-per-source` already is closed at
     /// once), takes its place in the queue for a slot, and serves it in
-    /// its own task. `client` is the address a PROXY header named.
+    /// its own task. `from` is where it came from (the client a PROXY
+    /// header named, or the socket's peer), for IP transports.
     fn start_request(
         self: &Arc<Self>,
         incoming: Incoming,
-        client: Option<SocketAddr>,
+        from: Option<ClientAddr>,
         admission: Admission,
     ) {
         let id = self.served.fetch_add(1, Ordering::Relaxed) + 1;
         let Admission { pending, budget } = admission;
         let activity = Activity::new();
         let source = match &incoming {
-            Incoming::Tcp(stream) => client
-                .map(|client| client.ip())
-                .or_else(|| stream.peer_addr().ok().map(|peer| peer.ip())),
+            Incoming::Tcp(_) => from.map(|from| from.client.ip()),
             _ => None,
         };
         // One token ends the request early, for either reason: a shutdown
@@ -135,26 +144,30 @@ impl Server {
                 self.shutdown.stop_accepting();
             }
         }
-        let arrival = match (incoming, &self.tls) {
-            (Incoming::Tcp(stream), Some(tls)) => Arrival::Handshake {
+        let arrival = match (incoming, &self.tls, from) {
+            (Incoming::Tcp(stream), Some(tls), Some(from)) => Arrival::Handshake {
                 stream,
-                client,
+                client: from.client,
                 tls: Arc::clone(tls),
             },
-            (incoming, _) => {
+            (incoming, _, from) => {
                 let mut request =
                     Request::new(incoming, self.limits.idle_timeout, Arc::clone(&activity));
-                if let Some(client) = client {
+                if let Some(ClientAddr {
+                    client,
+                    proxied: true,
+                }) = from
+                {
                     request.set_peer_addr(client);
                 }
                 Arrival::Plain(request)
             }
         };
-        let (peer, transport) = arrival.peer_and_transport();
+        let transport = arrival.transport();
         let span = tracing::info_span!(
             "conn",
             id,
-            peer = %peer,
+            peer = %arrival.peer(),
             transport = transport.as_str(),
             handler = handler.name(),
             version = handler.hash()
@@ -216,11 +229,10 @@ impl Server {
     async fn handshake(
         &self,
         stream: TcpStream,
-        client: Option<SocketAddr>,
+        peer: SocketAddr,
         tls: &TlsTerminator,
         activity: &Arc<Activity>,
     ) -> Option<Request> {
-        let peer = client.or_else(|| stream.peer_addr().ok())?;
         let local = stream.local_addr().ok()?;
         let idle = self
             .limits
@@ -299,32 +311,43 @@ enum Arrival {
     Plain(Request),
     Handshake {
         stream: TcpStream,
-        client: Option<SocketAddr>,
+        /// The client (the socket's peer, or the PROXY header's).
+        client: SocketAddr,
         tls: Arc<TlsTerminator>,
     },
 }
 
 impl Arrival {
-    /// The peer the request's span names, and its transport.
-    fn peer_and_transport(&self) -> (String, Transport) {
+    fn transport(&self) -> Transport {
         match self {
-            Self::Plain(request) => (request.peer_addr().to_owned(), request.transport()),
-            Self::Handshake { stream, client, .. } => {
-                let peer = client.or_else(|| stream.peer_addr().ok());
-                (
-                    peer.map(|peer| peer.to_string()).unwrap_or_default(),
-                    Transport::Tcp,
-                )
-            }
+            Self::Plain(request) => request.transport(),
+            Self::Handshake { .. } => Transport::Tcp,
+        }
+    }
+
+    /// The peer the request's span names.
+    fn peer(&self) -> &dyn std::fmt::Display {
+        match self {
+            Self::Plain(request) => request.peer_addr_text(),
+            Self::Handshake { client, .. } => client,
         }
     }
 }
 
-/// The IP address a request came from, as the socket tells it.
-fn peer_ip(incoming: &Incoming) -> Option<IpAddr> {
+/// Where an IP request came from.
+#[derive(Debug, Clone, Copy)]
+struct ClientAddr {
+    /// The client: the socket's peer, or the one a PROXY header named.
+    client: SocketAddr,
+    /// Whether a PROXY header named it.
+    proxied: bool,
+}
+
+/// The address an IP request came from, as the socket tells it.
+fn peer_addr(incoming: &Incoming) -> Option<SocketAddr> {
     match incoming {
-        Incoming::Tcp(stream) => stream.peer_addr().ok().map(|peer| peer.ip()),
-        Incoming::Datagram(datagram) => datagram.reply.peer_ip(),
+        Incoming::Tcp(stream) => stream.peer_addr().ok(),
+        Incoming::Datagram(datagram) => datagram.reply.peer_socket_addr(),
         Incoming::Unix(_) | Incoming::Tls(_) => None,
     }
 }

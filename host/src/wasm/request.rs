@@ -128,6 +128,11 @@ impl Request {
         &self.peer_addr
     }
 
+    /// The same, for a log field (`%` formatting, no copy).
+    pub(crate) fn peer_addr_text(&self) -> &String {
+        &self.peer_addr
+    }
+
     /// The local address as the guest sees it.
     pub(crate) fn local_addr(&self) -> &str {
         &self.local_addr
