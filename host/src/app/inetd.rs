@@ -7,6 +7,8 @@
 
 use std::os::fd::AsFd;
 
+use crate::net::is_socket;
+
 /// Points stdout and stderr at /dev/null where they are sockets.
 pub(super) fn detach_stdout_and_stderr() {
     let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
@@ -18,9 +20,4 @@ pub(super) fn detach_stdout_and_stderr() {
     if is_socket(2) {
         let _ = nix::unistd::dup2_stderr(null.as_fd());
     }
-}
-
-fn is_socket(fd: i32) -> bool {
-    std::fs::read_link(format!("/proc/self/fd/{fd}"))
-        .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
 }

@@ -9,6 +9,7 @@
 //! exits after it.
 
 use std::os::fd::{FromRawFd, RawFd};
+use std::path::{Path, PathBuf};
 
 use socket2::Socket;
 
@@ -40,13 +41,27 @@ pub(crate) fn systemd_fds() -> Result<Vec<RawFd>, ListenError> {
     Ok((0..count).map(|i| SD_LISTEN_FDS_START + i).collect())
 }
 
+/// What descriptor `fd` refers to, as /proc names it; `None` when it is
+/// not open.
+fn fd_target(fd: RawFd) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()
+}
+
+/// Whether a /proc descriptor target is a socket (`socket:[inode]`).
+fn names_socket(target: &Path) -> bool {
+    target.to_string_lossy().starts_with("socket:")
+}
+
+/// Whether descriptor `fd` is an open socket.
+pub(crate) fn is_socket(fd: RawFd) -> bool {
+    fd_target(fd).is_some_and(|target| names_socket(&target))
+}
+
 /// Whether descriptor `fd` is one connected stream socket (rather than a
 /// listening or datagram socket): then the process serves that connection
 /// and exits.
 pub(crate) fn is_connection(fd: RawFd) -> bool {
-    let is_socket = std::fs::read_link(format!("/proc/self/fd/{fd}"))
-        .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"));
-    if !is_socket {
+    if !is_socket(fd) {
         return false;
     }
     // SAFETY: `fd` is an open socket (checked above); the borrow ends
@@ -74,11 +89,9 @@ pub(crate) fn adopt_fd(fd: RawFd, options: &ListenOptions) -> Result<Listener, L
                 .to_owned(),
         ));
     }
-    // Check that the descriptor is open and is a socket before owning it;
-    // /proc names a socket `socket:[inode]`.
-    let target = std::fs::read_link(format!("/proc/self/fd/{fd}"))
-        .map_err(|_| fail("no such open descriptor".to_owned()))?;
-    if !target.to_string_lossy().starts_with("socket:") {
+    // Check that the descriptor is open and is a socket before owning it.
+    let target = fd_target(fd).ok_or_else(|| fail("no such open descriptor".to_owned()))?;
+    if !names_socket(&target) {
         return Err(fail(format!("it is not a socket ({})", target.display())));
     }
     // SAFETY: `fd` is open (checked above), is a socket, and nothing else in

@@ -17,7 +17,7 @@ pub(crate) use accounts::{Account, become_user, group, user};
 pub(crate) use addr::{ListenAddr, ListenSpec, Transport};
 pub(crate) use allow::{AllowEntry, AllowRule};
 pub(crate) use datagram::{DatagramReply, Incoming, ReceivedDatagram, TlsConnection, unix_path};
-pub(crate) use inherited::{is_connection, systemd_fds};
+pub(crate) use inherited::{is_connection, is_socket, systemd_fds};
 pub(crate) use ip_net::{IpNet, canonical};
 pub(crate) use listener::{ListenOptions, Listener, MAX_UDP_PAYLOAD, bind_error};
 pub(crate) use proxy_header::read_proxy_header;
