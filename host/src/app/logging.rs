@@ -2,9 +2,8 @@
 //! non-blocking writer, so a burst of lines (a refused flood, the access
 //! log of a busy service) never blocks a runtime worker: past
 //! [`QUEUED_LINES`] queued lines, new ones are dropped instead (a few MiB
-//! at most held). The
-//! access log goes with the other lines, to a file of its own, or nowhere
-//! (`--access-log`).
+//! at most held). The access log goes with the other lines, to a file of
+//! its own, or nowhere (`--access-log`).
 
 use std::fs::OpenOptions;
 use std::path::PathBuf;
@@ -48,7 +47,13 @@ impl FromStr for AccessLog {
 
 /// Keeps the log writers' threads; dropping it flushes what they hold.
 #[must_use = "dropping the guard stops the log writers"]
-pub(crate) struct LogGuards(#[allow(dead_code)] Vec<WorkerGuard>);
+pub(crate) struct LogGuards(
+    #[expect(
+        dead_code,
+        reason = "held only for its Drop, which flushes the writers"
+    )]
+    Vec<WorkerGuard>,
+);
 
 type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
@@ -79,20 +84,19 @@ pub(crate) fn init(format: LogFormat, access: &AccessLog, ansi: bool) -> Result<
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (stderr, stderr_guard) = non_blocking(std::io::stderr());
     let mut guards = vec![stderr_guard];
-    let not_access = filter_fn(|meta| meta.target() != ACCESS_TARGET);
-    let (main, access_layer): (BoxedLayer, Option<BoxedLayer>) = match access {
-        AccessLog::Stderr => (
-            format_layer(format, stderr, ansi)
-                .with_filter(filter)
-                .boxed(),
-            None,
-        ),
-        AccessLog::Off => (
+    // Access lines stay on stderr only when that is where they go.
+    let main = match access {
+        AccessLog::Stderr => format_layer(format, stderr, ansi)
+            .with_filter(filter)
+            .boxed(),
+        AccessLog::Off | AccessLog::File(_) => {
+            let not_access = filter_fn(|meta| meta.target() != ACCESS_TARGET);
             format_layer(format, stderr, ansi)
                 .with_filter(filter.and(not_access))
-                .boxed(),
-            None,
-        ),
+                .boxed()
+        }
+    };
+    let access_layer = match access {
         AccessLog::File(path) => {
             let file = OpenOptions::new()
                 .create(true)
@@ -109,17 +113,13 @@ pub(crate) fn init(format: LogFormat, access: &AccessLog, ansi: bool) -> Result<
             // Spans pass too, so that access lines carry the request's
             // span fields (peer, transport, handler version).
             let only_access = filter_fn(|meta| meta.is_span() || meta.target() == ACCESS_TARGET);
-            (
-                format_layer(format, stderr, ansi)
-                    .with_filter(filter.and(not_access))
+            Some(
+                format_layer(format, writer, false)
+                    .with_filter(only_access)
                     .boxed(),
-                Some(
-                    format_layer(format, writer, false)
-                        .with_filter(only_access)
-                        .boxed(),
-                ),
             )
         }
+        AccessLog::Stderr | AccessLog::Off => None,
     };
     let layers: Vec<BoxedLayer> = std::iter::once(main).chain(access_layer).collect();
     tracing_subscriber::registry()
