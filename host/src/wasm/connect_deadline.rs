@@ -98,12 +98,17 @@ impl ConnectDeadlines {
         pollables.iter().filter_map(|p| self.deadline_of(*p)).min()
     }
 
+    /// Whether `pollable` stands for a connect past its deadline.
+    fn expired(&self, pollable: u32) -> bool {
+        self.deadline_of(pollable)
+            .is_some_and(|deadline| deadline <= Instant::now())
+    }
+
     /// The positions in `pollables` of connects past their deadline.
     fn expired_positions(&self, pollables: &[u32]) -> Vec<u32> {
-        let now = Instant::now();
         (0u32..)
             .zip(pollables)
-            .filter(|(_, p)| self.deadline_of(**p).is_some_and(|d| d <= now))
+            .filter(|(_, pollable)| self.expired(**pollable))
             .map(|(position, _)| position)
             .collect()
     }
@@ -150,10 +155,10 @@ pub(super) fn link_connect_deadlines(linker: &mut Linker<InstanceState>) -> wasm
             Box::new(async move {
                 let state: &mut InstanceState = store.data_mut();
                 // Most polls have no connect in flight: no list to copy.
-                if state.connects.is_empty() {
-                    return Ok((PollHost::poll(&mut state.table, list).await?,));
-                }
-                let reps: Vec<u32> = list.iter().map(Resource::rep).collect();
+                let reps: Vec<u32> = match state.connects.is_empty() {
+                    true => Vec::new(),
+                    false => list.iter().map(Resource::rep).collect(),
+                };
                 let Some(deadline) = state.connects.earliest(&reps) else {
                     return Ok((PollHost::poll(&mut state.table, list).await?,));
                 };
@@ -191,11 +196,7 @@ pub(super) fn link_connect_deadlines(linker: &mut Linker<InstanceState>) -> wasm
         |mut store, (this,): (Resource<DynPollable>,)| {
             Box::new(async move {
                 let state: &mut InstanceState = store.data_mut();
-                let expired = state
-                    .connects
-                    .deadline_of(this.rep())
-                    .is_some_and(|deadline| deadline <= Instant::now());
-                match expired {
+                match state.connects.expired(this.rep()) {
                     true => Ok((true,)),
                     false => Ok((HostPollable::ready(&mut state.table, this).await?,)),
                 }

@@ -54,12 +54,17 @@ impl TlsTerminator {
     /// Takes `fresh`'s configuration (loaded from the same files again):
     /// new handshakes use it, connections already up keep theirs.
     pub(crate) fn adopt(&self, fresh: &TlsTerminator) {
-        let config = match fresh.config.read() {
-            Ok(config) => Arc::clone(&config),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        };
+        let config = fresh.current();
         if let Ok(mut current) = self.config.write() {
             *current = config;
+        }
+    }
+
+    /// The configuration new handshakes use.
+    fn current(&self) -> Arc<rustls::ServerConfig> {
+        match self.config.read() {
+            Ok(config) => Arc::clone(&config),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
     }
 
@@ -70,11 +75,7 @@ impl TlsTerminator {
         stream: TcpStream,
         timeout: Duration,
     ) -> Result<(tokio_rustls::server::TlsStream<TcpStream>, TlsInfo), HandshakeError> {
-        let config = match self.config.read() {
-            Ok(config) => Arc::clone(&config),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        };
-        let acceptor = TlsAcceptor::from(config);
+        let acceptor = TlsAcceptor::from(self.current());
         let tls = tokio::time::timeout(timeout, acceptor.accept(stream))
             .await
             .map_err(|_| HandshakeError::TimedOut(timeout))?
