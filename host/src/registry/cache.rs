@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::{OciRef, Pulled, RegistryError};
 
+#[derive(Debug, Clone)]
 pub(super) struct Cache {
     dir: PathBuf,
 }

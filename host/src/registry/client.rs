@@ -25,17 +25,19 @@ fn client_for(reference: &OciRef) -> oci_client::Client {
 }
 
 /// The credentials `docker login` stored for the reference's registry, or
-/// none.
-fn auth_for(reference: &OciRef) -> RegistryAuth {
-    let registry = reference.inner.resolve_registry();
-    match docker_credential::get_credential(registry) {
-        Ok(docker_credential::DockerCredential::UsernamePassword(user, password)) => {
+/// none. Read on the blocking pool: it reads the Docker config file and
+/// may run a credential helper.
+async fn auth_for(reference: &OciRef) -> RegistryAuth {
+    let registry = reference.inner.resolve_registry().to_owned();
+    let found = tokio::task::spawn_blocking(move || docker_credential::get_credential(&registry));
+    match found.await {
+        Ok(Ok(docker_credential::DockerCredential::UsernamePassword(user, password))) => {
             RegistryAuth::Basic(user, password)
         }
-        Ok(docker_credential::DockerCredential::IdentityToken(token)) => {
+        Ok(Ok(docker_credential::DockerCredential::IdentityToken(token))) => {
             RegistryAuth::Bearer(token)
         }
-        Err(_) => RegistryAuth::Anonymous,
+        Ok(Err(_)) | Err(_) => RegistryAuth::Anonymous,
     }
 }
 
@@ -43,7 +45,7 @@ fn auth_for(reference: &OciRef) -> RegistryAuth {
 /// component artifact), then its layer unless cached already.
 pub(super) async fn pull(reference: &OciRef, cache: &Cache) -> Result<Pulled, String> {
     let client = client_for(reference);
-    let auth = auth_for(reference);
+    let auth = auth_for(reference).await;
     let (manifest, digest) = client
         .pull_manifest(&reference.inner, &auth)
         .await
@@ -73,8 +75,9 @@ pub(super) async fn pull(reference: &OciRef, cache: &Cache) -> Result<Pulled, St
             layer.size
         ));
     }
-    let file = match cache.blob(&layer.digest) {
-        Some(file) => file,
+    // The cached file, or the bytes to cache.
+    let component = match cache.blob(&layer.digest) {
+        Some(file) => Ok(file),
         None => {
             let mut bytes = Bounded::default();
             // oci-client checks the bytes against the layer's digest.
@@ -82,15 +85,25 @@ pub(super) async fn pull(reference: &OciRef, cache: &Cache) -> Result<Pulled, St
                 .pull_blob(&reference.inner, layer, &mut bytes)
                 .await
                 .map_err(|err| format!("cannot get the component: {err}"))?;
-            cache
-                .store_blob(&layer.digest, &bytes.0)
-                .map_err(|err| format!("cannot cache the component: {err}"))?
+            Err(bytes.0)
         }
     };
-    cache
-        .record(reference, &digest, &layer.digest)
-        .map_err(|err| format!("cannot cache the reference: {err}"))?;
-    Ok(Pulled { file, digest })
+    // Writing up to MAX_HANDLER_BYTES: on the blocking pool.
+    let (cache, reference, layer) = (cache.clone(), reference.clone(), layer.digest.clone());
+    tokio::task::spawn_blocking(move || {
+        let file = match component {
+            Ok(file) => file,
+            Err(bytes) => cache
+                .store_blob(&layer, &bytes)
+                .map_err(|err| format!("cannot cache the component: {err}"))?,
+        };
+        cache
+            .record(&reference, &digest, &layer)
+            .map_err(|err| format!("cannot cache the reference: {err}"))?;
+        Ok(Pulled { file, digest })
+    })
+    .await
+    .map_err(|err| format!("caching failed: {err}"))?
 }
 
 /// A buffer that refuses to grow past [`MAX_HANDLER_BYTES`], whatever the
@@ -131,8 +144,9 @@ pub(crate) async fn push(file: &Path, reference: &OciRef) -> Result<String, Stri
     let (config, layer) = WasmConfig::from_raw_component(bytes, None)
         .map_err(|err| format!("{}: not a Wasm component: {err}", file.display()))?;
     let client = WasmClient::new(client_for(reference));
+    let auth = auth_for(reference).await;
     let pushed = client
-        .push(&reference.inner, &auth_for(reference), layer, config, None)
+        .push(&reference.inner, &auth, layer, config, None)
         .await
         .map_err(|err| format!("pushing to {reference}: {err}"))?;
     Ok(pushed.manifest_url)
