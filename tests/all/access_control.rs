@@ -7,7 +7,7 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use crate::fixtures::{ECHO, WHOAMI};
-use crate::support::{Server, closed_by_server, connect_from, exchange_line};
+use crate::support::{Server, closed_by_server, connect_from, exchange_line, first_line};
 
 /// The address of `server`'s listener of `kind` (`tcp`, `udp`, `metrics`).
 fn listener<'a>(server: &'a Server, kind: &str) -> &'a str {
@@ -106,13 +106,29 @@ fn a_source_over_its_rate_is_closed_and_others_are_not_hurt() {
     );
 }
 
+/// `handler` served with the PROXY protocol from 127.0.0.1 and
+/// `per_source` connections per source, behind a real HAProxy sending
+/// `send-proxy-v2`; both, and HAProxy's address.
+fn behind_haproxy(handler: &str, per_source: &str) -> (Server, crate::haproxy::Haproxy, String) {
+    let server = Server::start(
+        handler,
+        &[
+            "--proxy-protocol",
+            "127.0.0.1",
+            "--max-connections-per-source",
+            per_source,
+        ],
+    );
+    let haproxy = crate::haproxy::Haproxy::start(&server.addrs[0], "send-proxy-v2");
+    let front = format!("127.0.0.1:{}", haproxy.port);
+    (server, haproxy, front)
+}
+
 /// Sends `header` then a line to a `whoami` server; its answer.
 fn whoami_after(server: &Server, source: [u8; 4], header: &[u8]) -> String {
     let mut stream = connect_from(source, &server.addrs[0]);
     stream.write_all(header).expect("send the header");
-    let mut answer = String::new();
-    let _ = BufReader::new(stream).read_line(&mut answer);
-    answer
+    first_line(stream)
 }
 
 #[test]
@@ -170,9 +186,7 @@ fn a_header_trickled_or_withheld_is_given_up_on() {
     stalled
         .set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
-    let mut answer = String::new();
-    let _ = BufReader::new(stalled).read_line(&mut answer);
-    assert_eq!(answer, "");
+    assert_eq!(first_line(stalled), "");
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "held for {:?}",
@@ -193,22 +207,11 @@ fn a_header_trickled_or_withheld_is_given_up_on() {
     ignore = "haproxy is not installed (Debian package haproxy)"
 )]
 fn behind_a_real_haproxy_with_send_proxy_v2_the_handler_sees_each_client() {
-    let server = Server::start(
-        WHOAMI,
-        &[
-            "--proxy-protocol",
-            "127.0.0.1",
-            "--max-connections-per-source",
-            "2",
-        ],
-    );
-    let haproxy = crate::haproxy::Haproxy::start(&server.addrs[0], "send-proxy-v2");
-    let front = format!("127.0.0.1:{}", haproxy.port);
+    let (_server, _haproxy, front) = behind_haproxy(WHOAMI, "2");
     for source in [[127, 0, 0, 2], [127, 0, 0, 3], [127, 0, 0, 4]] {
         let stream = connect_from(source, &front);
         let client = stream.local_addr().expect("addr").to_string();
-        let mut answer = String::new();
-        let _ = BufReader::new(stream).read_line(&mut answer);
+        let answer = first_line(stream);
         assert!(
             answer.contains(&format!("peer={client} ")),
             "{client}: {answer}"
@@ -222,17 +225,7 @@ fn behind_a_real_haproxy_with_send_proxy_v2_the_handler_sees_each_client() {
     ignore = "haproxy is not installed (Debian package haproxy)"
 )]
 fn behind_haproxy_the_per_source_cap_counts_clients_not_the_balancer() {
-    let server = Server::start(
-        ECHO,
-        &[
-            "--proxy-protocol",
-            "127.0.0.1",
-            "--max-connections-per-source",
-            "1",
-        ],
-    );
-    let haproxy = crate::haproxy::Haproxy::start(&server.addrs[0], "send-proxy-v2");
-    let front = format!("127.0.0.1:{}", haproxy.port);
+    let (_server, _haproxy, front) = behind_haproxy(ECHO, "1");
     // Two clients at once through one balancer: each its own source.
     let mut first = BufReader::new(connect_from([127, 0, 0, 2], &front));
     let mut second = BufReader::new(connect_from([127, 0, 0, 3], &front));

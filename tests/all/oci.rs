@@ -7,7 +7,7 @@ use std::process::Command;
 
 use crate::fixtures::{ECHO, WHOAMI};
 use crate::registry_server::Registry;
-use crate::support::{Server, WASMSERVE, assert_one_line_error, exchange_line};
+use crate::support::{Server, WASMSERVE, assert_one_line_error, exchange_line, first_line};
 
 /// `wasmserve push FILE REFERENCE`; the digest it printed.
 fn push(file: &str, reference: &str) -> String {
@@ -81,9 +81,7 @@ fn sighup_swaps_the_handler_when_its_tag_moves() {
     push(WHOAMI, &tag);
     server.signal("HUP");
     server.wait_for_log(&["handler reloaded"]);
-    let mut client = BufReader::new(server.connect());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut client, &mut line).expect("whoami's line");
+    let line = first_line(server.connect());
     assert!(line.starts_with("transport=tcp"), "{line}");
 }
 

@@ -406,3 +406,10 @@ pub fn kill_and_wait(child: &mut Option<std::process::Child>) {
         let _ = child.wait();
     }
 }
+
+/// The first line `stream` yields (`""` when it ends or fails first).
+pub fn first_line(stream: impl std::io::Read) -> String {
+    let mut line = String::new();
+    let _ = BufReader::new(stream).read_line(&mut line);
+    line
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::fixtures::{ECHO, WHOAMI};
 use crate::pki::{Pki, tls_connect};
-use crate::support::{Server, assert_one_line_error, pattern, rss_kib};
+use crate::support::{Server, assert_one_line_error, first_line, pattern, rss_kib};
 
 fn tls_server(handler: &str, pki: &Pki, extra: &[&str]) -> Server {
     let server_pem = pki.issue("server", "localhost", &["localhost", "127.0.0.1"], false);
@@ -22,13 +22,6 @@ fn tls_server(handler: &str, pki: &Pki, extra: &[&str]) -> Server {
 
 fn path(path: &std::path::Path) -> String {
     path.to_string_lossy().into_owned()
-}
-
-/// The line a TLS client reads after the handshake.
-fn first_line(stream: crate::pki::TlsClient) -> String {
-    let mut line = String::new();
-    let _ = BufReader::new(stream).read_line(&mut line);
-    line
 }
 
 fn handshake_failures(server: &Server) -> u64 {
