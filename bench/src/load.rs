@@ -173,6 +173,15 @@ pub async fn measure(
     })
 }
 
+/// The run with the median throughput of `runs` (the lower middle one of
+/// an even count).
+pub fn median(mut runs: Vec<Measured>) -> Measured {
+    runs.sort_by(|a, b| a.ops_per_sec.total_cmp(&b.ops_per_sec));
+    runs.get(runs.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or_default()
+}
+
 /// The `q` quantile of sorted latencies (nanoseconds), in microseconds.
 pub fn percentile(sorted: &[u64], q: f64) -> f64 {
     if sorted.is_empty() {

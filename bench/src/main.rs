@@ -24,6 +24,7 @@ mod chart;
 mod contract;
 mod fairness;
 mod load;
+mod pinning;
 mod proxying;
 mod server;
 mod state;
@@ -69,6 +70,14 @@ struct Args {
     /// tuning.
     #[arg(long, value_name = "TEXT")]
     only: Option<String>,
+    /// Rounds of the main table: every server measured once per round,
+    /// the rounds alternating, the median reported.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Let the load generator share every core with the server (the
+    /// default pins each server to core 1 and the load to core 0).
+    #[arg(long)]
+    unpinned: bool,
     /// Drive the first main-table workload matching `--only` against a
     /// server already listening at ADDR (started by hand, e.g. under
     /// `perf record`) for `--seconds`, print its ops/s, and stop.
@@ -88,8 +97,10 @@ async fn main() -> anyhow::Result<()> {
     if args.smoke {
         args.seconds = 0.2;
         args.idle = 200;
+        args.rounds = 1;
     }
     let duration = Duration::from_secs_f64(args.seconds);
+    pinning::pin_load_generator(args.unpinned || args.smoke)?;
     if let (Some(addr), Some(only)) = (&args.drive, &args.only) {
         let workload = WORKLOADS
             .iter()
@@ -123,8 +134,8 @@ async fn main() -> anyhow::Result<()> {
     writeln!(report, "{}\n", machine())?;
     writeln!(
         report,
-        "`wasmserve-bench --seconds {}`; every server in this run, one after another.\n",
-        args.seconds
+        "`wasmserve-bench --seconds {} --rounds {}`; every server in this run, one after another, the rounds alternating; each row is a server's median round.\n",
+        args.seconds, args.rounds
     )?;
     if args.only.as_deref() == Some("contract") {
         report.push_str(&contract::contract_table(&paths, duration).await?);
@@ -146,7 +157,16 @@ async fn main() -> anyhow::Result<()> {
         print!("{report}");
         return Ok(());
     }
-    report.push_str(&throughput_table(&paths, &servers, duration, args.only.as_deref()).await?);
+    report.push_str(
+        &throughput_table(
+            &paths,
+            &servers,
+            duration,
+            args.rounds,
+            args.only.as_deref(),
+        )
+        .await?,
+    );
     if args.only.is_some() {
         print!("{report}");
         return Ok(());
@@ -203,6 +223,7 @@ async fn throughput_table(
     paths: &Paths,
     servers: &[Kind],
     duration: Duration,
+    rounds: usize,
     only: Option<&str>,
 ) -> anyhow::Result<String> {
     let mut out = String::from(
@@ -212,13 +233,22 @@ async fn throughput_table(
         .iter()
         .filter(|workload| only.is_none_or(|text| workload.name.contains(text)));
     for workload in chosen {
-        let mut rows = Vec::with_capacity(servers.len());
-        for kind in servers {
-            let measured = load::measure(paths, *kind, *workload, duration)
-                .await
-                .with_context(|| format!("{} against {}", workload.name, kind.name()))?;
-            rows.push((*kind, measured));
+        // Every server once per round, the rounds alternating; each
+        // server's median round (by throughput) is reported.
+        let mut runs: Vec<Vec<load::Measured>> = vec![Vec::new(); servers.len()];
+        for _ in 0..rounds.max(1) {
+            for (kind, runs) in servers.iter().zip(&mut runs) {
+                let measured = load::measure(paths, *kind, *workload, duration)
+                    .await
+                    .with_context(|| format!("{} against {}", workload.name, kind.name()))?;
+                runs.push(measured);
+            }
         }
+        let rows: Vec<(Kind, load::Measured)> = servers
+            .iter()
+            .zip(runs)
+            .map(|(kind, runs)| (*kind, load::median(runs)))
+            .collect();
         // The ratios are to the stronger of the two tokio baselines: the
         // ceiling wasmserve is measured against.
         let native = rows
@@ -517,7 +547,11 @@ fn machine() -> String {
         .find_map(|line| line.strip_prefix("model name"))
         .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
         .unwrap_or_else(|| "unknown CPU".to_owned());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    // The machine's cores, not this (pinned) process's share of them.
+    let cores = cpuinfo
+        .lines()
+        .filter(|line| line.starts_with("processor"))
+        .count();
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let memory_gib = meminfo
         .lines()
@@ -537,8 +571,9 @@ fn machine() -> String {
         .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
         .unwrap_or_default();
     format!(
-        "Measured {date} on {cores} × {model}, {memory_gib:.0} GiB, Linux {}; the load generator shares the cores with the server.",
-        kernel.trim()
+        "Measured {date} on {cores} × {model}, {memory_gib:.0} GiB, Linux {}. {}",
+        kernel.trim(),
+        pinning::method()
     )
 }
 

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 use crate::load::{self, WORKLOADS};
 use crate::server::{
@@ -16,11 +16,12 @@ use crate::server::{
 };
 use crate::state::{RedisServer, redis_benchmark_csv};
 
-/// The HAProxy configuration: TCP mode, two threads (the cores), one
-/// backend server; what an operator would write for an L4 proxy.
+/// The HAProxy configuration: TCP mode, as many threads as the server has
+/// cores (one when pinned), one backend server; what an operator would
+/// write for an L4 proxy.
 const HAPROXY_CONFIG: &str = "global
     maxconn 4000
-    nbthread 2
+    nbthread THREADS
 defaults
     mode tcp
     timeout connect 5s
@@ -51,10 +52,11 @@ impl Haproxy {
         let port = free_port()?;
         let config = scratch("haproxy.cfg");
         let text = HAPROXY_CONFIG
+            .replace("THREADS", &crate::pinning::server_cores().to_string())
             .replace("LISTEN", &port.to_string())
             .replace("UPSTREAM", &upstream.to_string());
         std::fs::write(&config, text)?;
-        let child = Command::new("haproxy")
+        let child = crate::pinning::server_command("haproxy")
             .arg("-db")
             .arg("-f")
             .arg(&config)

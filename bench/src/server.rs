@@ -1,15 +1,14 @@
 //! The server processes under test: where their binaries are, how each is
 //! started, and what the harness reads of them from `/proc`.
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 /// The servers compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,11 +123,16 @@ impl Paths {
 #[derive(Debug)]
 pub struct Server {
     child: Child,
+    /// Where its stderr goes (removed when it stops).
+    log_path: PathBuf,
     /// The address of its (first) listener.
     pub addr: String,
     /// Every further `listening` line (e.g. `listening metrics ADDR`).
     pub more_listeners: Vec<String>,
 }
+
+/// Numbers the servers' log files within this run.
+static NEXT_LOG: AtomicUsize = AtomicUsize::new(0);
 
 /// How many of a server's last stderr lines are kept, for error messages.
 const STDERR_KEPT: usize = 5;
@@ -149,7 +153,7 @@ impl Server {
         };
         let mut command = match kind {
             Kind::Native | Kind::NativeSharded => {
-                let mut command = Command::new(&paths.native);
+                let mut command = crate::pinning::server_command(&paths.native);
                 command.args([job, transport, &addr]);
                 if kind == Kind::NativeSharded {
                     command.arg("--sharded");
@@ -157,14 +161,14 @@ impl Server {
                 command
             }
             Kind::Python => {
-                let mut command = Command::new("python3");
+                let mut command = crate::pinning::server_command("python3");
                 command
                     .arg(&paths.python_script)
                     .args([job, transport, &addr]);
                 command
             }
             Kind::Wasmserve => {
-                let mut command = Command::new(&paths.wasmserve);
+                let mut command = crate::pinning::server_command(&paths.wasmserve);
                 command
                     .arg("--handler")
                     .arg(paths.handler(job))
@@ -173,33 +177,26 @@ impl Server {
                     // The load generator is one source (127.0.0.1) with
                     // up to 15,000 connections: lift the per-source cap.
                     .args(["--max-connections-per-source", "100000"])
-                    .args(extra)
-                    .env("RUST_LOG", "warn");
+                    .args(extra);
                 command
             }
         };
+        // Its log goes to a file (the access log of a datagram server is a
+        // line per datagram: a pipe would make this process read them on
+        // the load generator's core); its last lines explain a failed start.
+        let log_path = scratch(&format!(
+            "server-{}.log",
+            NEXT_LOG.fetch_add(1, Ordering::Relaxed)
+        ));
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("creating {}", log_path.display()))?;
         command
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::from(log))
             .kill_on_drop(true);
         let mut child = command
             .spawn()
             .with_context(|| format!("starting {}", kind.name()))?;
-
-        let stderr = BufReader::new(child.stderr.take().context("stderr")?);
-        let last_errors = Arc::new(Mutex::new(VecDeque::new()));
-        let kept = Arc::clone(&last_errors);
-        tokio::spawn(async move {
-            let mut lines = stderr.lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Ok(mut kept) = kept.lock() {
-                    if kept.len() == STDERR_KEPT {
-                        kept.pop_front();
-                    }
-                    kept.push_back(line);
-                }
-            }
-        });
 
         let expected = 1 + extra.iter().filter(|flag| **flag == "--metrics").count();
         let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
@@ -211,12 +208,9 @@ impl Server {
             match line {
                 Some(line) => listening.push(line),
                 None => {
-                    // Let the stderr reader catch the last words.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    let said = last_errors
-                        .lock()
-                        .map(|kept| kept.iter().cloned().collect::<Vec<_>>().join(" / "))
-                        .unwrap_or_default();
+                    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    let lines: Vec<&str> = log.lines().collect();
+                    let said = lines[lines.len().saturating_sub(STDERR_KEPT)..].join(" / ");
                     bail!("{} exited before listening: {said}", kind.name());
                 }
             }
@@ -229,12 +223,14 @@ impl Server {
             .to_owned();
         Ok(Self {
             child,
+            log_path,
             addr,
             more_listeners: listening.split_off(1),
         })
     }
 
-    fn pid(&self) -> u32 {
+    /// Its process ID.
+    pub fn pid(&self) -> u32 {
         self.child.id().unwrap_or_default()
     }
 
@@ -265,6 +261,12 @@ impl Server {
             .find_map(|line| line.strip_prefix("VmRSS:"))
             .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.log_path);
     }
 }
 

@@ -58,7 +58,7 @@ impl RedisServer {
     /// Starts one on a free port and waits until it accepts.
     pub(crate) async fn start() -> anyhow::Result<Self> {
         let port = free_port()?;
-        let child = Command::new("redis-server")
+        let child = crate::pinning::server_command("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
