@@ -1,25 +1,22 @@
 //! Logging: every line to stderr (text or JSON), through a bounded,
-//! non-blocking writer, so a burst of lines (a refused flood, the access
-//! log of a busy service) never blocks a runtime worker: past
-//! [`QUEUED_LINES`] queued lines, new ones are dropped instead (a few MiB
-//! at most held). The access log goes with the other lines, to a file of
-//! its own, or nowhere (`--access-log`).
+//! non-blocking writer that writes in batches (`log_writer.rs`), so a
+//! burst of lines (a refused flood, the access log of a busy service) never
+//! blocks a runtime worker: past a few MiB waiting, new lines are dropped
+//! instead, and counted. The access log goes with the other lines, to a
+//! file of its own, or nowhere (`--access-log`).
 
 use std::fs::OpenOptions;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::filter::{EnvFilter, FilterExt, filter_fn};
 use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::registry::Registry;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use super::log_writer::{BatchedWriter, WriterGuard};
 use crate::cli::LogFormat;
 use crate::server::ACCESS_TARGET;
-
-/// Lines a writer may hold before new ones are dropped.
-const QUEUED_LINES: usize = 16_384;
 
 /// Where access lines go (`--access-log`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,13 +49,13 @@ pub(crate) struct LogGuards(
         dead_code,
         reason = "held only for its Drop, which flushes the writers"
     )]
-    Vec<WorkerGuard>,
+    Vec<WriterGuard>,
 );
 
 type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
 /// A text or JSON layer writing to `writer`.
-fn format_layer(format: LogFormat, writer: NonBlocking, ansi: bool) -> BoxedLayer {
+fn format_layer(format: LogFormat, writer: BatchedWriter, ansi: bool) -> BoxedLayer {
     let layer = tracing_subscriber::fmt::layer().with_writer(writer);
     match format {
         LogFormat::Json => layer
@@ -70,19 +67,18 @@ fn format_layer(format: LogFormat, writer: NonBlocking, ansi: bool) -> BoxedLaye
     }
 }
 
-fn non_blocking(writer: impl std::io::Write + Send + 'static) -> (NonBlocking, WorkerGuard) {
-    NonBlockingBuilder::default()
-        .buffered_lines_limit(QUEUED_LINES)
-        .lossy(true)
-        .thread_name("wasmserve-log")
-        .finish(writer)
+fn non_blocking(
+    writer: impl std::io::Write + Send + 'static,
+) -> Result<(BatchedWriter, WriterGuard), String> {
+    BatchedWriter::start("wasmserve-log", writer)
+        .map_err(|err| format!("cannot start the log writer thread: {err}"))
 }
 
 /// Installs the process's logging: `RUST_LOG` (default `info`) filters the
 /// lines to stderr; access lines go where `access` says.
 pub(crate) fn init(format: LogFormat, access: &AccessLog, ansi: bool) -> Result<LogGuards, String> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let (stderr, stderr_guard) = non_blocking(std::io::stderr());
+    let (stderr, stderr_guard) = non_blocking(std::io::stderr())?;
     let mut guards = vec![stderr_guard];
     // Access lines stay on stderr only when that is where they go.
     let main = match access {
@@ -108,7 +104,7 @@ pub(crate) fn init(format: LogFormat, access: &AccessLog, ansi: bool) -> Result<
                         path.display()
                     )
                 })?;
-            let (writer, guard) = non_blocking(file);
+            let (writer, guard) = non_blocking(file)?;
             guards.push(guard);
             // Spans pass too, so that access lines carry the request's
             // span fields (peer, transport, handler version).

@@ -5,6 +5,7 @@
 
 mod check;
 mod inetd;
+mod log_writer;
 mod logging;
 
 pub(crate) use logging::AccessLog;
