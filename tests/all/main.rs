@@ -30,6 +30,7 @@ mod limits;
 mod observing;
 mod oci;
 mod outbound;
+mod overload;
 mod pki;
 mod poll_limits;
 mod privileges;

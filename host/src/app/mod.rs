@@ -21,7 +21,7 @@ use crate::cli::{Cli, Command, ProcessArgs, ServiceArgs, ServiceSource, usage_er
 use crate::error::one_line;
 use crate::metrics::{self, Metrics};
 use crate::net::{ListenSpec, systemd_fds};
-use crate::server::MAX_PENDING;
+use crate::server::waiting_room;
 use crate::service::{self, Origin, ServiceSpec, Supervisor};
 use crate::shutdown::{Shutdown, StopSignals};
 use crate::wasm::{EngineLimits, MAX_WARM_INSTANCES, build_engine, fit_os_limits};
@@ -132,9 +132,11 @@ async fn serve(args: ServiceArgs, process: ProcessArgs) -> anyhow::Result<()> {
         .iter()
         .map(|s| s.max_connections.saturating_add(warm_slots(s)))
         .fold(0u32, u32::saturating_add);
-    // Each listener may also hold accepted connections waiting for a slot.
-    let listeners: usize = services.iter().map(|s| s.listen.len()).sum();
-    let waiting = u64::try_from(listeners.saturating_mul(MAX_PENDING)).unwrap_or(u64::MAX);
+    // Each service may also hold accepted connections waiting for a slot.
+    let waiting = services
+        .iter()
+        .map(|s| u64::try_from(waiting_room(s.max_connections)).unwrap_or(u64::MAX))
+        .fold(0u64, u64::saturating_add);
     fit_os_limits(max_instances, waiting).map_err(anyhow::Error::msg)?;
     let cache = compile_cache_dir(&process);
     // Pulled handlers are cached beside the compiled ones (or in a

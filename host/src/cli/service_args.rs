@@ -119,6 +119,13 @@ pub(crate) struct ServiceArgs {
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration, help_heading = "Limits")]
     pub(crate) idle_timeout: Duration,
 
+    /// The idle timeout of a client that has sent nothing yet: a read that
+    /// waits this long from the connection's start for its first byte fails
+    /// with `timed-out`, so silent connections free their slots early
+    /// (handlers that speak first are unaffected while they write).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, help_heading = "Limits")]
+    pub(crate) first_byte_timeout: Duration,
+
     /// Serve datagrams (UDP, Unix datagram) with warm instances that are
     /// kept and reused, one datagram at a time each, instead of a fresh
     /// instance per datagram: several times faster, but a handler's memory
@@ -128,7 +135,8 @@ pub(crate) struct ServiceArgs {
     pub(crate) reuse_datagram_instances: bool,
 
     /// Requests (connections or datagrams) served at once; more clients wait
-    /// in the listen backlog until one ends. Also sizes the instance pool.
+    /// (accepted, holding no instance) until one ends. Also sizes the
+    /// instance pool and the waiting room.
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(*MAX_CONNECTIONS.start() as i64..=*MAX_CONNECTIONS.end() as i64), help_heading = "Limits")]
     pub(crate) max_connections: u32,
 
@@ -137,10 +145,11 @@ pub(crate) struct ServiceArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) max_requests: Option<u64>,
 
-    /// TCP connections one source IP address may have at once, served or
-    /// waiting; more are closed at once. With a full server, a newcomer from
-    /// a less busy source makes room: the longest-idle connection of the
-    /// busiest source is closed.
+    /// TCP connections one source (an IPv4 address, an IPv6 /64) may have
+    /// at once, served or waiting; more are closed at once. With a full
+    /// server, a newcomer from a less busy source makes room: the
+    /// longest-idle connection of the busiest source is closed, and the
+    /// freed slot goes to the source holding fewest.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_PER_SOURCE, value_parser = clap::value_parser!(u32).range(1..=*MAX_CONNECTIONS.end() as i64), help_heading = "Limits")]
     pub(crate) max_connections_per_source: u32,
 
@@ -280,6 +289,7 @@ impl ServiceArgs {
                 max_cpu: self.max_cpu,
                 max_lifetime: self.max_lifetime,
                 idle_timeout: Some(self.idle_timeout),
+                first_byte_timeout: Some(self.first_byte_timeout),
             },
             settings: self.settings.iter().cloned().collect::<BTreeMap<_, _>>(),
             state: self.state.spec(),
@@ -339,6 +349,7 @@ fn conflict_with_config(id: &str) -> String {
         | "max_cpu"
         | "max_lifetime"
         | "idle_timeout"
+        | "first_byte_timeout"
         | "max_outbound"
         | "connect_timeout" => {
             format!("write `{id}` in the service's [service.limits] table")

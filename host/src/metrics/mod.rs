@@ -73,6 +73,7 @@ pub(crate) struct Metrics {
     registry: Registry,
     accepted: Family<TransportLabels, Counter>,
     active: Family<ServiceLabels, Gauge>,
+    waiting: Family<ServiceLabels, Gauge>,
     waited: Family<ServiceLabels, Counter>,
     datagrams: Family<ServiceLabels, Counter>,
     replies_refused: Family<ServiceLabels, Counter>,
@@ -101,6 +102,7 @@ impl Metrics {
         let metrics = Self {
             accepted: Family::default(),
             active: Family::default(),
+            waiting: Family::default(),
             waited: Family::default(),
             datagrams: Family::default(),
             replies_refused: Family::default(),
@@ -125,7 +127,12 @@ impl Metrics {
             "Requests being served now",
             metrics.active.clone(),
         );
-        registry.register("connections_waited_at_limit", "Times a listener waited because --max-connections requests were in flight (clients wait in the backlog; none is refused)", metrics.waited.clone());
+        registry.register(
+            "connections_waiting",
+            "Requests accepted and waiting for a slot now (--max-connections are in flight); they hold a socket, no instance",
+            metrics.waiting.clone(),
+        );
+        registry.register("connections_waited_at_limit", "Requests that had to wait for a slot because --max-connections requests were in flight (the next free slot goes to the source holding fewest)", metrics.waited.clone());
         registry.register(
             "datagrams_handled",
             "Datagrams served (UDP and Unix datagram)",
@@ -163,7 +170,7 @@ impl Metrics {
         );
         registry.register(
             "connections_closed_by_server",
-            "Connections the server closed itself, per reason: per_source (the source had --max-connections-per-source already) or evicted (a full server made room: the longest-idle connection of the busiest source)",
+            "Connections the server closed itself, per reason: per_source (the source had --max-connections-per-source already), evicted (a full server made room for a newcomer: the longest-idle connection of the busiest source) or shed (the waiting room was full: the oldest waiting connection of the source with the most waiting)",
             metrics.refused.clone(),
         );
         registry.register(
@@ -201,6 +208,7 @@ impl Metrics {
         Arc::new(ServiceMetrics {
             name: name.to_owned(),
             active: self.active.get_or_create(&labels).clone(),
+            waiting: self.waiting.get_or_create(&labels).clone(),
             waited: self.waited.get_or_create(&labels).clone(),
             datagrams: self.datagrams.get_or_create(&labels).clone(),
             replies_refused: self.replies_refused.get_or_create(&labels).clone(),
@@ -228,6 +236,8 @@ pub(crate) struct ServiceMetrics {
     name: String,
     /// Requests in flight.
     pub(crate) active: Gauge,
+    /// Requests waiting for a slot now.
+    pub(crate) waiting: Gauge,
     /// Admissions that had to wait for a free slot.
     pub(crate) waited: Counter,
     /// Datagrams served.

@@ -1,20 +1,28 @@
-//! The accept and receive loops: one per listener. Each may hold up to
-//! [`MAX_PENDING`] requests it took that wait for a slot; past that it stops
-//! taking more (the kernel's backlog or receive buffer holds new clients)
-//! instead of accepting and dropping. A listener waiting for its next client
-//! holds no slot, so no listener can starve another.
+//! The accept and receive loops: one per listener. A service's listeners
+//! share its waiting room ([`waiting_room`] requests taken that wait for a
+//! slot); when it is full, the source with the most requests waiting gives
+//! one up before the next is taken (see `admission.rs`), so a newcomer in
+//! the kernel's backlog is reached within moments however many wait. A
+//! listener waiting for its next client holds no slot, so no listener can
+//! starve another.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
-
 use super::Server;
 use crate::net::Listener;
 
-/// Requests one listener may have taken that wait for a slot: connections
-/// accepted (a descriptor each) or datagrams received (up to 64 KiB each).
-pub(crate) const MAX_PENDING: usize = 64;
+/// Requests a service may have taken that wait for a slot — connections
+/// accepted (a descriptor each, no instance) or datagrams received (up to
+/// 64 KiB each) — for `max_connections` slots: as many as there are slots,
+/// at least 64 and at most 4,096, so that the process's descriptors cover
+/// them (`app::fit_os_limits` counts them) and datagrams held stay a few
+/// hundred MiB at most.
+pub(crate) fn waiting_room(max_connections: u32) -> usize {
+    usize::try_from(max_connections)
+        .unwrap_or(usize::MAX)
+        .clamp(64, 4096)
+}
 
 /// Accepts connections or receives datagrams, serving each in its own task,
 /// until the server stops accepting; then hands the (still bound) listener
@@ -23,9 +31,8 @@ pub(super) async fn run(listener: Listener, server: Arc<Server>) -> Listener {
     let options = server.listen_options.clone();
     let mut backoff = Backoff::default();
     let mut datagram_buf = Vec::new();
-    let pending = Arc::new(Semaphore::new(MAX_PENDING));
     loop {
-        let Some(admission) = server.admit(&pending).await else {
+        let Some(admission) = server.admit().await else {
             return listener;
         };
         let received = tokio::select! {

@@ -128,6 +128,13 @@ pub(crate) enum Refusal {
     PerSource,
     /// Its TLS handshake failed or timed out.
     TlsHandshake,
+    /// Served but idle on a full server: closed so that a newcomer from a
+    /// less busy source gets its slot (the full-server rule).
+    Evicted,
+    /// Waiting for a slot when the service's waiting room was full: the
+    /// source with the most waiting connections gave one up, so accepting
+    /// goes on.
+    Shed,
 }
 
 impl Refusal {
@@ -139,6 +146,8 @@ impl Refusal {
             Self::BadProxyHeader => "bad_proxy_header",
             Self::PerSource => "per_source",
             Self::TlsHandshake => "tls_handshake",
+            Self::Evicted => "evicted",
+            Self::Shed => "shed",
         }
     }
 
@@ -153,6 +162,12 @@ impl Refusal {
             Self::BadProxyHeader => "it did not begin with a valid PROXY protocol header",
             Self::PerSource => "its source has --max-connections-per-source connections already",
             Self::TlsHandshake => "its TLS handshake failed",
+            Self::Evicted => {
+                "the server is full: the longest-idle connection of the busiest source made room for a newcomer"
+            }
+            Self::Shed => {
+                "the waiting room is full: the source with the most connections waiting for a slot gave one up"
+            }
         }
     }
 }
@@ -219,7 +234,7 @@ impl Gate {
             let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
             (bucket.tokens + elapsed * per_second).min(capacity)
         };
-        let key = rate_key(source);
+        let key = source_key(source);
         if !buckets.contains_key(&key) && buckets.len() >= MAX_TRACKED_SOURCES {
             buckets.retain(|_, bucket| refill(bucket) < capacity);
             if buckets.len() >= MAX_TRACKED_SOURCES {
@@ -240,9 +255,11 @@ impl Gate {
     }
 }
 
-/// The key a source's rate is kept under: its IPv4 address, or its IPv6
-/// /64 (one site's prefix: an IPv6 client has billions of addresses).
-fn rate_key(source: IpAddr) -> IpAddr {
+/// The key a source is counted under — for its rate, its cap, the
+/// full-server rule and the order of slots: its IPv4 address (an
+/// IPv4-mapped IPv6 address is that IPv4 address), or its IPv6 /64 (one
+/// site's prefix: an IPv6 client has billions of addresses).
+pub(super) fn source_key(source: IpAddr) -> IpAddr {
     match canonical(source) {
         IpAddr::V6(v6) => {
             let bits = u128::from(v6) & (u128::MAX << 64);

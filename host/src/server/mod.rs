@@ -1,5 +1,6 @@
-//! The server: admission (see `admission.rs`: room among the listener's
-//! pending requests before each accept, then a slot in arrival order),
+//! The server: admission (see `admission.rs`: a place in the service's
+//! waiting room before each accept, then a slot, given first to the
+//! sources holding fewest — `slots.rs`),
 //! the accept and receive loops, a task per request, and draining at stop.
 //!
 //! [`start`] serves a service's listeners with its handler until its
@@ -12,6 +13,7 @@ mod admission;
 mod gate;
 mod report;
 mod request_task;
+mod slots;
 mod sources;
 
 use std::sync::Arc;
@@ -21,12 +23,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
-pub(crate) use accept::MAX_PENDING;
+pub(crate) use accept::waiting_room;
 pub(crate) use access_log::ACCESS_TARGET;
 use gate::Gate;
 pub(crate) use gate::{AccessRules, ConnectionRate};
 pub(crate) use report::DrainReport;
 use report::FailureCounts;
+use slots::Slots;
 use sources::Sources;
 
 use crate::metrics::ServiceMetrics;
@@ -80,8 +83,11 @@ struct Server {
     metrics: Arc<ServiceMetrics>,
     /// The same metrics, as the wasm layer sees them.
     observer: Arc<dyn RequestObserver>,
-    /// One permit per request in flight (see [`ServeConfig::max_connections`]).
-    permits: Arc<Semaphore>,
+    /// One slot per request in flight (see [`ServeConfig::max_connections`]).
+    slots: Arc<Slots>,
+    /// One permit per request accepted and waiting for a slot (see
+    /// [`waiting_room`]).
+    waiting_room: Arc<Semaphore>,
     /// With `--max-requests`, one permit per request still to be served;
     /// a permit is used up (forgotten) by each request admitted.
     budget: Option<(Arc<Semaphore>, u64)>,
@@ -171,7 +177,8 @@ pub(crate) fn start(
         failures: FailureCounts::default(),
         metrics: Arc::clone(&config.metrics),
         observer,
-        permits: Arc::new(Semaphore::new(max_connections)),
+        slots: Slots::new(max_connections),
+        waiting_room: Arc::new(Semaphore::new(waiting_room(config.max_connections))),
         budget,
         shutdown: shutdown.clone(),
         tasks: TaskTracker::new(),
@@ -183,6 +190,7 @@ pub(crate) fn start(
         started: Instant::now(),
         refusal_logged: AtomicU64::new(u64::MAX),
     });
+    tokio::spawn(sweep_under_pressure(Arc::clone(&server)));
     let loops = TaskTracker::new();
     let accept_loops = listeners
         .into_iter()
@@ -194,6 +202,44 @@ pub(crate) fn start(
         accept_loops,
         report,
         shutdown,
+    }
+}
+
+/// How often the pressure sweep looks at a service.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The first-byte timeout under pressure: a tenth of
+/// `--first-byte-timeout`, at least [`MIN_PRESSED_FIRST_BYTE`].
+fn pressed_first_byte(first_byte: Duration) -> Duration {
+    (first_byte / 10).max(MIN_PRESSED_FIRST_BYTE)
+}
+
+/// The shortest first-byte timeout pressure tightens to.
+const MIN_PRESSED_FIRST_BYTE: Duration = Duration::from_secs(1);
+
+/// While requests wait for a slot, the first-byte timeout tightens: once a
+/// second, as many silent connections as there are requests waiting — in
+/// service, never sent a byte, idle for a tenth of `--first-byte-timeout`
+/// (at least 1 s) — are evicted, the busiest sources' first. Newcomers
+/// evict for themselves as they arrive too (the full-server rule); this
+/// frees slots for those that arrived before a slot could be made.
+async fn sweep_under_pressure(server: Arc<Server>) {
+    let Some(first_byte) = server.limits.first_byte_timeout else {
+        return;
+    };
+    let silent_for = pressed_first_byte(first_byte);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(SWEEP_INTERVAL) => {}
+            _ = server.shutdown.accepting_stopped() => return,
+        }
+        let waiting = server.slots.waiting();
+        if waiting > 0 {
+            let evicted = server.sources.evict_silent(waiting, silent_for);
+            if evicted > 0 {
+                tracing::debug!(evicted, waiting, "pressure: silent connections evicted");
+            }
+        }
     }
 }
 

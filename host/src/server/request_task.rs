@@ -3,7 +3,7 @@
 //! order, then a task that serves it inside the span every log line of the
 //! request carries, and logs its access line when it ends.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -15,6 +15,7 @@ use super::Server;
 use super::access_log::{self, Outcome};
 use super::admission::Admission;
 use super::gate::Refusal;
+use super::slots::Slot;
 use crate::net::{Incoming, TlsConnection, TlsTerminator, Transport, read_proxy_header, relay};
 use crate::wasm::{Activity, Handler, InstanceChoice, Request};
 
@@ -152,7 +153,7 @@ impl Server {
             },
             (incoming, _, from) => {
                 let mut request =
-                    Request::new(incoming, self.limits.idle_timeout, Arc::clone(&activity));
+                    Request::new(incoming, self.limits.read_timeouts(), Arc::clone(&activity));
                 if let Some(ClientAddr {
                     client,
                     proxied: true,
@@ -181,7 +182,26 @@ impl Server {
         let server = Arc::clone(self);
         self.tasks.spawn(
             async move {
-                let Some(slot) = server.wait_for_slot(slot).await else {
+                // A waiting request may be shed (the waiting room was full
+                // and its source had the most waiting) or cut by shutdown.
+                let queued = matches!(slot, Slot::Queued(_));
+                if queued {
+                    server.metrics.waiting.inc();
+                }
+                let slot = tokio::select! {
+                    biased;
+                    slot = server.wait_for_slot(slot) => slot,
+                    () = stop.cancelled() => {
+                        if let (Some(source), false) = (source, server.shutdown.is_cut()) {
+                            server.refuse(source, Refusal::Shed);
+                        }
+                        None
+                    }
+                };
+                if queued {
+                    server.metrics.waiting.dec();
+                }
+                let Some(slot) = slot else {
                     tracing::debug!("closed unserved: the service stopped accepting");
                     return;
                 };
@@ -209,7 +229,7 @@ impl Server {
                 let outcome = tokio::select! {
                     biased;
                     outcome = serve => outcome,
-                    () = stop.cancelled() => server.stopped_early(started),
+                    () = stop.cancelled() => server.stopped_early(started, source),
                 };
                 let took = started.elapsed();
                 server.metrics.duration.observe(took.as_secs_f64());
@@ -254,7 +274,7 @@ impl Server {
         });
         Some(Request::new(
             incoming,
-            self.limits.idle_timeout,
+            self.limits.read_timeouts(),
             Arc::clone(activity),
         ))
     }
@@ -289,18 +309,19 @@ impl Server {
 
     /// A request ended before its handler returned: cut by shutdown, or
     /// evicted to make room on a full server.
-    fn stopped_early(&self, started: Instant) -> Outcome {
+    fn stopped_early(&self, started: Instant, source: Option<IpAddr>) -> Outcome {
         if self.shutdown.is_cut() {
             self.cut.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(elapsed = ?started.elapsed(), "request cut by shutdown");
-            Outcome::Cut
-        } else {
-            self.metrics.refused("evicted");
-            tracing::info!(
-                "connection closed to make room: the server is full and its source is the busiest (the longest-idle connection goes)"
-            );
-            Outcome::Evicted
+            return Outcome::Cut;
         }
+        // Counted, and logged once a second at most: under attack there
+        // is one eviction per newcomer.
+        match source {
+            Some(source) => self.refuse(source, Refusal::Evicted),
+            None => self.metrics.refused(Refusal::Evicted.as_str()),
+        }
+        Outcome::Evicted
     }
 }
 

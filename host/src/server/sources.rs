@@ -1,14 +1,18 @@
 //! Connections per source address: the cap (`--max-connections-per-source`,
-//! xinetd's `per_source`) and the rule for a full server — the longest-idle
-//! connection of the busiest source makes room — so that one source can
-//! neither take every slot nor keep other sources out.
+//! xinetd's `per_source`), the rule for a full server — the longest-idle
+//! connection of the busiest source makes room — and the rule for a full
+//! waiting room — the source with the most connections waiting gives one
+//! up — so that one source, or many, can neither take every slot nor keep
+//! other sources out.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::gate::source_key;
 use crate::wasm::Activity;
 
 /// One connection of a source.
@@ -22,7 +26,8 @@ struct Entry {
     serving: bool,
 }
 
-/// Every stream connection of a service, by source address.
+/// Every stream connection of a service, by source (its address; an IPv6
+/// client's /64, see [`source_key`]).
 #[derive(Debug)]
 pub(super) struct Sources {
     /// The most connections one source may have, serving or waiting.
@@ -57,6 +62,7 @@ impl Sources {
         activity: Arc<Activity>,
         evict: CancellationToken,
     ) -> Option<Registration> {
+        let source = source_key(source);
         let mut by_source = self.by_source.lock().ok()?;
         let connections = by_source.entry(source).or_default();
         if connections.len() >= self.per_source {
@@ -83,6 +89,7 @@ impl Sources {
     /// busiest source is evicted (its slot frees as it closes). Returns
     /// whether one was.
     pub(super) fn make_room_for(&self, source: IpAddr) -> bool {
+        let source = source_key(source);
         let Ok(by_source) = self.by_source.lock() else {
             return false;
         };
@@ -111,6 +118,68 @@ impl Sources {
             }
             None => false,
         }
+    }
+}
+
+impl Sources {
+    /// The waiting room is full: the source with the most connections
+    /// waiting for a slot gives up its oldest waiting one (its task closes
+    /// it), so the listener can take the next client. Returns whether one
+    /// was.
+    pub(super) fn shed_waiting(&self) -> bool {
+        let Ok(by_source) = self.by_source.lock() else {
+            return false;
+        };
+        let victim = by_source
+            .values()
+            .map(|conns| {
+                conns
+                    .iter()
+                    .filter(|(_, entry)| !entry.serving && !entry.evict.is_cancelled())
+                    .map(|(id, entry)| (*id, entry))
+                    .collect::<Vec<_>>()
+            })
+            .max_by_key(Vec::len)
+            .and_then(|waiting| waiting.into_iter().min_by_key(|(id, _)| *id));
+        match victim {
+            Some((_, entry)) => {
+                entry.evict.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Sources {
+    /// Under pressure: up to `count` connections in service whose client
+    /// has sent nothing at all and that have moved no byte for `silent_for`
+    /// are evicted — the busiest sources' first, the longest idle first
+    /// within them. Returns how many were.
+    pub(super) fn evict_silent(&self, count: usize, silent_for: Duration) -> usize {
+        let Ok(by_source) = self.by_source.lock() else {
+            return 0;
+        };
+        let mut candidates: Vec<(usize, u64, &Entry)> = by_source
+            .values()
+            .flat_map(|conns| {
+                let serving = conns.values().filter(|entry| entry.serving).count();
+                conns.values().map(move |entry| (serving, entry))
+            })
+            .filter(|(_, entry)| {
+                entry.serving
+                    && !entry.evict.is_cancelled()
+                    && entry.activity.bytes().0 == 0
+                    && entry.activity.idle_for() >= silent_for
+            })
+            .map(|(serving, entry)| (serving, entry.activity.last(), entry))
+            .collect();
+        candidates.sort_by_key(|(serving, last, _)| (std::cmp::Reverse(*serving), *last));
+        candidates
+            .iter()
+            .take(count)
+            .map(|(_, _, entry)| entry.evict.cancel())
+            .count()
     }
 }
 

@@ -13,6 +13,7 @@
 //! max_cpu = "500ms"
 //! max_lifetime = "10m"
 //! idle_timeout = "30s"
+//! first_byte_timeout = "10s"
 //!
 //! [service.socket]                   # all optional, as the flags
 //! backlog = 1024
@@ -109,6 +110,7 @@ struct LimitsTable {
     max_cpu: Option<String>,
     max_lifetime: Option<String>,
     idle_timeout: Option<String>,
+    first_byte_timeout: Option<String>,
     max_outbound: Option<u32>,
     connect_timeout: Option<String>,
 }
@@ -213,6 +215,9 @@ fn service(table: ServiceTable, base: &Path, origin: &Origin) -> Result<ServiceS
     if let Some(idle) = duration("idle_timeout", &limits.idle_timeout)? {
         spec.limits.idle_timeout = Some(idle);
     }
+    if let Some(first) = duration("first_byte_timeout", &limits.first_byte_timeout)? {
+        spec.limits.first_byte_timeout = Some(first);
+    }
     let socket = &table.socket;
     let options = &mut spec.socket;
     options.backlog = socket.backlog.unwrap_or(options.backlog);
@@ -287,6 +292,7 @@ max_connections = 10
 max_memory_mib = 16
 max_cpu = "500ms"
 idle_timeout = "30s"
+first_byte_timeout = "5s"
 [service.settings]
 greeting = "hi"
 "#,
@@ -300,6 +306,7 @@ greeting = "hi"
         assert_eq!(echo.limits.max_memory_bytes, 16 * 1024 * 1024);
         assert_eq!(echo.limits.max_cpu, Duration::from_millis(500));
         assert_eq!(echo.limits.idle_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(echo.limits.first_byte_timeout, Some(Duration::from_secs(5)));
         assert_eq!(
             echo.settings.get("greeting").map(String::as_str),
             Some("hi")

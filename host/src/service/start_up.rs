@@ -63,7 +63,7 @@ pub(super) fn describe(spec: &ServiceSpec, bound: &[String]) -> String {
         false => format!("; access: {access}"),
     };
     format!(
-        "service {:?}: handler {} on {}; limits: max-connections={} max-memory={}MiB max-cpu={:?} max-lifetime={} idle-timeout={}; state: {}{access}",
+        "service {:?}: handler {} on {}; limits: max-connections={} max-memory={}MiB max-cpu={:?} max-lifetime={} idle-timeout={} first-byte-timeout={}; state: {}{access}",
         spec.name,
         spec.handler.display(),
         bound.join(", "),
@@ -72,6 +72,7 @@ pub(super) fn describe(spec: &ServiceSpec, bound: &[String]) -> String {
         limits.max_cpu,
         optional(limits.max_lifetime),
         optional(limits.idle_timeout),
+        optional(limits.first_byte_timeout),
         crate::shared::shown_backend(&spec.state.backend),
     )
 }

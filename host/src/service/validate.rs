@@ -136,6 +136,11 @@ pub(crate) fn validate_with(
         for (value, flag, file_key) in [
             (limits.max_lifetime, "--max-lifetime", "limits.max_lifetime"),
             (limits.idle_timeout, "--idle-timeout", "limits.idle_timeout"),
+            (
+                limits.first_byte_timeout,
+                "--first-byte-timeout",
+                "limits.first_byte_timeout",
+            ),
         ] {
             if value == Some(Duration::ZERO) {
                 return Err(error(

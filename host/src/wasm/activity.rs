@@ -87,4 +87,9 @@ impl Activity {
     pub(crate) fn last(&self) -> u64 {
         self.last.load(Ordering::Relaxed)
     }
+
+    /// How long since the connection last moved bytes.
+    pub(crate) fn idle_for(&self) -> Duration {
+        Duration::from_millis(coarse_millis().saturating_sub(self.last()))
+    }
 }

@@ -12,7 +12,6 @@ use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::Poll;
-use std::time::Duration;
 
 use tokio::net::{TcpStream, UnixStream};
 use tokio::time::Instant;
@@ -21,6 +20,7 @@ use super::activity::{Activity, coarse_instant, coarse_millis};
 use super::books::{Direction, RequestBooks};
 use super::datagram::{Datagram, ReplyRefused};
 use super::io_failure::{IoFailure, io_failure};
+use super::limits::ReadTimeouts;
 use crate::net::DatagramReply;
 
 /// The most bytes one read returns, whatever the guest asks for; it bounds
@@ -33,7 +33,10 @@ pub(crate) const MAX_READ: usize = 64 * 1024;
 pub(crate) struct Connection {
     socket: Socket,
     /// How long the client may send nothing before reads fail `timed-out`.
-    idle_timeout: Option<Duration>,
+    timeouts: ReadTimeouts,
+    /// Whether the client has sent anything (until then the first-byte
+    /// timeout applies).
+    got_input: AtomicBool,
     /// When the client last sent something (or the request began), on the
     /// coarse clock.
     last_input: AtomicU64,
@@ -58,16 +61,16 @@ enum Socket {
 }
 
 impl Connection {
-    pub(crate) fn tcp(stream: TcpStream, idle: Option<Duration>, activity: Arc<Activity>) -> Self {
-        Self::new(Socket::Tcp(stream), idle, activity)
+    pub(crate) fn tcp(stream: TcpStream, timeouts: ReadTimeouts, activity: Arc<Activity>) -> Self {
+        Self::new(Socket::Tcp(stream), timeouts, activity)
     }
 
     pub(crate) fn unix(
         stream: UnixStream,
-        idle: Option<Duration>,
+        timeouts: ReadTimeouts,
         activity: Arc<Activity>,
     ) -> Self {
-        Self::new(Socket::Unix(stream), idle, activity)
+        Self::new(Socket::Unix(stream), timeouts, activity)
     }
 
     /// A datagram never waits for input, so it has no idle timeout.
@@ -78,15 +81,16 @@ impl Connection {
     ) -> Self {
         Self::new(
             Socket::Datagram(Datagram::new(payload, reply)),
-            None,
+            ReadTimeouts::default(),
             activity,
         )
     }
 
-    fn new(socket: Socket, idle_timeout: Option<Duration>, activity: Arc<Activity>) -> Self {
+    fn new(socket: Socket, timeouts: ReadTimeouts, activity: Arc<Activity>) -> Self {
         Self {
             socket,
-            idle_timeout,
+            timeouts,
+            got_input: AtomicBool::new(false),
             last_input: AtomicU64::new(coarse_millis()),
             idle_timer: Mutex::new(None),
             waited: AtomicBool::new(false),
@@ -103,7 +107,10 @@ impl Connection {
     /// When reads fail `timed-out` if the client still sends nothing.
     fn idle_deadline(&self) -> Option<Instant> {
         let last = coarse_instant(self.last_input.load(Ordering::Relaxed));
-        self.idle_timeout.map(|idle| Instant::from_std(last) + idle)
+        let got_input = self.got_input.load(Ordering::Relaxed);
+        self.timeouts
+            .in_force(got_input)
+            .map(|idle| Instant::from_std(last) + idle)
     }
 
     /// Reads what is there, up to `max` bytes, without waiting: `None` when
@@ -141,6 +148,9 @@ impl Connection {
             return;
         }
         self.last_input.store(coarse_millis(), Ordering::Relaxed);
+        if len > 0 {
+            self.got_input.store(true, Ordering::Relaxed);
+        }
         self.activity.moved(Direction::In, len);
         if let Some(books) = self.books.get() {
             books.count(Direction::In, len);

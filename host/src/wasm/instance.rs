@@ -82,7 +82,7 @@ impl Handler {
             Ok(Err(message)) if state.books.idle_timed_out() => Err(HandleError::new(
                 FailureCause::IdleTimeout,
                 format!(
-                    "client idle past --idle-timeout; handler returned an error: {}",
+                    "client idle past --idle-timeout (or silent past --first-byte-timeout); handler returned an error: {}",
                     guest_text(&message)
                 ),
             )),

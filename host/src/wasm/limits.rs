@@ -25,6 +25,13 @@ use super::heavy_lane::LaneSlot;
 /// that clients that connect and say nothing cannot hold slots for ever.
 pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// How long a read waits for a client that has sent nothing at all yet,
+/// unless configured (nginx's `client_header_timeout`, HAProxy's short
+/// client timeouts): a connection that opens and stays silent holds its
+/// slot this long, not the whole idle timeout. Handlers that speak first
+/// are not affected while they write.
+pub(crate) const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The limits every request of a server runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConnectionLimits {
@@ -42,6 +49,39 @@ pub(crate) struct ConnectionLimits {
     /// How long a guest's `read` waits for a silent client before it fails
     /// with `timed-out`; `None` waits forever.
     pub(crate) idle_timeout: Option<Duration>,
+    /// The same for a client that has sent no byte yet (the shorter of the
+    /// two applies then); `None`: only the idle timeout.
+    pub(crate) first_byte_timeout: Option<Duration>,
+}
+
+impl ConnectionLimits {
+    /// How long a connection's reads wait for its client.
+    pub(crate) fn read_timeouts(&self) -> ReadTimeouts {
+        ReadTimeouts {
+            idle: self.idle_timeout,
+            first_byte: self.first_byte_timeout,
+        }
+    }
+}
+
+/// How long a connection's reads wait for a silent client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ReadTimeouts {
+    /// Since the client last sent something; `None`: forever.
+    pub(crate) idle: Option<Duration>,
+    /// Since the connection began, while the client has sent nothing.
+    pub(crate) first_byte: Option<Duration>,
+}
+
+impl ReadTimeouts {
+    /// The timeout in force: the first-byte one (if shorter) until the
+    /// client has sent something.
+    pub(crate) fn in_force(&self, got_input: bool) -> Option<Duration> {
+        match (got_input, self.first_byte) {
+            (false, Some(first)) => Some(self.idle.map_or(first, |idle| idle.min(first))),
+            _ => self.idle,
+        }
+    }
 }
 
 impl Default for ConnectionLimits {
@@ -51,6 +91,7 @@ impl Default for ConnectionLimits {
             max_cpu: Duration::from_secs(1),
             max_lifetime: None,
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            first_byte_timeout: Some(DEFAULT_FIRST_BYTE_TIMEOUT),
         }
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::activity::Activity;
 use super::connection::Connection;
 use super::io_failure::IoFailure;
+use super::limits::ReadTimeouts;
 use crate::net::{DatagramReply, Incoming, ReceivedDatagram, TlsInfo, Transport, unix_path};
 
 /// A closing socket's lingering close, awaited by the request's task.
@@ -43,21 +44,17 @@ pub struct Request {
 }
 
 impl Request {
-    /// Wraps what a listener received; the client may stay silent for
-    /// `idle_timeout` before reads fail (`None`: forever); `activity` is
-    /// stamped at every read and write.
-    pub(crate) fn new(
-        incoming: Incoming,
-        idle_timeout: Option<Duration>,
-        activity: Arc<Activity>,
-    ) -> Self {
+    /// Wraps what a listener received; the client may stay silent as long
+    /// as `timeouts` say before reads fail; `activity` is stamped at every
+    /// read and write.
+    pub(crate) fn new(incoming: Incoming, timeouts: ReadTimeouts, activity: Arc<Activity>) -> Self {
         let mut tls = None;
         let (conn, peer_addr, local_addr, transport) = match incoming {
             Incoming::Tcp(stream) => {
                 let peer = stream.peer_addr().map(|addr| addr.to_string());
                 let local = stream.local_addr().map(|addr| addr.to_string());
                 (
-                    Connection::tcp(stream, idle_timeout, activity),
+                    Connection::tcp(stream, timeouts, activity),
                     peer.unwrap_or_default(),
                     local.unwrap_or_default(),
                     Transport::Tcp,
@@ -66,7 +63,7 @@ impl Request {
             Incoming::Tls(connection) => {
                 tls = Some(connection.info);
                 (
-                    Connection::unix(connection.plain, idle_timeout, activity),
+                    Connection::unix(connection.plain, timeouts, activity),
                     connection.peer.to_string(),
                     connection.local.to_string(),
                     Transport::Tcp,
@@ -78,7 +75,7 @@ impl Request {
                 let peer = stream.peer_addr().ok().and_then(|addr| unix_path(&addr));
                 let local = stream.local_addr().ok().and_then(|addr| unix_path(&addr));
                 (
-                    Connection::unix(stream, idle_timeout, activity),
+                    Connection::unix(stream, timeouts, activity),
                     peer.unwrap_or_default(),
                     local.unwrap_or_default(),
                     Transport::Unix,
