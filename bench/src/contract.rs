@@ -62,12 +62,13 @@ pub async fn contract_table(paths: &Paths, duration: Duration) -> anyhow::Result
                     clients,
                     message,
                     wasm_flags: &[],
+                    variant: "",
                     target: 1.0,
                 };
                 runs.push(load::measure(paths, Kind::Wasmserve, workload, duration).await?);
             }
         }
-        let medians: Vec<Measured> = runs.into_iter().map(median).collect();
+        let medians: Vec<Measured> = runs.into_iter().map(load::median).collect();
         let base = medians[0];
         for ((_, label), measured) in HANDLERS.iter().zip(&medians) {
             writeln!(
@@ -82,10 +83,4 @@ pub async fn contract_table(paths: &Paths, duration: Duration) -> anyhow::Result
         }
     }
     Ok(out)
-}
-
-/// The run with the median throughput.
-fn median(mut runs: Vec<Measured>) -> Measured {
-    runs.sort_by(|a, b| a.ops_per_sec.total_cmp(&b.ops_per_sec));
-    runs.get(runs.len() / 2).copied().unwrap_or_default()
 }

@@ -23,6 +23,7 @@
 mod chart;
 mod contract;
 mod fairness;
+mod languages;
 mod load;
 mod pinning;
 mod proxying;
@@ -152,6 +153,11 @@ async fn main() -> anyhow::Result<()> {
         print!("{report}");
         return Ok(());
     }
+    if args.only.as_deref() == Some("languages") {
+        report.push_str(&languages::language_speed_table(&paths, duration, args.rounds).await?);
+        print!("{report}");
+        return Ok(());
+    }
     if args.only.as_deref() == Some("fairness") {
         report.push_str(&fairness::fairness_table(&paths, duration).await?);
         print!("{report}");
@@ -185,6 +191,7 @@ async fn main() -> anyhow::Result<()> {
     report.push_str(&proxying::proxy_table(&paths, duration).await?);
     if !args.smoke {
         report.push_str(&language_table(&paths, duration, args.idle.min(1000)).await?);
+        report.push_str(&languages::language_speed_table(&paths, duration, args.rounds).await?);
     }
     report.push_str(&startup_table(&paths).await?);
     print!("{report}");
@@ -302,7 +309,8 @@ async fn chart_sweep(
 /// they close.
 async fn idle_table(paths: &Paths, count: usize, settle: Duration) -> anyhow::Result<String> {
     let mut out = format!(
-        "\n| {count} idle echo connections | RSS before | RSS held | per connection (target ≤ 16 KiB) | RSS {settle:?} after close | after / before (target ≤ 1.5×) |\n|---|---|---|---|---|---|\n"
+        "\n{}\n\n| {count} idle echo connections | RSS before | RSS held | per connection (target ≤ 24 KiB) | RSS {settle:?} after close | after / before (target ≤ 1.5×) |\n|---|---|---|---|---|---|\n",
+        raise_map_count(count)
     );
     let runs: [(&str, Kind, &[&str]); 3] = [
         ("plain tokio", Kind::Native, &[]),
@@ -320,7 +328,7 @@ async fn idle_table(paths: &Paths, count: usize, settle: Duration) -> anyhow::Re
                 "| {name} | {} KiB | {} KiB | {:.1} KiB | {} KiB | {:.2}× |",
                 idle.before,
                 idle.held,
-                idle.held.saturating_sub(idle.before) as f64 / count as f64,
+                idle.per_connection(count),
                 idle.after,
                 idle.after as f64 / idle.before.max(1) as f64,
             )?,
@@ -330,11 +338,40 @@ async fn idle_table(paths: &Paths, count: usize, settle: Duration) -> anyhow::Re
     Ok(out)
 }
 
+/// Memory mappings one held wasmserve connection needs (its pool slot's
+/// memory, table and stack; see `host/src/wasm/engine.rs`), with room.
+const MAPPINGS_PER_CONNECTION: u64 = 8;
+
+/// Makes sure `vm.max_map_count` lets wasmserve hold `count` connections:
+/// raises it when this runs as root; says what it did, or why it could not.
+fn raise_map_count(count: usize) -> String {
+    const PATH: &str = "/proc/sys/vm/max_map_count";
+    let needed = (count as u64 * MAPPINGS_PER_CONNECTION + 65_536).next_power_of_two();
+    let current: u64 = std::fs::read_to_string(PATH)
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(0);
+    if current >= needed {
+        return format!("`vm.max_map_count` is {current} (enough for {count} connections).");
+    }
+    match std::fs::write(PATH, needed.to_string()) {
+        Ok(()) => format!("`vm.max_map_count` raised from {current} to {needed} for {count} connections (running as root)."),
+        Err(err) => format!("`vm.max_map_count` is {current}, under the {needed} {count} connections need, and could not be raised ({err}): run as root, or `sysctl -w vm.max_map_count={needed}`."),
+    }
+}
+
 /// RSS figures of one idle-connection run, in KiB.
 struct IdleRss {
     before: u64,
     held: u64,
     after: u64,
+}
+
+impl IdleRss {
+    /// KiB per connection held.
+    fn per_connection(&self, count: usize) -> f64 {
+        self.held.saturating_sub(self.before) as f64 / count.max(1) as f64
+    }
 }
 
 /// Holds `count` echo connections on one server; checks every one still
@@ -449,7 +486,7 @@ async fn language_table(paths: &Paths, duration: Duration, idle: usize) -> anyho
             size as f64 / 1e6,
             p50 * 1e6,
             p99 * 1e6,
-            rss.held.saturating_sub(rss.before) as f64 / idle as f64,
+            rss.per_connection(idle),
         )?;
     }
     Ok(out)
