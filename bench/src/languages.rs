@@ -13,11 +13,7 @@ use crate::load::{self, Measured, WORKLOADS, Workload};
 use crate::server::{Kind, Paths};
 
 /// The handlers compared with Python's socketserver, by file-name suffix.
-const VARIANTS: [(&str, &str); 3] = [
-    ("Python", "-py"),
-    ("JavaScript", "-js"),
-    ("Rust", ""),
-];
+const VARIANTS: [(&str, &str); 3] = [("Python", "-py"), ("JavaScript", "-js"), ("Rust", "")];
 
 /// Idle connections held for the memory row.
 const IDLE: usize = 100;
@@ -60,17 +56,26 @@ pub async fn language_speed_table(
                 .with_context(|| format!("{} against socketserver", workload.name))?;
             runs[0].push(baseline);
             for (index, (language, suffix)) in variants.iter().enumerate() {
-                let measured =
-                    load::measure(paths, Kind::Wasmserve, workload.in_language(suffix), duration)
-                        .await
-                        .with_context(|| format!("{} against {language}", workload.name))?;
+                let measured = load::measure(
+                    paths,
+                    Kind::Wasmserve,
+                    workload.in_language(suffix),
+                    duration,
+                )
+                .await
+                .with_context(|| format!("{} against {language}", workload.name))?;
                 runs[index + 1].push(measured);
             }
         }
         let mut medians = runs.into_iter().map(load::median);
         let baseline = medians.next().unwrap_or_default();
-        let names = std::iter::once("Python socketserver (CPython, a thread per connection)".to_owned())
-            .chain(variants.iter().map(|(language, _)| format!("wasmserve, {language} handler")));
+        let names =
+            std::iter::once("Python socketserver (CPython, a thread per connection)".to_owned())
+                .chain(
+                    variants
+                        .iter()
+                        .map(|(language, _)| format!("wasmserve, {language} handler")),
+                );
         for (name, measured) in names.zip(std::iter::once(baseline).chain(medians)) {
             writeln!(
                 out,
@@ -87,7 +92,8 @@ pub async fn language_speed_table(
         out,
         "\n| RSS per idle connection after one echo ({IDLE} held) | KiB (target for Python ≤ 512) |\n|---|---|"
     )?;
-    let socketserver = crate::idle_rss(paths, Kind::Python, "echo", IDLE, &[], Duration::ZERO).await?;
+    let socketserver =
+        crate::idle_rss(paths, Kind::Python, "echo", IDLE, &[], Duration::ZERO).await?;
     writeln!(
         out,
         "| Python socketserver | {:.1} |",

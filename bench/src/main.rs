@@ -355,8 +355,12 @@ fn raise_map_count(count: usize) -> String {
         return format!("`vm.max_map_count` is {current} (enough for {count} connections).");
     }
     match std::fs::write(PATH, needed.to_string()) {
-        Ok(()) => format!("`vm.max_map_count` raised from {current} to {needed} for {count} connections (running as root)."),
-        Err(err) => format!("`vm.max_map_count` is {current}, under the {needed} {count} connections need, and could not be raised ({err}): run as root, or `sysctl -w vm.max_map_count={needed}`."),
+        Ok(()) => format!(
+            "`vm.max_map_count` raised from {current} to {needed} for {count} connections (running as root)."
+        ),
+        Err(err) => format!(
+            "`vm.max_map_count` is {current}, under the {needed} {count} connections need, and could not be raised ({err}): run as root, or `sysctl -w vm.max_map_count={needed}`."
+        ),
     }
 }
 

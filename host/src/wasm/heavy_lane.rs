@@ -58,10 +58,18 @@ impl LaneSlot {
 
     /// Releases the current permit and returns the future that waits for
     /// the next one: the guest's next slice starts once it resolves.
+    ///
+    /// It always yields to the scheduler first: a permit nobody else wants
+    /// is ready at once, and without the yield a lone heavy guest would
+    /// run slice after slice without the worker ever serving anyone else —
+    /// on a one-core server (one worker, a lane of one permit) honest
+    /// requests waited up to its whole `--max-cpu` (p50 485 ms with 20
+    /// spinning guests; 71 ms with the yield, bench/RESULTS.md).
     pub(crate) fn next_slice(&self) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
         self.release();
         let slot = self.clone();
         Box::pin(async move {
+            tokio::task::yield_now().await;
             if let Ok(permit) = lane().acquire_owned().await
                 && let Ok(mut held) = slot.0.permit.lock()
             {
