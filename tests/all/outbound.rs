@@ -182,7 +182,7 @@ fn only_the_listed_addresses_and_count_are_granted_and_no_guest_listens() {
     );
     let listen = exchange_line(&mut client, "listen");
     assert!(listen.starts_with("denied: "), "{listen}");
-    server.wait_for_log(&["outbound refused", "more than 3 connections in one request"]);
+    server.wait_for_log(&["outbound refused", "more than 3 sockets in one request"]);
 }
 
 #[test]
@@ -326,4 +326,84 @@ fn metrics_count_connections_and_bytes_per_upstream() {
     ] {
         assert!(body.contains(&line), "{line} missing from:\n{body}");
     }
+}
+
+/// Descriptors the server holds now.
+fn descriptors(server: &Server) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", server.pid())).map_or(0, Iterator::count)
+}
+
+/// Five clients at once each ask the handler to create `count` UDP sockets
+/// and hold them for a second and a half; returns the replies and the most
+/// descriptors the server held meanwhile.
+fn hoard_sockets(server: &Server, count: usize) -> (Vec<String>, usize) {
+    let hoarders: Vec<_> = (0..5)
+        .map(|_| {
+            let mut client = BufReader::new(server.connect());
+            thread::spawn(move || {
+                exchange_line(&mut client, &format!("hoard-sockets {count} 1500"))
+            })
+        })
+        .collect();
+    let mut most = 0;
+    let deadline = Instant::now() + Duration::from_millis(1200);
+    while Instant::now() < deadline {
+        most = most.max(descriptors(server));
+        thread::sleep(Duration::from_millis(50));
+    }
+    let replies = hoarders
+        .into_iter()
+        .map(|hoarder| hoarder.join().expect("hoarder"))
+        .collect();
+    (replies, most)
+}
+
+#[test]
+fn a_handler_without_allow_connect_creates_no_socket_at_all() {
+    // The attack: thousands of unconnected sockets per request, before any
+    // address is checked, until the process has no descriptor left.
+    let server = Server::start_with_metrics(FAULTY, &[]);
+    let baseline = descriptors(&server);
+    let (replies, most) = hoard_sockets(&server, 4000);
+    for reply in &replies {
+        assert!(reply.starts_with("created 0 of 4000: "), "{reply}");
+    }
+    assert!(
+        most <= baseline + 5 + 4,
+        "{most} descriptors held, {baseline} before (5 clients)"
+    );
+    server.wait_for_log(&["outbound refused", "UDP socket", "has no --allow-connect"]);
+    let metrics = crate::observing::scrape(&server.addrs[1]);
+    assert!(
+        metrics.contains(
+            "wasmserve_outbound_connections_total{service=\"faulty.wasm\",result=\"refused\"} 20000"
+        ),
+        "every refusal counted:\n{metrics}"
+    );
+}
+
+#[test]
+fn a_request_creates_at_most_max_outbound_sockets_and_the_listener_keeps_accepting() {
+    let server = Server::start(FAULTY, &["--allow-connect", "127.0.0.1:9"]);
+    let baseline = descriptors(&server);
+    let (replies, most) = hoard_sockets(&server, 100);
+    for reply in &replies {
+        assert!(reply.starts_with("created 8 of 100: "), "{reply}");
+    }
+    assert!(
+        most <= baseline + 5 + 5 * 8 + 4,
+        "{most} descriptors held, {baseline} before (5 clients, 8 sockets each)"
+    );
+    let mut bystander = BufReader::new(server.connect());
+    assert_eq!(
+        exchange_line(&mut bystander, "still served"),
+        "still served\n"
+    );
+    server.wait_for_log(&["outbound refused", "more than 8 sockets in one request"]);
+    // The sockets went with their requests.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while descriptors(&server) > baseline + 2 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(descriptors(&server) <= baseline + 2);
 }

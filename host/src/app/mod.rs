@@ -137,7 +137,13 @@ async fn serve(args: ServiceArgs, process: ProcessArgs) -> anyhow::Result<()> {
         .iter()
         .map(|s| u64::try_from(waiting_room(s.max_connections)).unwrap_or(u64::MAX))
         .fold(0u64, u64::saturating_add);
-    fit_os_limits(max_instances, waiting).map_err(anyhow::Error::msg)?;
+    // And each slot of a service that may connect out, its sockets.
+    let outbound = services
+        .iter()
+        .filter(|s| !s.allow_connect.is_empty())
+        .map(|s| u64::from(s.max_connections) * u64::from(s.max_outbound))
+        .fold(0u64, u64::saturating_add);
+    fit_os_limits(max_instances, waiting, outbound).map_err(anyhow::Error::msg)?;
     let cache = compile_cache_dir(&process);
     // Pulled handlers are cached beside the compiled ones (or in a
     // temporary folder when that cache is off).

@@ -177,7 +177,9 @@ pub(crate) struct ServiceArgs {
     #[arg(long, value_name = "HOST:PORT", help_heading = "Outbound connections")]
     pub(crate) allow_connect: Vec<AllowEntry>,
 
-    /// TCP connections one request may open to allowed addresses.
+    /// Sockets (TCP or UDP) one request may create, and so connections it
+    /// may open to allowed addresses; without --allow-connect it creates
+    /// none.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_OUTBOUND, help_heading = "Outbound connections")]
     pub(crate) max_outbound: u32,
 

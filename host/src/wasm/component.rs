@@ -219,6 +219,7 @@ fn host_linker(engine: &Engine) -> wasmtime::Result<Linker<InstanceState>> {
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     super::upstream::link_counted_connect(&mut linker)?;
     super::connect_deadline::link_connect_deadlines(&mut linker)?;
+    super::socket_account::link_socket_account(&mut linker)?;
     current::add_to_linker::<InstanceState, Data>(&mut linker, |state| state)?;
     current::add_config_to_linker::<InstanceState, Data>(&mut linker, |state| state)?;
     previous::add_to_linker::<InstanceState, Data>(&mut linker, |state| state)?;

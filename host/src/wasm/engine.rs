@@ -182,12 +182,14 @@ const FILES_BASE: u64 = 64;
 
 /// Makes sure the operating system lets the process hold `max_instances`
 /// requests at once, plus `waiting` accepted connections that wait for a
-/// slot: raises the soft open-files limit to the hard one, and checks that
-/// the hard limit and `vm.max_map_count` fit that many sockets and pool
-/// slots. Returns a one-line explanation with the fix otherwise.
-pub(crate) fn fit_os_limits(max_instances: u32, waiting: u64) -> Result<(), String> {
+/// slot and the `outbound` sockets handlers may create (`--max-outbound`
+/// per slot of the services that may connect): raises the soft open-files
+/// limit to the hard one, and checks that the hard limit and
+/// `vm.max_map_count` fit that many sockets and pool slots. Returns a
+/// one-line explanation with the fix otherwise.
+pub(crate) fn fit_os_limits(max_instances: u32, waiting: u64, outbound: u64) -> Result<(), String> {
     let instances = u64::from(max_instances);
-    let files_needed = instances + waiting + FILES_BASE;
+    let files_needed = instances + waiting + outbound + FILES_BASE;
     // Best effort: where the limit cannot be read or raised, the check below
     // uses what is in force.
     let files = rlimit::increase_nofile_limit(u64::MAX)
@@ -195,10 +197,16 @@ pub(crate) fn fit_os_limits(max_instances: u32, waiting: u64) -> Result<(), Stri
     if let Ok(files) = files
         && files < files_needed
     {
-        let fits = files.saturating_sub(FILES_BASE + waiting);
+        // Each slot needs its connection and its share of outbound sockets.
+        let per_slot = 1 + outbound / instances.max(1);
+        let fits = files.saturating_sub(FILES_BASE + waiting) / per_slot;
+        let outbound_fix = match outbound {
+            0 => "",
+            _ => ", lower --max-outbound (each request may open that many sockets)",
+        };
         return Err(format!(
             "--max-connections {max_instances} needs {files_needed} open files, but the limit is {files}: \
-             lower --max-connections to {fits} or raise the hard limit (`ulimit -Hn`, LimitNOFILE= in systemd)"
+             lower --max-connections to {fits}{outbound_fix} or raise the hard limit (`ulimit -Hn`, LimitNOFILE= in systemd)"
         ));
     }
     let mappings_needed = instances * MAPPINGS_PER_INSTANCE + MAPPINGS_BASE;

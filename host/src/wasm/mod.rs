@@ -29,6 +29,7 @@ mod outbound;
 mod request;
 mod request_host;
 mod slot;
+mod socket_account;
 mod state;
 mod streams;
 mod upstream;

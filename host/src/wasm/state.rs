@@ -107,6 +107,8 @@ pub(crate) struct InstanceState {
     pub(crate) lingering: Option<super::request::Lingering>,
     /// The guest's outbound connects in progress, and their deadlines.
     pub(crate) connects: super::connect_deadline::ConnectDeadlines,
+    /// The sockets the guest created (`--max-outbound`).
+    pub(crate) socket_account: super::socket_account::SocketAccount,
 }
 
 /// Settings given to every instance of a handler (`--set KEY=VALUE`).
@@ -151,6 +153,7 @@ impl InstanceState {
             lingering: None,
             lane: LaneSlot::default(),
             connects: Default::default(),
+            socket_account: Default::default(),
         }
     }
 

@@ -1,0 +1,107 @@
+//! The sockets a request may create.
+//!
+//! wasmtime-wasi opens an operating-system socket at `create-tcp-socket` and
+//! `create-udp-socket`, before any address is checked: without a bound, one
+//! request could hold thousands of descriptors (only the 4,096-handle table
+//! stopped it) and a few requests every descriptor of the process, so no
+//! listener could accept. Both are shadowed here: a service without
+//! `--allow-connect` creates no socket at all (`access-denied`), and one
+//! with it at most `--max-outbound` sockets per request (per instance), TCP and UDP
+//! together (`new-socket-limit` past that). Each refusal is counted as a
+//! refused outbound attempt and logged once per request. The process's
+//! descriptor budget at start counts `--max-outbound` per slot of every
+//! service that may connect (`app::fit_os_limits`).
+
+use wasmtime::component::{Linker, Resource};
+use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddressFamily};
+use wasmtime_wasi::p2::bindings::sockets::tcp_create_socket::Host as TcpCreate;
+use wasmtime_wasi::p2::bindings::sockets::udp_create_socket::Host as UdpCreate;
+use wasmtime_wasi::p2::{TcpSocket, UdpSocket};
+use wasmtime_wasi::sockets::WasiSocketsView;
+
+use super::state::{InstanceState, OutboundResult};
+
+const TCP_CREATE_INTERFACE: &str = "wasi:sockets/tcp-create-socket@0.2.12";
+const UDP_CREATE_INTERFACE: &str = "wasi:sockets/udp-create-socket@0.2.12";
+
+/// How many sockets one instance created, and whether a refusal was
+/// logged. Not reset between the datagrams a warm instance serves: it may
+/// keep sockets from one to the next, so its account is its lifetime's (as
+/// `--max-outbound`'s connect count is).
+#[derive(Debug, Default)]
+pub(crate) struct SocketAccount {
+    created: u32,
+    logged: bool,
+}
+
+impl InstanceState {
+    /// Takes one socket from this request's account, or says why not.
+    fn take_socket(&mut self, kind: &str) -> Result<(), ErrorCode> {
+        let policy = &self.env.outbound;
+        let refusal = match (policy.is_open(), self.socket_account.created) {
+            (false, _) => Some((
+                ErrorCode::AccessDenied,
+                format!(
+                    "a {kind} socket: this service has no --allow-connect (handlers connect nowhere by default)"
+                ),
+            )),
+            (true, created) if created >= policy.max_per_request => Some((
+                ErrorCode::NewSocketLimit,
+                format!(
+                    "more than {} sockets in one request (--max-outbound)",
+                    policy.max_per_request
+                ),
+            )),
+            (true, _) => None,
+        };
+        let Some((code, why)) = refusal else {
+            self.socket_account.created += 1;
+            return Ok(());
+        };
+        self.books.observer.outbound(OutboundResult::Refused);
+        if !std::mem::replace(&mut self.socket_account.logged, true) {
+            tracing::warn!("outbound refused: {why}");
+        }
+        Err(code)
+    }
+}
+
+/// Shadows `create-tcp-socket` and `create-udp-socket` in `linker` (which
+/// must already hold wasmtime-wasi's).
+pub(super) fn link_socket_account(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    linker.instance(TCP_CREATE_INTERFACE)?.func_wrap(
+        "create-tcp-socket",
+        |mut store,
+         (family,): (IpAddressFamily,)|
+         -> wasmtime::Result<(Result<Resource<TcpSocket>, ErrorCode>,)> {
+            let state: &mut InstanceState = store.data_mut();
+            if let Err(code) = state.take_socket("TCP") {
+                return Ok((Err(code),));
+            }
+            match TcpCreate::create_tcp_socket(&mut state.sockets(), family) {
+                Ok(socket) => Ok((Ok(socket),)),
+                Err(err) => Ok((Err(err.downcast()?),)),
+            }
+        },
+    )?;
+    linker.instance(UDP_CREATE_INTERFACE)?.func_wrap_async(
+        "create-udp-socket",
+        |mut store, (family,): (IpAddressFamily,)| {
+            Box::new(async move {
+                let state: &mut InstanceState = store.data_mut();
+                if let Err(code) = state.take_socket("UDP") {
+                    return Ok((Err(code),));
+                }
+                let created: Result<Resource<UdpSocket>, _> =
+                    UdpCreate::create_udp_socket(&mut state.sockets(), family).await;
+                match created {
+                    Ok(socket) => Ok((Ok(socket),)),
+                    Err(err) => Ok((Err(err.downcast()?),)),
+                }
+            })
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
