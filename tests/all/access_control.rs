@@ -239,3 +239,43 @@ fn behind_haproxy_the_per_source_cap_counts_clients_not_the_balancer() {
     );
     assert_eq!(exchange_line(&mut first, "still"), "still\n");
 }
+
+#[test]
+fn a_header_naming_no_client_is_screened_as_the_balancer_itself() {
+    let server = Server::start_with_metrics(
+        WHOAMI,
+        &[
+            "--proxy-protocol",
+            "127.0.0.0/8",
+            "--deny-from",
+            "127.0.0.3",
+        ],
+    );
+    // The balancer's own connections (v2 LOCAL, v1 UNKNOWN) from a denied
+    // address: closed, never served.
+    let local = whoami_after(
+        &server,
+        [127, 0, 0, 3],
+        b"\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00",
+    );
+    assert_eq!(local, "");
+    let unknown = whoami_after(&server, [127, 0, 0, 3], b"PROXY UNKNOWN\r\n");
+    assert_eq!(unknown, "");
+    // The clients it names are screened as themselves.
+    let named = whoami_after(
+        &server,
+        [127, 0, 0, 3],
+        b"PROXY TCP4 198.51.100.7 127.0.0.1 40000 8100\r\n",
+    );
+    assert!(named.contains("peer=198.51.100.7:40000"), "{named}");
+    assert_eq!(refused(&server, "denied"), 2);
+}
+
+#[test]
+fn a_malformed_header_is_logged_on_one_line() {
+    let server = Server::start(WHOAMI, &["--proxy-protocol", "127.0.0.1"]);
+    let bad = whoami_after(&server, [127, 0, 0, 1], b"PROXY TCP4 1.2.3.4\r\nX 5 6\r\n");
+    assert_eq!(bad, "");
+    let line = server.wait_for_log(&["reason=\"bad_proxy_header\""]);
+    assert!(!line.contains('\r'), "a raw carriage return in {line:?}");
+}

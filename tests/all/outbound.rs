@@ -407,3 +407,44 @@ fn a_request_creates_at_most_max_outbound_sockets_and_the_listener_keeps_accepti
     }
     assert!(descriptors(&server) <= baseline + 2);
 }
+
+#[test]
+fn every_odd_form_of_an_address_is_refused_as_access_denied_and_counted() {
+    let port = line_upstream();
+    let allowed = format!("127.0.0.1:{port}");
+    let server = Server::start_with_metrics(FAULTY, &["--allow-connect", &allowed]);
+    // Names and forms a standard library hands to the resolver, and forms
+    // wasmtime-wasi rejects before the allow-list is asked.
+    let forms = [
+        format!("localhost:{port}"),
+        format!("127.1:{port}"),
+        format!("0x7f000001:{port}"),
+        format!("0.0.0.0:{port}"),
+        format!("[::]:{port}"),
+        format!("[::ffff:127.0.0.2]:{port}"),
+        format!("255.255.255.255:{port}"),
+        "127.0.0.1:0".to_owned(),
+    ];
+    for form in &forms {
+        let mut client = BufReader::new(server.connect());
+        let reply = exchange_line(&mut client, &format!("connect-to {form}"));
+        assert!(reply.starts_with("denied: "), "{form}: {reply}");
+        assert!(
+            reply.to_lowercase().contains("permission denied"),
+            "{form} is refused as access-denied: {reply}"
+        );
+    }
+    server.wait_for_count("outbound refused", forms.len());
+    let metrics = crate::observing::scrape(&server.addrs[1]);
+    let refused = format!(
+        "wasmserve_outbound_connections_total{{service=\"faulty.wasm\",result=\"refused\"}} {}",
+        forms.len()
+    );
+    assert!(metrics.contains(&refused), "{refused} missing:\n{metrics}");
+    // The allowed address itself still connects.
+    let mut client = BufReader::new(server.connect());
+    assert_eq!(
+        exchange_line(&mut client, &format!("connect-to {allowed}")),
+        "connected\n"
+    );
+}

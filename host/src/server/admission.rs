@@ -26,6 +26,9 @@ pub(super) struct Admission {
     pub(super) budget: Option<OwnedSemaphorePermit>,
 }
 
+/// The most characters of a refusal's cause that reach the log.
+const MAX_CAUSE_CHARS: usize = 256;
+
 impl Server {
     /// Waits until a listener may take one more request: a place in the
     /// service's waiting room and, with `--max-requests`, budget left.
@@ -98,7 +101,16 @@ impl Server {
         self.metrics.refused(refusal.as_str());
         let now = self.started.elapsed().as_secs();
         if self.refusal_logged.swap(now, Ordering::Relaxed) != now {
-            let cause = cause.map(|cause| format!(": {cause}")).unwrap_or_default();
+            // A cause may quote what a client sent (a malformed PROXY
+            // header): escaped and cut, so it stays one line.
+            let cause = cause
+                .map(|cause| {
+                    format!(
+                        ": {}",
+                        crate::wasm::sanitize(&cause.to_string(), MAX_CAUSE_CHARS)
+                    )
+                })
+                .unwrap_or_default();
             let what = match refusal {
                 Refusal::Evicted | Refusal::Shed => "connection closed to make room",
                 _ => "connection refused",

@@ -54,10 +54,12 @@ impl Server {
                     let Some((stream, client)) = server.proxy_header(stream, peer).await else {
                         return;
                     };
-                    if let Some(client) = client
-                        && let Err(refusal) = server.gate.admit(client.ip())
-                    {
-                        server.refuse(client.ip(), refusal);
+                    // A header naming no client (v2 LOCAL, v1 UNKNOWN, an
+                    // AF_UNIX pair) is the balancer's own connection: the
+                    // access lists and the rate apply to the balancer.
+                    let screened = client.unwrap_or(peer).ip();
+                    if let Err(refusal) = server.gate.admit(screened) {
+                        server.refuse(screened, refusal);
                         return;
                     }
                     let from = ClientAddr {

@@ -127,6 +127,7 @@ pub(super) fn link_connect_deadlines(linker: &mut Linker<InstanceState>) -> wasm
          -> wasmtime::Result<(Result<(), ErrorCode>,)> {
             let state: &mut InstanceState = store.data_mut();
             let socket = this.rep();
+            let addr = std::net::SocketAddr::from(remote);
             let started = HostTcpSocket::start_connect(&mut state.sockets(), this, network, remote);
             match started {
                 Ok(()) => {
@@ -134,7 +135,18 @@ pub(super) fn link_connect_deadlines(linker: &mut Linker<InstanceState>) -> wasm
                     state.connects.started(socket, timeout);
                     Ok((Ok(()),))
                 }
-                Err(err) => Ok((Err(err.downcast()?),)),
+                Err(err) => match err.downcast()? {
+                    // wasmtime-wasi rejects some forms (0.0.0.0, [::], an
+                    // IPv4-mapped address, broadcast, port 0) before the
+                    // allow-list is asked: a refusal like any other.
+                    ErrorCode::InvalidArgument if !state.env.outbound.permits(addr) => {
+                        state.refuse_outbound(|| {
+                            format!("{addr}: not a connectable address in --allow-connect")
+                        });
+                        Ok((Err(ErrorCode::AccessDenied),))
+                    }
+                    code => Ok((Err(code),)),
+                },
             }
         },
     )?;

@@ -64,7 +64,7 @@ impl OutboundPolicy {
         !self.rules.is_empty()
     }
 
-    fn permits(&self, addr: SocketAddr) -> bool {
+    pub(crate) fn permits(&self, addr: SocketAddr) -> bool {
         self.rules.iter().any(|rule| rule.permits(addr))
     }
 

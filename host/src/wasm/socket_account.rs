@@ -7,22 +7,30 @@
 //! listener could accept. Both are shadowed here: a service without
 //! `--allow-connect` creates no socket at all (`access-denied`), and one
 //! with it at most `--max-outbound` sockets per request (per instance), TCP and UDP
-//! together (`new-socket-limit` past that). Each refusal is counted as a
-//! refused outbound attempt and logged once per request. The process's
-//! descriptor budget at start counts `--max-outbound` per slot of every
-//! service that may connect (`app::fit_os_limits`).
+//! together (`new-socket-limit` past that). Name look-ups (DNS is off for
+//! guests: `localhost`, and forms such as `127.1` that a guest's standard
+//! library hands to the resolver) are refused with `access-denied` too.
+//! Each refusal is counted as a refused outbound attempt and logged once
+//! per request. The process's descriptor budget at start counts
+//! `--max-outbound` per slot of every service that may connect
+//! (`app::fit_os_limits`).
 
-use wasmtime::component::{Linker, Resource};
+use wasmtime::component::{Linker, Resource, Val};
 use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddressFamily};
 use wasmtime_wasi::p2::bindings::sockets::tcp_create_socket::Host as TcpCreate;
 use wasmtime_wasi::p2::bindings::sockets::udp_create_socket::Host as UdpCreate;
 use wasmtime_wasi::p2::{TcpSocket, UdpSocket};
 use wasmtime_wasi::sockets::WasiSocketsView;
 
+use super::guest_text::sanitize;
 use super::state::{InstanceState, OutboundResult};
 
 const TCP_CREATE_INTERFACE: &str = "wasi:sockets/tcp-create-socket@0.2.12";
 const UDP_CREATE_INTERFACE: &str = "wasi:sockets/udp-create-socket@0.2.12";
+const NAME_LOOKUP_INTERFACE: &str = "wasi:sockets/ip-name-lookup@0.2.12";
+
+/// The most characters of a guest-given name that reach the log.
+const MAX_NAME_CHARS: usize = 128;
 
 /// How many sockets one instance created, and whether a refusal was
 /// logged. Not reset between the datagrams a warm instance serves: it may
@@ -58,11 +66,17 @@ impl InstanceState {
             self.socket_account.created += 1;
             return Ok(());
         };
+        self.refuse_outbound(|| why);
+        Err(code)
+    }
+
+    /// Counts an outbound attempt the host refused, and logs why (`why` is
+    /// asked once per request at most: the first refusal's line).
+    pub(super) fn refuse_outbound(&mut self, why: impl FnOnce() -> String) {
         self.books.observer.outbound(OutboundResult::Refused);
         if !std::mem::replace(&mut self.socket_account.logged, true) {
-            tracing::warn!("outbound refused: {why}");
+            tracing::warn!("outbound refused: {}", why());
         }
-        Err(code)
     }
 }
 
@@ -99,6 +113,33 @@ pub(super) fn link_socket_account(linker: &mut Linker<InstanceState>) -> wasmtim
                     Ok(socket) => Ok((Ok(socket),)),
                     Err(err) => Ok((Err(err.downcast()?),)),
                 }
+            })
+        },
+    )?;
+    // The stream type of a look-up is private to wasmtime-wasi: this
+    // function is defined with dynamic values, and only ever fails.
+    linker.instance(NAME_LOOKUP_INTERFACE)?.func_new_async(
+        "resolve-addresses",
+        |mut store, _ty, params, results| {
+            Box::new(async move {
+                let name = match params.get(1) {
+                    Some(Val::String(name)) => sanitize(name, MAX_NAME_CHARS),
+                    _ => String::new(),
+                };
+                // The borrowed `network` ends with the call.
+                if let Some(Val::Resource(network)) = params.first() {
+                    network.resource_drop_async(&mut store).await?;
+                }
+                store.data_mut().refuse_outbound(|| {
+                    format!(
+                        "name lookup of {name:?}: guests have no DNS (pass upstreams as addresses)"
+                    )
+                });
+                if let Some(result) = results.first_mut() {
+                    *result =
+                        Val::Result(Err(Some(Box::new(Val::Enum("access-denied".to_owned())))));
+                }
+                Ok(())
             })
         },
     )?;
