@@ -448,3 +448,47 @@ fn every_odd_form_of_an_address_is_refused_as_access_denied_and_counted() {
         "connected\n"
     );
 }
+
+#[test]
+fn a_request_sends_no_more_datagrams_than_its_budget() {
+    // A sink that counts what arrives.
+    let sink = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = sink.local_addr().expect("addr").port();
+    sink.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let counter = thread::spawn(move || {
+        let (mut datagrams, mut bytes) = (0u64, 0u64);
+        let mut buf = [0u8; 2048];
+        while let Ok(len) = sink.recv(&mut buf) {
+            datagrams += 1;
+            bytes += len as u64;
+        }
+        (datagrams, bytes)
+    });
+    let server =
+        Server::start_with_metrics(FAULTY, &["--allow-connect", &format!("127.0.0.1:{port}")]);
+    let mut client = BufReader::new(server.connect());
+    // One line asks for 280 MB; the default budget is 1,000 datagrams and
+    // 1 MiB per request: 748 datagrams of 1,400 bytes.
+    let reply = exchange_line(&mut client, &format!("udp-flood {port} 200000"));
+    assert!(reply.starts_with("sent 748 of 200000: "), "{reply}");
+    assert!(
+        reply.to_lowercase().contains("permission denied"),
+        "{reply}"
+    );
+    let mut bystander = BufReader::new(server.connect());
+    assert_eq!(exchange_line(&mut bystander, "served"), "served\n");
+    let (datagrams, bytes) = counter.join().expect("sink");
+    assert!(
+        datagrams <= 748 && bytes <= 1024 * 1024,
+        "{datagrams} datagrams, {bytes} bytes arrived"
+    );
+    server.wait_for_log(&["outbound refused", "--max-outbound-datagrams"]);
+    let metrics = crate::observing::scrape(&server.addrs[1]);
+    for line in [
+        "wasmserve_outbound_datagrams_total{service=\"faulty.wasm\",result=\"sent\"} 748",
+        "wasmserve_outbound_datagrams_total{service=\"faulty.wasm\",result=\"refused\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} missing:\n{metrics}");
+    }
+}

@@ -12,7 +12,7 @@ use clap::{ArgMatches, Args};
 use super::{parse_datagram_size, parse_duration, parse_setting};
 use crate::net::{AllowEntry, ListenAddr, ListenOptions, ListenSpec, MAX_UDP_PAYLOAD, parse_mode};
 use crate::service::{DEFAULT_PER_SOURCE, MAX_CONNECTIONS, MAX_MEMORY_MIB, ServiceSpec};
-use crate::wasm::{ConnectionLimits, DEFAULT_MAX_OUTBOUND};
+use crate::wasm::{ConnectionLimits, DEFAULT_MAX_OUTBOUND, DatagramBudget};
 
 /// The flags that describe what to serve: `--handler` with its listeners,
 /// limits and settings, or `--config FILE`. Shared by serving and `check`.
@@ -183,6 +183,15 @@ pub(crate) struct ServiceArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_OUTBOUND, help_heading = "Outbound connections")]
     pub(crate) max_outbound: u32,
 
+    /// UDP datagrams one request may send to allowed addresses; past it a
+    /// send fails with access-denied.
+    #[arg(long, value_name = "N", default_value_t = DatagramBudget::default().datagrams, help_heading = "Outbound connections")]
+    pub(crate) max_outbound_datagrams: u32,
+
+    /// Bytes of UDP payload one request may send to allowed addresses.
+    #[arg(long, value_name = "BYTES", default_value_t = DatagramBudget::default().bytes, help_heading = "Outbound connections")]
+    pub(crate) max_outbound_datagram_bytes: u64,
+
     /// How long one outbound TCP connect may take before the handler's
     /// connect fails with a timeout, e.g. 3s.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, help_heading = "Outbound connections")]
@@ -299,6 +308,10 @@ impl ServiceArgs {
             tls: self.tls.spec(),
             allow_connect: self.allow_connect.clone(),
             max_outbound: self.max_outbound,
+            outbound_datagrams: DatagramBudget {
+                datagrams: self.max_outbound_datagrams,
+                bytes: self.max_outbound_datagram_bytes,
+            },
             connect_timeout: self.connect_timeout,
             watch: self.watch,
             reuse_datagram_instances: self.reuse_datagram_instances,
@@ -353,6 +366,8 @@ fn conflict_with_config(id: &str) -> String {
         | "idle_timeout"
         | "first_byte_timeout"
         | "max_outbound"
+        | "max_outbound_datagrams"
+        | "max_outbound_datagram_bytes"
         | "connect_timeout" => {
             format!("write `{id}` in the service's [service.limits] table")
         }

@@ -325,6 +325,10 @@ impl RequestObserver for ServiceMetrics {
         self.state.outbound(result);
     }
 
+    fn outbound_datagrams(&self, sent: u64, refused: u64) {
+        self.state.outbound_datagrams(sent, refused);
+    }
+
     fn upstream(&self, upstream: &str) -> Arc<dyn crate::wasm::UpstreamTally> {
         self.all.state.upstream(&self.name, upstream)
     }

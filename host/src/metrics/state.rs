@@ -31,6 +31,7 @@ pub(super) struct StateFamilies {
     delivered: Family<ServiceLabels, Counter>,
     lost: Family<ServiceLabels, Counter>,
     outbound: Family<ResultLabels, Counter>,
+    outbound_datagrams: Family<ResultLabels, Counter>,
     upstream_bytes: Family<UpstreamLabels, Counter>,
 }
 
@@ -68,11 +69,18 @@ pub(super) struct StateHandles {
     lost: Counter,
     /// Outbound TCP connects, by [`OutboundResult::index`].
     outbound: [Counter; 3],
+    /// Outbound UDP datagrams: sent (0), refused (1).
+    outbound_datagrams: [Counter; 2],
 }
 
 impl StateHandles {
     pub(super) fn outbound(&self, result: OutboundResult) {
         self.outbound[result.index()].inc();
+    }
+
+    pub(super) fn outbound_datagrams(&self, sent: u64, refused: u64) {
+        self.outbound_datagrams[0].inc_by(sent);
+        self.outbound_datagrams[1].inc_by(refused);
     }
 }
 
@@ -102,6 +110,11 @@ impl StateFamilies {
             "outbound_connections",
             "Outbound TCP connections handlers asked for, per result: allowed (in --allow-connect, under --max-outbound), refused, or timeout (allowed, not connected within --connect-timeout)",
             self.outbound.clone(),
+        );
+        registry.register(
+            "outbound_datagrams",
+            "UDP datagrams handlers sent to allowed addresses (sent), or tried to send past --max-outbound-datagrams / --max-outbound-datagram-bytes (refused)",
+            self.outbound_datagrams.clone(),
         );
         registry.register(
             "upstream_bytes",
@@ -154,6 +167,14 @@ impl StateFamilies {
                     .get_or_create(&ResultLabels {
                         service: service.to_owned(),
                         result: result.as_str().to_owned(),
+                    })
+                    .clone()
+            }),
+            outbound_datagrams: ["sent", "refused"].map(|result| {
+                self.outbound_datagrams
+                    .get_or_create(&ResultLabels {
+                        service: service.to_owned(),
+                        result: result.to_owned(),
                     })
                     .clone()
             }),

@@ -112,6 +112,8 @@ struct LimitsTable {
     idle_timeout: Option<String>,
     first_byte_timeout: Option<String>,
     max_outbound: Option<u32>,
+    max_outbound_datagrams: Option<u32>,
+    max_outbound_datagram_bytes: Option<u64>,
     connect_timeout: Option<String>,
 }
 
@@ -250,6 +252,12 @@ fn service(table: ServiceTable, base: &Path, origin: &Origin) -> Result<ServiceS
     }
     if let Some(max) = limits.max_outbound {
         spec.max_outbound = max;
+    }
+    if let Some(max) = limits.max_outbound_datagrams {
+        spec.outbound_datagrams.datagrams = max;
+    }
+    if let Some(max) = limits.max_outbound_datagram_bytes {
+        spec.outbound_datagrams.bytes = max;
     }
     if let Some(timeout) = duration("connect_timeout", &limits.connect_timeout)? {
         spec.connect_timeout = timeout;

@@ -11,7 +11,8 @@ use crate::net::{AllowEntry, ListenOptions, ListenSpec, TlsSpec};
 use crate::server::AccessRules;
 use crate::shared::StateSpec;
 use crate::wasm::{
-    ConnectionLimits, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_OUTBOUND, OutboundPolicy, Settings,
+    ConnectionLimits, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_OUTBOUND, DatagramBudget,
+    OutboundPolicy, Settings,
 };
 
 /// Requests one service may serve at once (`--max-connections`,
@@ -70,8 +71,11 @@ pub(crate) struct ServiceSpec {
     pub(crate) state: StateSpec,
     /// Where its guests may connect (`--allow-connect`); empty: nowhere.
     pub(crate) allow_connect: Vec<AllowEntry>,
-    /// TCP connections one request may open (`--max-outbound`).
+    /// Sockets one request may create (`--max-outbound`).
     pub(crate) max_outbound: u32,
+    /// UDP datagrams and bytes one request may send
+    /// (`--max-outbound-datagrams`, `--max-outbound-datagram-bytes`).
+    pub(crate) outbound_datagrams: DatagramBudget,
     /// How long one outbound TCP connect may take (`--connect-timeout`).
     pub(crate) connect_timeout: Duration,
     /// Who may connect, how fast, through which load balancers.
@@ -96,6 +100,7 @@ impl ServiceSpec {
             rules,
             max_per_request: self.max_outbound,
             connect_timeout: self.connect_timeout,
+            datagrams: self.outbound_datagrams,
         })
     }
 
@@ -118,6 +123,7 @@ impl ServiceSpec {
             state: StateSpec::default(),
             allow_connect: Vec::new(),
             max_outbound: DEFAULT_MAX_OUTBOUND,
+            outbound_datagrams: DatagramBudget::default(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             access: AccessRules::default(),
             tls: None,

@@ -156,6 +156,7 @@ impl Supervisor {
                         && running.spec.state == spec.state
                         && running.spec.allow_connect == spec.allow_connect
                         && running.spec.max_outbound == spec.max_outbound
+                        && running.spec.outbound_datagrams == spec.outbound_datagrams
                         && running.spec.connect_timeout == spec.connect_timeout
                 })
                 .map(|running| Arc::clone(&running.slot));

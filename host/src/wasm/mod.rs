@@ -44,7 +44,7 @@ pub(crate) use failure::FailureCause;
 pub(crate) use guest_text::sanitize;
 pub(crate) use instance::{InstanceChoice, MAX_WARM_INSTANCES};
 pub(crate) use limits::ConnectionLimits;
-pub(crate) use outbound::{DEFAULT_MAX_OUTBOUND, OutboundPolicy};
+pub(crate) use outbound::{DEFAULT_MAX_OUTBOUND, DatagramBudget, OutboundPolicy};
 pub(crate) use request::Request;
 pub(crate) use slot::{HandlerSlot, ReloadOutcome, load_off_runtime};
 pub(crate) use state::{HandlerEnv, OutboundResult, RequestObserver, Settings, UpstreamTally};

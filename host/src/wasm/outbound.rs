@@ -32,15 +32,38 @@ use crate::net::AllowRule;
 /// The TCP connections one request may open unless configured.
 pub(crate) const DEFAULT_MAX_OUTBOUND: u32 = 8;
 
+/// What one request may send as UDP datagrams to allowed addresses
+/// (`--max-outbound-datagrams`, `--max-outbound-datagram-bytes`): without
+/// it, one client datagram could make a handler send hundreds of MB a
+/// second, bounded only by its CPU budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DatagramBudget {
+    /// Datagrams.
+    pub(crate) datagrams: u32,
+    /// Bytes of their payloads.
+    pub(crate) bytes: u64,
+}
+
+impl Default for DatagramBudget {
+    fn default() -> Self {
+        Self {
+            datagrams: 1_000,
+            bytes: 1024 * 1024,
+        }
+    }
+}
+
 /// What a service's guests may reach.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct OutboundPolicy {
     /// The resolved allow-list; empty: nothing.
     pub(crate) rules: Vec<AllowRule>,
-    /// TCP connections per request.
+    /// Sockets per request (so TCP connections).
     pub(crate) max_per_request: u32,
     /// How long one TCP connect may take before it fails with `timeout`.
     pub(crate) connect_timeout: Duration,
+    /// UDP datagrams and bytes per request.
+    pub(crate) datagrams: DatagramBudget,
 }
 
 impl Default for OutboundPolicy {
@@ -48,6 +71,7 @@ impl Default for OutboundPolicy {
         Self {
             rules: Vec::new(),
             max_per_request: DEFAULT_MAX_OUTBOUND,
+            datagrams: DatagramBudget::default(),
             connect_timeout: super::connect_deadline::DEFAULT_CONNECT_TIMEOUT,
         }
     }

@@ -18,6 +18,9 @@
 use wasmtime::component::{Linker, Resource, Val};
 use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddressFamily};
 use wasmtime_wasi::p2::bindings::sockets::tcp_create_socket::Host as TcpCreate;
+use wasmtime_wasi::p2::bindings::sockets::udp::{
+    HostOutgoingDatagramStream as UdpStream, OutgoingDatagram, OutgoingDatagramStream,
+};
 use wasmtime_wasi::p2::bindings::sockets::udp_create_socket::Host as UdpCreate;
 use wasmtime_wasi::p2::{TcpSocket, UdpSocket};
 use wasmtime_wasi::sockets::WasiSocketsView;
@@ -28,17 +31,20 @@ use super::state::{InstanceState, OutboundResult};
 const TCP_CREATE_INTERFACE: &str = "wasi:sockets/tcp-create-socket@0.2.12";
 const UDP_CREATE_INTERFACE: &str = "wasi:sockets/udp-create-socket@0.2.12";
 const NAME_LOOKUP_INTERFACE: &str = "wasi:sockets/ip-name-lookup@0.2.12";
+const UDP_INTERFACE: &str = "wasi:sockets/udp@0.2.12";
 
 /// The most characters of a guest-given name that reach the log.
 const MAX_NAME_CHARS: usize = 128;
 
-/// How many sockets one instance created, and whether a refusal was
-/// logged. Not reset between the datagrams a warm instance serves: it may
+/// How many sockets one instance created, what it sent as UDP datagrams,
+/// and whether a refusal was logged. Not reset between the datagrams a warm instance serves: it may
 /// keep sockets from one to the next, so its account is its lifetime's (as
 /// `--max-outbound`'s connect count is).
 #[derive(Debug, Default)]
 pub(crate) struct SocketAccount {
     created: u32,
+    datagrams: u32,
+    datagram_bytes: u64,
     logged: bool,
 }
 
@@ -68,6 +74,23 @@ impl InstanceState {
         };
         self.refuse_outbound(|| why);
         Err(code)
+    }
+
+    /// How many of `datagrams` fit what is left of the request's datagram
+    /// budget (`--max-outbound-datagrams`, `--max-outbound-datagram-bytes`).
+    fn datagrams_that_fit(&self, datagrams: &[OutgoingDatagram]) -> usize {
+        let budget = self.env.outbound.datagrams;
+        let account = &self.socket_account;
+        let mut bytes = account.datagram_bytes;
+        let room = budget.datagrams.saturating_sub(account.datagrams) as usize;
+        datagrams
+            .iter()
+            .take(room)
+            .take_while(|datagram| {
+                bytes = bytes.saturating_add(datagram.data.len() as u64);
+                bytes <= budget.bytes
+            })
+            .count()
     }
 
     /// Counts an outbound attempt the host refused, and logs why (`why` is
@@ -141,6 +164,41 @@ pub(super) fn link_socket_account(linker: &mut Linker<InstanceState>) -> wasmtim
                 }
                 Ok(())
             })
+        },
+    )?;
+    linker.instance(UDP_INTERFACE)?.func_wrap(
+        "[method]outgoing-datagram-stream.send",
+        |mut store,
+         (this, datagrams): (Resource<OutgoingDatagramStream>, Vec<OutgoingDatagram>)|
+         -> wasmtime::Result<(Result<u64, ErrorCode>,)> {
+            let state: &mut InstanceState = store.data_mut();
+            let asked = datagrams.len();
+            let fit = state.datagrams_that_fit(&datagrams);
+            if fit == 0 && asked > 0 {
+                state.books.observer.outbound_datagrams(0, asked as u64);
+                let budget = state.env.outbound.datagrams;
+                state.refuse_outbound(|| {
+                    format!(
+                        "datagrams past the request's budget of {} datagrams, {} bytes (--max-outbound-datagrams, --max-outbound-datagram-bytes)",
+                        budget.datagrams, budget.bytes
+                    )
+                });
+                return Ok((Err(ErrorCode::AccessDenied),));
+            }
+            let mut datagrams = datagrams;
+            datagrams.truncate(fit);
+            let sizes: Vec<u64> = datagrams.iter().map(|d| d.data.len() as u64).collect();
+            match UdpStream::send(&mut state.sockets(), this, datagrams) {
+                Ok(sent) => {
+                    let count = usize::try_from(sent).unwrap_or(usize::MAX).min(sizes.len());
+                    let account = &mut state.socket_account;
+                    account.datagrams += count as u32;
+                    account.datagram_bytes += sizes[..count].iter().sum::<u64>();
+                    state.books.observer.outbound_datagrams(count as u64, 0);
+                    Ok((Ok(sent),))
+                }
+                Err(err) => Ok((Err(err.downcast()?),)),
+            }
         },
     )?;
     linker.allow_shadowing(false);

@@ -35,6 +35,8 @@ pub(crate) trait RequestObserver: Send + Sync + std::fmt::Debug {
     fn reply_refused(&self);
     /// What became of an outbound TCP connect the guest asked for.
     fn outbound(&self, result: OutboundResult);
+    /// UDP datagrams the guest sent to allowed addresses, and refused ones.
+    fn outbound_datagrams(&self, sent: u64, refused: u64);
     /// Where to count the bytes of a connection to `upstream` (the
     /// allow-list entry that let it through).
     fn upstream(&self, upstream: &str) -> Arc<dyn UpstreamTally>;
