@@ -2,7 +2,7 @@
 //! transport, the handler version, the duration, the bytes and the outcome;
 //! on stderr by default, in a file of its own, or off.
 
-use std::io::BufReader;
+use std::io::{BufReader, Read, Write};
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
@@ -92,4 +92,25 @@ fn the_access_log_goes_to_its_own_json_file_or_nowhere() {
     quiet.wait_for_log(&["request started"]);
     std::thread::sleep(Duration::from_millis(300));
     assert!(!quiet.log_text().contains("wasmserve::access"));
+}
+
+#[test]
+fn a_client_hanging_up_is_not_a_handler_failure() {
+    let server = Server::start(FAULTY, &[]);
+    // The handler writes until the client goes away.
+    let mut client = server.connect();
+    client.write_all(b"flood\n").expect("send");
+    let mut first = [0u8; 1024];
+    client.read_exact(&mut first).expect("the flood begins");
+    drop(client);
+    let line = server.wait_for_log(&["wasmserve::access", "outcome=\"client_closed\""]);
+    assert!(line.contains("INFO"), "{line}");
+    // Neither an ERROR line nor a failure.
+    assert!(
+        !server
+            .log_text()
+            .contains("request ended by handler failure"),
+        "{}",
+        server.log_text()
+    );
 }

@@ -7,7 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::fixtures::{FAULTY, PROXY, TCPCLIENT, TCPCLIENT_PY};
-use crate::support::{Server, exchange_line, pattern};
+use crate::support::{Server, descriptors, exchange_line, pattern};
 
 /// A server on a free loopback port that gives each connection to
 /// `serve` on a thread of its own. Runs until the test process ends.
@@ -326,11 +326,6 @@ fn metrics_count_connections_and_bytes_per_upstream() {
     ] {
         assert!(body.contains(&line), "{line} missing from:\n{body}");
     }
-}
-
-/// Descriptors the server holds now.
-fn descriptors(server: &Server) -> usize {
-    std::fs::read_dir(format!("/proc/{}/fd", server.pid())).map_or(0, Iterator::count)
 }
 
 /// Five clients at once each ask the handler to create `count` UDP sockets

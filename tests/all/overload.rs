@@ -12,7 +12,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crate::fixtures::{ECHO, GREET};
-use crate::support::{Server, closed_by_server, connect_from, exchange_line, rss_kib};
+use crate::support::{Server, closed_by_server, connect_from, descriptors, exchange_line, rss_kib};
 
 /// How many honest clients try, one after another, during each attack.
 const HONEST_CLIENTS: usize = 5;
@@ -60,11 +60,6 @@ fn assert_honest_clients_served(server: &Server) {
         );
         std::thread::sleep(Duration::from_millis(300));
     }
-}
-
-/// Descriptors the server holds.
-fn descriptors(server: &Server) -> usize {
-    std::fs::read_dir(format!("/proc/{}/fd", server.pid())).map_or(0, Iterator::count)
 }
 
 /// Waits (at most 10 s) for the server's descriptors to come back to within

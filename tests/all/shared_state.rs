@@ -196,6 +196,27 @@ fn kvstore_answers_redis_cli() {
     assert_eq!(cli(&["DEL", "a", "b", "c"]), "2");
     assert_eq!(cli(&["ECHO", "hello world"]), "hello world");
     assert!(cli(&["HSET", "h", "f", "v"]).contains("unknown command 'hset'"));
+    assert_eq!(cli(&["CONFIG", "GET", "appendonly"]), "appendonly\nno");
+    assert_eq!(cli(&["CONFIG", "GET", "no-such-thing"]), "");
+    // redis-benchmark reads the configuration first, and warns without it.
+    let bench = Command::new("redis-benchmark")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-t",
+            "ping",
+            "-n",
+            "100",
+            "-q",
+        ])
+        .output()
+        .expect("run redis-benchmark");
+    let said = String::from_utf8_lossy(&bench.stderr).into_owned()
+        + &String::from_utf8_lossy(&bench.stdout);
+    assert!(bench.status.success(), "{said}");
+    assert!(!said.contains("Could not fetch server CONFIG"), "{said}");
 }
 
 #[test]

@@ -343,6 +343,11 @@ pub fn write_config(dir: &std::path::Path, text: &str) -> String {
     path.to_str().expect("utf-8").to_owned()
 }
 
+/// How many descriptors the server process holds now.
+pub fn descriptors(server: &Server) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", server.pid())).map_or(0, Iterator::count)
+}
+
 /// The server process's resident memory, in KiB.
 pub fn rss_kib(server: &Server) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid()))

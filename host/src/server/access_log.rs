@@ -31,6 +31,9 @@ pub(super) enum Outcome {
     Evicted,
     /// Its TLS handshake failed or timed out: no handler ran.
     TlsHandshake,
+    /// The client closed or reset the connection, and the handler then
+    /// returned an error: not a handler failure.
+    ClientClosed,
 }
 
 impl Outcome {
@@ -41,6 +44,7 @@ impl Outcome {
             Self::Cut => "cut",
             Self::Evicted => "evicted",
             Self::TlsHandshake => "tls_handshake",
+            Self::ClientClosed => "client_closed",
         }
     }
 }

@@ -17,7 +17,7 @@ use super::admission::Admission;
 use super::gate::Refusal;
 use super::slots::Slot;
 use crate::net::{Incoming, TlsConnection, TlsTerminator, Transport, read_proxy_header, relay};
-use crate::wasm::{Activity, Handler, InstanceChoice, Request};
+use crate::wasm::{Activity, FailureCause, Handler, InstanceChoice, Request};
 
 /// How long a load balancer may take to send a connection's PROXY header
 /// (it sends it at once, in the connection's first segment).
@@ -295,6 +295,11 @@ impl Server {
             .await
         {
             Ok(()) => Outcome::Ok,
+            // A client hanging up is normal: no failure, no error line.
+            Err(err) if err.cause == FailureCause::ClientClosed => {
+                tracing::debug!(error = %err, "request ended: the client closed the connection");
+                Outcome::ClientClosed
+            }
             Err(err) => {
                 self.failures.record(err.cause);
                 self.metrics.failure(err.cause);

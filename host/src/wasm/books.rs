@@ -19,6 +19,9 @@ pub(crate) struct RequestBooks {
     pub(crate) observer: Arc<dyn RequestObserver>,
     /// Whether a read failed because the client was idle too long.
     pub(super) idle_timed_out: AtomicBool,
+    /// Whether the client closed or reset the connection (a stream read
+    /// saw its end, or a read or write failed because it was gone).
+    pub(super) client_gone: AtomicBool,
     /// Datagram replies refused (the first one is logged).
     pub(super) replies_refused: AtomicU64,
     /// Bytes read and written not yet passed on to the observer.
@@ -46,6 +49,7 @@ impl RequestBooks {
             cpu: Arc::new(CpuMeter::default()),
             observer,
             idle_timed_out: AtomicBool::new(false),
+            client_gone: AtomicBool::new(false),
             replies_refused: AtomicU64::new(0),
             unreported: [AtomicU64::new(0), AtomicU64::new(0)],
         }
@@ -81,6 +85,11 @@ impl RequestBooks {
     /// Whether a read failed because the client was idle too long.
     pub(crate) fn idle_timed_out(&self) -> bool {
         self.idle_timed_out.load(Ordering::Relaxed)
+    }
+
+    /// Whether the client closed or reset the connection.
+    pub(crate) fn client_gone(&self) -> bool {
+        self.client_gone.load(Ordering::Relaxed)
     }
 }
 

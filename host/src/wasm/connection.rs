@@ -124,6 +124,9 @@ impl Connection {
         };
         match read {
             Ok(bytes) => {
+                if bytes.is_empty() && !matches!(self.socket, Socket::Datagram(_)) {
+                    self.client_gone();
+                }
                 self.received(bytes.len());
                 Ok(Some(bytes))
             }
@@ -136,8 +139,23 @@ impl Connection {
                 }
                 Ok(None)
             }
-            Err(err) => Err(io_failure(err)),
+            Err(err) => Err(self.failed(io_failure(err))),
         }
+    }
+
+    /// Notes that the client closed or reset the connection.
+    fn client_gone(&self) {
+        if let Some(books) = self.books.get() {
+            books.client_gone.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// `failure`, noted in the books when it means the client is gone.
+    fn failed(&self, failure: IoFailure) -> IoFailure {
+        if failure == IoFailure::Closed && !matches!(self.socket, Socket::Datagram(_)) {
+            self.client_gone();
+        }
+        failure
     }
 
     /// Books `len` bytes received: counted, the clocks stamped, and the CPU
@@ -243,7 +261,7 @@ impl Connection {
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(err) => Err(match err.downcast::<ReplyRefused>() {
                 Ok(refused) => self.refused(&refused),
-                Err(err) => io_failure(err),
+                Err(err) => self.failed(io_failure(err)),
             }),
         }
     }

@@ -20,6 +20,11 @@ pub(crate) enum FailureCause {
     MaxLifetime,
     /// The guest returned an error from `handle`.
     GuestError,
+    /// The guest returned an error after its client closed or reset the
+    /// connection (end of stream read, or a write refused): not a
+    /// failure of the handler — not counted with the others, not logged
+    /// as an error, access-logged `client_closed`. Not in [`Self::ALL`].
+    ClientClosed,
 }
 
 impl FailureCause {
@@ -46,6 +51,7 @@ impl FailureCause {
             FailureCause::IdleTimeout => "idle_timeout",
             FailureCause::MaxLifetime => "max_lifetime",
             FailureCause::GuestError => "guest_error",
+            FailureCause::ClientClosed => "client_closed",
         }
     }
 }

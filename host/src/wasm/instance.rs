@@ -86,6 +86,13 @@ impl Handler {
                     guest_text(&message)
                 ),
             )),
+            Ok(Err(message)) if state.books.client_gone() => Err(HandleError::new(
+                FailureCause::ClientClosed,
+                format!(
+                    "the client closed the connection; handler returned: {}",
+                    guest_text(&message)
+                ),
+            )),
             Ok(Err(message)) => Err(HandleError::new(
                 FailureCause::GuestError,
                 format!("handler returned an error: {}", guest_text(&message)),
