@@ -346,7 +346,7 @@ const MAPPINGS_PER_CONNECTION: u64 = 8;
 /// raises it when this runs as root; says what it did, or why it could not.
 fn raise_map_count(count: usize) -> String {
     const PATH: &str = "/proc/sys/vm/max_map_count";
-    let needed = (count as u64 * MAPPINGS_PER_CONNECTION + 65_536).next_power_of_two();
+    let needed = (count as u64 * MAPPINGS_PER_CONNECTION + 16_384).next_power_of_two();
     let current: u64 = std::fs::read_to_string(PATH)
         .ok()
         .and_then(|text| text.trim().parse().ok())

@@ -3,6 +3,7 @@
 //! happens here; `app` runs what the flags ask for.
 
 mod access_args;
+mod outbound_args;
 mod service_args;
 mod state_args;
 mod tls_args;

@@ -10,9 +10,9 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args};
 
 use super::{parse_datagram_size, parse_duration, parse_setting};
-use crate::net::{AllowEntry, ListenAddr, ListenOptions, ListenSpec, MAX_UDP_PAYLOAD, parse_mode};
+use crate::net::{ListenAddr, ListenOptions, ListenSpec, MAX_UDP_PAYLOAD, parse_mode};
 use crate::service::{DEFAULT_PER_SOURCE, MAX_CONNECTIONS, MAX_MEMORY_MIB, ServiceSpec};
-use crate::wasm::{ConnectionLimits, DEFAULT_MAX_OUTBOUND, DatagramBudget};
+use crate::wasm::ConnectionLimits;
 
 /// The flags that describe what to serve: `--handler` with its listeners,
 /// limits and settings, or `--config FILE`. Shared by serving and `check`.
@@ -170,32 +170,9 @@ pub(crate) struct ServiceArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Limits")]
     pub(crate) max_lifetime: Option<Duration>,
 
-    /// Let the handler connect to HOST:PORT (TCP, and send UDP there):
-    /// an address, a network (10.0.0.0/8:5432), a port range
-    /// (127.0.0.1:8000-8100) or a host name, resolved once at start.
-    /// Repeatable; without it a handler can connect nowhere.
-    #[arg(long, value_name = "HOST:PORT", help_heading = "Outbound connections")]
-    pub(crate) allow_connect: Vec<AllowEntry>,
-
-    /// Sockets (TCP or UDP) one request may create, and so connections it
-    /// may open to allowed addresses; without --allow-connect it creates
-    /// none.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_OUTBOUND, help_heading = "Outbound connections")]
-    pub(crate) max_outbound: u32,
-
-    /// UDP datagrams one request may send to allowed addresses; past it a
-    /// send fails with access-denied.
-    #[arg(long, value_name = "N", default_value_t = DatagramBudget::default().datagrams, help_heading = "Outbound connections")]
-    pub(crate) max_outbound_datagrams: u32,
-
-    /// Bytes of UDP payload one request may send to allowed addresses.
-    #[arg(long, value_name = "BYTES", default_value_t = DatagramBudget::default().bytes, help_heading = "Outbound connections")]
-    pub(crate) max_outbound_datagram_bytes: u64,
-
-    /// How long one outbound TCP connect may take before the handler's
-    /// connect fails with a timeout, e.g. 3s.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, help_heading = "Outbound connections")]
-    pub(crate) connect_timeout: Duration,
+    /// Outbound connections and datagrams.
+    #[command(flatten)]
+    pub(crate) outbound: super::outbound_args::OutboundArgs,
 
     /// Shared state: buckets and channels.
     #[command(flatten)]
@@ -306,13 +283,10 @@ impl ServiceArgs {
             state: self.state.spec(),
             access: self.access.rules(),
             tls: self.tls.spec(),
-            allow_connect: self.allow_connect.clone(),
-            max_outbound: self.max_outbound,
-            outbound_datagrams: DatagramBudget {
-                datagrams: self.max_outbound_datagrams,
-                bytes: self.max_outbound_datagram_bytes,
-            },
-            connect_timeout: self.connect_timeout,
+            allow_connect: self.outbound.allow_connect.clone(),
+            max_outbound: self.outbound.max_outbound,
+            outbound_datagrams: self.outbound.datagram_budget(),
+            connect_timeout: self.outbound.connect_timeout,
             watch: self.watch,
             reuse_datagram_instances: self.reuse_datagram_instances,
             ..ServiceSpec::for_handler(handler.to_owned())

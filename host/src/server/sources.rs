@@ -119,9 +119,7 @@ impl Sources {
             None => false,
         }
     }
-}
 
-impl Sources {
     /// The waiting room is full: the source with the most connections
     /// waiting for a slot gives up its oldest waiting one (its task closes
     /// it), so the listener can take the next client. Returns whether one
@@ -149,9 +147,7 @@ impl Sources {
             None => false,
         }
     }
-}
 
-impl Sources {
     /// Under pressure: up to `count` connections in service whose client
     /// has sent nothing at all and that have moved no byte for `silent_for`
     /// are evicted — the busiest sources' first, the longest idle first
