@@ -88,3 +88,25 @@ fn javascript_echo_and_greet_over_tcp_and_udp() {
     check_echo(ECHO_JS);
     check_greet(GREET_JS);
 }
+
+#[test]
+#[cfg_attr(
+    wasmserve_no_python,
+    ignore = "componentize-py could not be installed or run (see the build's warning)"
+)]
+fn a_first_compile_is_announced_and_a_cached_start_is_quiet() {
+    // A Python handler takes seconds to compile without the cache.
+    let compiling = Server::start(ECHO_PY, &["--no-cache"]);
+    compiling.wait_for_log(&[
+        "compiling",
+        "echo-py.wasm",
+        "(first start; cached afterwards)",
+    ]);
+    // A handler from the cache loads in milliseconds: no such line (the
+    // first start fills the cache, if no other test did).
+    drop(Server::start(crate::fixtures::ECHO, &[]));
+    let cached = Server::start(crate::fixtures::ECHO, &[]);
+    let mut client = BufReader::new(cached.connect());
+    assert_eq!(exchange_line(&mut client, "hi"), "hi\n");
+    assert!(!cached.log_text().contains("first start; cached afterwards"));
+}

@@ -355,3 +355,36 @@ fn bad_tls_files_are_one_line_errors() {
         assert_one_line_error(&args, needles);
     }
 }
+
+#[test]
+#[cfg_attr(
+    wasmserve_no_openssl,
+    ignore = "openssl is not installed (Debian package openssl)"
+)]
+fn the_servers_cipher_order_wins_over_the_clients() {
+    let pki = Pki::new();
+    let server = tls_server(ECHO, &pki, &[]);
+    // The client prefers ChaCha20; the server's order puts AES-GCM first.
+    let output = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &server.addrs[0],
+            "-servername",
+            "localhost",
+        ])
+        .args(["-CAfile", &path(&pki.ca_cert), "-tls1_3"])
+        .args([
+            "-ciphersuites",
+            "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256",
+        ])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .expect("openssl s_client");
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        said.contains("Cipher is TLS_AES_128_GCM_SHA256"),
+        "the client's first choice won:\n{said}"
+    );
+}

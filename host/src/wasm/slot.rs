@@ -79,6 +79,10 @@ impl HandlerSlot {
     }
 }
 
+/// How long loading a handler may take before the log says it is being
+/// compiled (a compile-cache hit takes milliseconds).
+const COMPILE_NOTICE_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Loads (reads, compiles, checks) a handler on tokio's blocking pool:
 /// compiling takes from milliseconds to seconds, and must not hold up the
 /// runtime's workers, which serve every connection.
@@ -107,12 +111,21 @@ pub(crate) async fn load_off_runtime(
         }
     };
     let source: PathBuf = path.to_owned();
-    let loaded = tokio::task::spawn_blocking(move || Handler::load(&engine, &file, env))
-        .await
-        .map_err(|err| LoadError::Compile {
-            path: path.to_owned(),
-            reason: format!("the compile task failed: {err}"),
-        })??;
+    let name = file.display().to_string();
+    let mut compiling = tokio::task::spawn_blocking(move || Handler::load(&engine, &file, env));
+    // A cached handler loads in milliseconds; a first compile (a Python
+    // handler: several seconds) says so rather than leave a silent pause.
+    let compiled = tokio::select! {
+        compiled = &mut compiling => compiled,
+        () = tokio::time::sleep(COMPILE_NOTICE_AFTER) => {
+            tracing::info!("compiling {name} (first start; cached afterwards)");
+            compiling.await
+        }
+    };
+    let loaded = compiled.map_err(|err| LoadError::Compile {
+        path: path.to_owned(),
+        reason: format!("the compile task failed: {err}"),
+    })??;
     Ok(match digest {
         Some(digest) => loaded.pulled_from(source, &digest),
         None => loaded,

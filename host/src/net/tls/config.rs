@@ -109,6 +109,9 @@ impl TlsSpec {
             .with_single_cert(certs, key)
             .map_err(|err| TlsError::Mismatch(err.to_string()))?;
         config.alpn_protocols = self.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+        // The server's order of cipher suites wins over the client's (what
+        // testssl.sh and the Mozilla guidelines expect of a server).
+        config.ignore_client_order = true;
         Ok(config)
     }
 }
