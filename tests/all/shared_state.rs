@@ -343,9 +343,39 @@ fn metrics_count_key_value_operations_and_messages() {
         "wasmserve_kv_operations_total{service=\"visits.wasm\",op=\"open\",result=\"ok\"} 3",
         "wasmserve_kv_operations_total{service=\"visits.wasm\",op=\"atomic\",result=\"ok\"} 3",
         "wasmserve_kv_operations_total{service=\"visits.wasm\",op=\"atomic\",result=\"error\"} 0",
-        "wasmserve_kv_bytes{service=\"visits.wasm\"} 7",
+        // One entry: its bucket's name (`service/visits.wasm/default`, 27
+        // bytes) and a separator, the key `visits` (6), the value `3` (1),
+        // 128 for the entry and 1,024 for the bucket.
+        "wasmserve_kv_bytes{service=\"visits.wasm\"} 1187",
         "wasmserve_channel_messages_lost_total{service=\"visits.wasm\"} 0",
     ] {
         assert!(body.contains(line), "{line} missing from:\n{body}");
+    }
+}
+
+#[test]
+fn tiny_keys_or_one_key_per_bucket_cannot_hold_many_times_the_cap() {
+    // Each entry counts its bucket's name, its key, its value and an
+    // overhead; each bucket an overhead: the store is full long before the
+    // host holds many times --kv-max-bytes (it held 13x, and 181x with one
+    // key per bucket, when only key and value bytes counted).
+    const CAP_MIB: u64 = 16;
+    let cap = (CAP_MIB * 1024 * 1024).to_string();
+    for attack in ["kv-tiny", "kv-buckets"] {
+        let server = Server::start(FAULTY, &["--kv-max-bytes", &cap, "--max-cpu", "30s"]);
+        let mut client = BufReader::new(server.connect());
+        assert_eq!(exchange_line(&mut client, "warm"), "warm\n");
+        let baseline = crate::support::rss_kib(&server);
+        let reply = exchange_line(&mut client, attack);
+        assert!(
+            reply.starts_with("refused after ") && reply.contains("--kv-max-bytes"),
+            "{attack}: {reply}"
+        );
+        let grown = crate::support::rss_kib(&server).saturating_sub(baseline);
+        eprintln!("{attack}: {} KiB more, {}", grown, reply.trim_end());
+        assert!(
+            grown <= CAP_MIB * 1024 * 3 / 2 + 8 * 1024,
+            "{attack}: RSS grew {grown} KiB for a {CAP_MIB} MiB cap"
+        );
     }
 }

@@ -93,7 +93,7 @@ impl StateFamilies {
         );
         registry.register(
             "kv_bytes",
-            "Bytes of keys and values the service holds in an embedded backend (memory, file), against --kv-max-bytes",
+            "Bytes the service's entries count for in an embedded backend (memory, file), against --kv-max-bytes: each entry its bucket's name, key, value and 128 bytes of overhead; each bucket 1 KiB in memory",
             self.kv_bytes.clone(),
         );
         registry.register(

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{BucketId, Found, KvError, Swapped, footprint, incremented};
+use super::{BucketId, Found, KvError, Swapped, footprint, incremented, row_footprint};
 
 /// One table; a row's key is `BUCKET-FULL-NAME \0 KEY`.
 const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("wasmserve-kv");
@@ -64,7 +64,7 @@ impl FileKv {
             for entry in rows {
                 let (key, value) = entry.map_err(|err| format!("{}: {err}", path.display()))?;
                 if let Some(account) = account_of(key.value()) {
-                    let bytes = (key.value().len() + value.value().len()) as u64;
+                    let bytes = row_footprint(key.value().len(), value.value());
                     *accounts.entry(account.to_owned()).or_default() += bytes;
                 }
             }
@@ -180,8 +180,8 @@ impl FileKv {
                     let old = table
                         .insert(row(&id, key).as_str(), value.as_slice())
                         .map_err(backend_error)?
-                        .map_or(0, |old| footprint(key, old.value()));
-                    total = total.saturating_sub(old) + footprint(key, value);
+                        .map_or(0, |old| footprint(&id.full, key, old.value()));
+                    total = total.saturating_sub(old) + footprint(&id.full, key, value);
                 }
                 Ok((total, ()))
             })
@@ -202,7 +202,7 @@ impl FileKv {
                         .remove(row(&id, key).as_str())
                         .map_err(backend_error)?
                     {
-                        total = total.saturating_sub(footprint(key, old.value()));
+                        total = total.saturating_sub(footprint(&id.full, key, old.value()));
                     }
                 }
                 Ok((total, ()))
@@ -259,8 +259,11 @@ impl FileKv {
                 table
                     .insert(row.as_str(), new.as_slice())
                     .map_err(backend_error)?;
-                let old_bytes = old.map_or(0, |old| footprint(&key, &old));
-                Ok((held.saturating_sub(old_bytes) + footprint(&key, &new), out))
+                let old_bytes = old.map_or(0, |old| footprint(&id.full, &key, &old));
+                Ok((
+                    held.saturating_sub(old_bytes) + footprint(&id.full, &key, &new),
+                    out,
+                ))
             })
         })
         .await
@@ -293,5 +296,38 @@ impl FileKv {
             false => Ok((None, false)),
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_account_counts_the_same_after_reopening() -> Result<(), KvError> {
+        let path =
+            std::env::temp_dir().join(format!("wasmserve-kv-reopen-{}.redb", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let id = BucketId {
+            account: "service/t".into(),
+            full: "service/t/b".into(),
+        };
+        let held = {
+            let kv = FileKv::open(&path).map_err(KvError::Backend)?;
+            let pairs = vec![("a".to_owned(), vec![1; 10]), ("bb".to_owned(), Vec::new())];
+            kv.set_many(&id, pairs, u64::MAX).await?;
+            kv.delete_many(&id, vec!["a".to_owned()]).await?;
+            kv.held("service/t")
+        };
+        let reopened = FileKv::open(&path)
+            .map_err(KvError::Backend)?
+            .held("service/t");
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(
+            held, reopened,
+            "counted while running, then after reopening"
+        );
+        assert_eq!(held, footprint("service/t/b", "bb", &[]));
+        Ok(())
     }
 }

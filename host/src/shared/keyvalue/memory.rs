@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{BucketId, Found, KvError, Swapped, footprint, incremented};
+use super::{BUCKET_OVERHEAD, BucketId, Found, KvError, Swapped, footprint, incremented};
 
 /// Every bucket of every service using `memory`, behind one lock (each
 /// operation holds it for a map lookup and a copy).
@@ -30,11 +30,14 @@ impl Buckets {
         let held = self.accounts.get(&id.account).copied().unwrap_or(0);
         let bucket = self.buckets.get(&id.full);
         let mut total = held;
+        if bucket.is_none() && !pairs.is_empty() {
+            total += BUCKET_OVERHEAD;
+        }
         for (key, value) in &pairs {
             let old = bucket
                 .and_then(|bucket| bucket.get(key))
-                .map_or(0, |old| footprint(key, old));
-            total = total.saturating_sub(old) + footprint(key, value);
+                .map_or(0, |old| footprint(&id.full, key, old));
+            total = total.saturating_sub(old) + footprint(&id.full, key, value);
         }
         if total > max && total > held {
             return Err(KvError::Full {
@@ -103,11 +106,12 @@ impl MemoryKv {
         let mut freed = 0;
         for key in keys {
             if let Some(old) = bucket.remove(&key) {
-                freed += footprint(&key, &old);
+                freed += footprint(&id.full, &key, &old);
             }
         }
         if bucket.is_empty() {
             buckets.buckets.remove(&id.full);
+            freed += BUCKET_OVERHEAD;
         }
         if let Some(held) = buckets.accounts.get_mut(&id.account) {
             *held = held.saturating_sub(freed);

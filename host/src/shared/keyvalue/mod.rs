@@ -351,7 +351,25 @@ pub(super) fn incremented(value: Option<&[u8]>, delta: i64) -> Result<i64, KvErr
     current.checked_add(delta).ok_or(KvError::NotAnInteger)
 }
 
-/// The bytes a key and its value count for against an account.
-pub(super) fn footprint(key: &str, value: &[u8]) -> u64 {
-    (key.len() + value.len()) as u64
+/// What one entry costs the host beyond its bytes: a map node and two
+/// allocations in memory (about 112 bytes per key measured), its row and
+/// index in a file. Counted against `--kv-max-bytes`, so that millions of
+/// empty keys cannot hold many times the cap.
+pub(super) const ENTRY_OVERHEAD: u64 = 128;
+
+/// What a bucket that holds entries costs the memory backend beyond them
+/// (its map and name; about 750 bytes measured).
+pub(super) const BUCKET_OVERHEAD: u64 = 1024;
+
+/// The bytes an entry counts for against its account: its bucket's full
+/// name, its key and its value — what a file backend stores in its row
+/// (`BUCKET \0 KEY`, see `file.rs`) — and [`ENTRY_OVERHEAD`]. The same on
+/// every embedded backend, and the same when a file is reopened.
+pub(super) fn footprint(bucket: &str, key: &str, value: &[u8]) -> u64 {
+    row_footprint(bucket.len() + 1 + key.len(), value)
+}
+
+/// [`footprint`] of a stored row of `row_len` bytes (bucket, `\0`, key).
+pub(super) fn row_footprint(row_len: usize, value: &[u8]) -> u64 {
+    (row_len + value.len()) as u64 + ENTRY_OVERHEAD
 }
