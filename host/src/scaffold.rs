@@ -355,8 +355,10 @@ fn js_project(name: &str) -> Files {
 //
 // `request` is one connection (or one datagram): `request.read(max)` returns
 // a Uint8Array (empty at end of stream), `request.write(bytes)` sends all of
-// it, `request.peerAddr()` is the client's address. What the handler prints
-// with console.log goes to the host's log.
+// it, `request.peerAddr()` is the client's address. There is no `console`
+// in this build (jco's QuickJS backend with WASI stubbed out): a handler
+// cannot print to the host's log, and a line using console fails every
+// request with `console is not defined`.
 
 export function handle(request) {{
   for (;;) {{
@@ -392,7 +394,19 @@ export function handle(request) {{
 
 #[cfg(test)]
 mod tests {
-    use super::parse_name;
+    use super::{js_project, parse_name};
+
+    #[test]
+    fn the_javascript_template_promises_no_console() {
+        let files = js_project("jsecho");
+        let handler = files
+            .iter()
+            .find(|(path, _)| *path == "handler.js")
+            .map(|(_, text)| text.as_str())
+            .unwrap_or_default();
+        assert!(handler.contains("There is no `console`"), "{handler}");
+        assert!(!handler.contains("console.log goes"), "{handler}");
+    }
 
     #[test]
     fn names_must_make_a_crate_and_a_file_name() {
