@@ -134,8 +134,8 @@ pub(crate) fn next_publisher_id() -> PublisherId {
 #[derive(Debug, Clone)]
 pub(crate) struct ServiceChannels {
     hub: Arc<Hub>,
-    /// Payload bytes queued for the service's subscribers, all together.
-    queued: Arc<std::sync::atomic::AtomicUsize>,
+    /// The service's subscribers' queues, and their bytes together.
+    queued: Arc<queue::ServiceQueues>,
     service: Arc<str>,
     shared: Arc<BTreeSet<String>>,
     limits: StateLimits,
@@ -209,6 +209,7 @@ impl ServiceChannels {
             Arc::clone(&self.queued),
             Arc::clone(&self.observer),
         ));
+        self.queued.add(&queue);
         match &self.hub.relay {
             Some(relay) => relay.subscribe(&self.hub, &full, &queue).await?,
             None => self.hub.add(&full, &queue),
@@ -294,7 +295,7 @@ mod tests {
                 assert_eq!(sent, Ok(()));
             }
         }
-        assert!(channels.queued.load(Ordering::Relaxed) <= 10_000);
+        assert!(channels.queued.bytes() <= 10_000);
         let mut got = 0;
         let mut lost = 0;
         for subscription in subscriptions.iter().flatten() {
@@ -306,7 +307,7 @@ mod tests {
         assert_eq!(got + lost, 1000);
         assert!(got <= 100, "{got}");
         drop(subscriptions);
-        assert_eq!(channels.queued.load(Ordering::Relaxed), 0);
+        assert_eq!(channels.queued.bytes(), 0);
     }
 
     #[tokio::test]
