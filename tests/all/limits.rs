@@ -186,21 +186,26 @@ fn sigterm_during_100_transfers_loses_no_byte() {
             let started = Arc::clone(&started);
             thread::spawn(move || {
                 let data = pattern(64 * 1024, i as u64);
+                let mut stream = stream;
+                // The first chunk's echo: the server has taken this
+                // transfer (not merely the kernel's backlog) before the
+                // stop comes.
+                stream.write_all(&data[..4096]).expect("send");
+                let mut echoed = vec![0u8; 4096];
+                stream.read_exact(&mut echoed).expect("the first echo");
+                started.wait();
                 let mut writer = stream.try_clone().expect("clone");
-                let sent = data.clone();
+                let rest = data[4096..].to_vec();
                 let sender = thread::spawn(move || {
-                    for (n, chunk) in sent.chunks(4096).enumerate() {
-                        writer.write_all(chunk).expect("send");
-                        if n == 0 {
-                            started.wait();
-                        }
+                    for chunk in rest.chunks(4096) {
                         thread::sleep(Duration::from_millis(20));
+                        writer.write_all(chunk).expect("send");
                     }
                     writer
                         .shutdown(std::net::Shutdown::Write)
                         .expect("half close");
                 });
-                let echoed = crate::support::read_to_end(stream);
+                echoed.extend(crate::support::read_to_end(stream));
                 sender.join().expect("sender");
                 assert!(echoed == data, "client {i} lost or mixed bytes");
             })
