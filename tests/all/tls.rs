@@ -63,6 +63,22 @@ fn a_rustls_client_gets_plaintext_through_and_the_handler_sees_what_tls_negotiat
     assert!(back == data, "the echo came back different");
 }
 
+/// `openssl s_client` to `server`'s first listener as `localhost`,
+/// trusting `pki`'s CA.
+fn s_client(server: &Server, pki: &Pki) -> Command {
+    let mut command = Command::new("openssl");
+    command
+        .args([
+            "s_client",
+            "-connect",
+            &server.addrs[0],
+            "-servername",
+            "localhost",
+        ])
+        .args(["-CAfile", &path(&pki.ca_cert)]);
+    command
+}
+
 #[test]
 #[cfg_attr(
     wasmserve_no_openssl,
@@ -71,20 +87,8 @@ fn a_rustls_client_gets_plaintext_through_and_the_handler_sees_what_tls_negotiat
 fn openssl_s_client_talks_to_a_tls_service() {
     let pki = Pki::new();
     let server = tls_server(ECHO, &pki, &[]);
-    let mut child = Command::new("openssl")
-        .args([
-            "s_client",
-            "-connect",
-            &server.addrs[0],
-            "-servername",
-            "localhost",
-        ])
-        .args([
-            "-CAfile",
-            &path(&pki.ca_cert),
-            "-verify_return_error",
-            "-quiet",
-        ])
+    let mut child = s_client(&server, &pki)
+        .args(["-verify_return_error", "-quiet"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -365,15 +369,8 @@ fn the_servers_cipher_order_wins_over_the_clients() {
     let pki = Pki::new();
     let server = tls_server(ECHO, &pki, &[]);
     // The client prefers ChaCha20; the server's order puts AES-GCM first.
-    let output = Command::new("openssl")
-        .args([
-            "s_client",
-            "-connect",
-            &server.addrs[0],
-            "-servername",
-            "localhost",
-        ])
-        .args(["-CAfile", &path(&pki.ca_cert), "-tls1_3"])
+    let output = s_client(&server, &pki)
+        .arg("-tls1_3")
         .args([
             "-ciphersuites",
             "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256",

@@ -6,8 +6,8 @@
 //! stopped it) and a few requests every descriptor of the process, so no
 //! listener could accept. Both are shadowed here: a service without
 //! `--allow-connect` creates no socket at all (`access-denied`), and one
-//! with it at most `--max-outbound` sockets per request (per instance), TCP and UDP
-//! together (`new-socket-limit` past that). Name look-ups (DNS is off for
+//! with it at most `--max-outbound` sockets per request (per instance),
+//! TCP and UDP together (`new-socket-limit` past that). Name look-ups (DNS is off for
 //! guests: `localhost`, and forms such as `127.1` that a guest's standard
 //! library hands to the resolver) are refused with `access-denied` too.
 //! Each refusal is counted as a refused outbound attempt and logged once
@@ -37,9 +37,9 @@ const UDP_INTERFACE: &str = "wasi:sockets/udp@0.2.12";
 const MAX_NAME_CHARS: usize = 128;
 
 /// How many sockets one instance created, what it sent as UDP datagrams,
-/// and whether a refusal was logged. Not reset between the datagrams a warm instance serves: it may
-/// keep sockets from one to the next, so its account is its lifetime's (as
-/// `--max-outbound`'s connect count is).
+/// and whether a refusal was logged. Not reset between the datagrams a
+/// warm instance serves: it may keep sockets from one to the next, so its
+/// account is its lifetime's (as `--max-outbound`'s connect count is).
 #[derive(Debug, Default)]
 pub(crate) struct SocketAccount {
     created: u32,
