@@ -146,8 +146,25 @@ fn relays_two_lines(handler: &str, metrics: bool) -> (Server, String) {
 
 #[test]
 fn handlers_connect_nowhere_by_default_and_the_refusal_is_logged_once() {
+    refused_in_words(TCPCLIENT);
+}
+
+#[test]
+#[cfg_attr(
+    wasmserve_no_python,
+    ignore = "componentize-py could not be installed or run here (tests/build.rs printed why)"
+)]
+fn a_python_handler_is_refused_in_words_too() {
+    refused_in_words(TCPCLIENT_PY);
+}
+
+/// `handler` (a line relay) without `--allow-connect`: the host refuses and
+/// logs it once in the connection's span, and the handler's own error says
+/// "access denied" in words, not as WASI's errno 2 (which reads as "no such
+/// file" to a Linux user).
+fn refused_in_words(handler: &str) {
     let upstream = format!("127.0.0.1:{}", line_upstream());
-    let server = Server::start(TCPCLIENT, &["--set", &format!("upstream={upstream}")]);
+    let server = Server::start(handler, &["--set", &format!("upstream={upstream}")]);
     let mut client = BufReader::new(server.connect());
     client.get_mut().write_all(b"hello\n").expect("send");
     let mut reply = String::new();
@@ -158,6 +175,11 @@ fn handlers_connect_nowhere_by_default_and_the_refusal_is_logged_once() {
         "not in the connection's span: {line}"
     );
     server.wait_for_count("outbound refused", 1);
+    let failure = server.wait_for_log(&["request ended", "cannot connect to"]);
+    assert!(
+        failure.contains("access denied") && !failure.contains("os error"),
+        "{failure}"
+    );
 }
 
 #[test]

@@ -18,8 +18,16 @@ from wasmserve_sdk import BaseRequestHandler, serve, setting
 class TcpClientHandler(BaseRequestHandler):
     def handle(self):
         host, _, port = (setting("upstream") or "").rpartition(":")
-        upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        upstream.connect((host.encode(), int(port)))
+        try:
+            upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            upstream.connect((host.encode(), int(port)))
+        except PermissionError:
+            # WASI numbers errno differently from Linux ("[Errno 2]" is
+            # access denied there, "no such file" here): say it in words.
+            raise PermissionError(
+                f"cannot connect to {host}:{port}: access denied "
+                "(the host's --allow-connect does not list it)"
+            ) from None
         answers = upstream.makefile("rb")
         pending = b""
         while data := self.request.recv(4096):

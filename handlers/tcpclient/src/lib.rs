@@ -6,7 +6,7 @@
 //! Build: `cargo build --release --target wasm32-wasip2 -p tcpclient`
 //! Serve: `wasmserve --handler target/wasm32-wasip2/release/tcpclient.wasm --tcp 8100 --set upstream=127.0.0.1:8101 --allow-connect 127.0.0.1:8101`
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::TcpStream;
 
 use wasmserve_sdk::Request;
@@ -15,9 +15,8 @@ fn handle(request: Request) -> std::io::Result<()> {
     let upstream = wasmserve_sdk::setting("upstream")
         .ok_or_else(|| std::io::Error::other("no upstream: --set upstream=IP:PORT"))?;
     // Plain std: wasmserve grants the socket if the operator allowed it.
-    let stream = TcpStream::connect(upstream.as_str()).map_err(|err| {
-        std::io::Error::new(err.kind(), format!("cannot connect to {upstream}: {err}"))
-    })?;
+    let stream =
+        TcpStream::connect(upstream.as_str()).map_err(|err| connect_error(&upstream, err))?;
     let mut answers = BufReader::new(&stream);
     for line in request.lines() {
         let line = line?;
@@ -30,6 +29,19 @@ fn handle(request: Request) -> std::io::Result<()> {
         request.sendall(answer.as_bytes())?;
     }
     Ok(())
+}
+
+/// Names why a connect failed in words. The guest's `std` numbers errors as
+/// WASI does, where access denied is errno 2 — "no such file" to anyone
+/// reading it as a Linux errno — so the number is left out.
+fn connect_error(upstream: &str, err: std::io::Error) -> std::io::Error {
+    let why = match err.kind() {
+        ErrorKind::PermissionDenied => {
+            "access denied (the host's --allow-connect does not list it)".to_owned()
+        }
+        kind => kind.to_string(),
+    };
+    std::io::Error::new(err.kind(), format!("cannot connect to {upstream}: {why}"))
 }
 
 wasmserve_sdk::export_handler!(handle);
