@@ -19,7 +19,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const WASM_TARGET: &str = "wasm32-wasip2";
+use xtask::{WASM_TARGET, ensure_wasm_target, handler_build, handler_dir};
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -48,32 +48,14 @@ fn main() {
 
     let mut crates = crate_dirs(&workspace.join("handlers"));
     crates.extend(crate_dirs(&workspace.join("tests/fixtures")));
-    ensure_wasm_target();
+    if let Err(message) = ensure_wasm_target(env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
+    {
+        panic!("{message}");
+    }
 
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut build = Command::new(cargo);
-    build
-        .arg("build")
-        .arg("--release")
-        .arg("--target")
-        .arg(WASM_TARGET)
-        .arg("--target-dir")
-        .arg(&fixture_target_dir)
-        .arg("--manifest-path")
-        .arg(workspace.join("Cargo.toml"));
-    for (name, _) in &crates {
-        build.arg("-p").arg(name);
-    }
-    // Flags meant for the host build must not leak into the wasm build.
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        "CARGO_TARGET_DIR",
-    ] {
-        build.env_remove(var);
-    }
-    let status = build
+    let names: Vec<&str> = crates.iter().map(|(name, _)| name.as_str()).collect();
+    let status = handler_build(cargo, &workspace, &target_dir, &names)
         .status()
         .expect("cannot run cargo to build the handler fixtures");
     assert!(
@@ -81,7 +63,7 @@ fn main() {
         "building the handler fixtures for {WASM_TARGET} failed (see above)"
     );
 
-    let out_dir = fixture_target_dir.join(WASM_TARGET).join("release");
+    let out_dir = handler_dir(&target_dir);
     let mut consts = String::new();
     for (name, _) in &crates {
         let file = name.replace('-', "_");
@@ -198,32 +180,6 @@ fn crate_dirs(dir: &Path) -> Vec<(String, PathBuf)> {
         .collect();
     crates.sort();
     crates
-}
-
-/// Installs the wasm target for the pinned toolchain if it is missing (a
-/// machine that had the toolchain before `rust-toolchain.toml` asked for the
-/// target does not get it otherwise).
-fn ensure_wasm_target() {
-    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let sysroot = Command::new(rustc)
-        .args(["--print", "sysroot"])
-        .output()
-        .ok()
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .map(|text| PathBuf::from(text.trim()));
-    if let Some(sysroot) = sysroot
-        && sysroot.join("lib/rustlib").join(WASM_TARGET).exists()
-    {
-        return;
-    }
-    println!("cargo:warning=installing the {WASM_TARGET} target with rustup");
-    let status = Command::new("rustup")
-        .args(["target", "add", WASM_TARGET])
-        .status();
-    assert!(
-        matches!(status, Ok(status) if status.success()),
-        "the {WASM_TARGET} target is missing and `rustup target add {WASM_TARGET}` failed; install it and retry"
-    );
 }
 
 /// A language whose handlers are built with a tool from a package registry.

@@ -1,22 +1,25 @@
-//! Every command block of README.md runs as written, so the README cannot
-//! drift from the binary.
+//! How a documentation page runs (for [`crate::docs`]).
 //!
-//! Each fenced `sh` block is run line by line from a scratch directory,
-//! with a `wasmserve` on the PATH (the binary under test), against the
-//! handlers this crate's build script built. Only three things are
-//! rewritten, the same way in every block: the ports 8100 and 8101 become
-//! free ports, `/tmp/` becomes a scratch folder, and
-//! `target/wasm32-wasip2/release/` becomes the folder of the built fixtures
-//! (built by the very command the README shows). A `wasmserve` command that
-//! listens runs in the background until the next one starts, and must have
-//! printed its `listening` line first; every other command must exit 0. A
-//! `toml` block is saved as `wasmserve.toml`. A `console` block (`$ command`
-//! then its output) must print exactly that output.
+//! Each fenced `sh` block is run line by line from a scratch directory of
+//! the page's own, with a `wasmserve` on the PATH (the binary under test),
+//! against the handlers this crate's build script built. Only three things
+//! are rewritten, the same way in every block: the ports 8100 to 8103 and
+//! 5000 become free ports, `/tmp/` becomes a scratch folder, and
+//! `target/wasm32-wasip2/release/` becomes the folder of the built fixtures.
+//! A `wasmserve` command that listens runs in the background until the next
+//! one starts, and must have printed its `listening` line first; a line
+//! ending in ` &` (an upstream, a registry) runs in the background until the
+//! page ends; every other command must exit 0. A `toml` block is saved as
+//! `wasmserve.toml`, and a block whose first line is `# save as PATH` as
+//! PATH. A `console` block (`$ command` then its output) must print exactly
+//! that output.
 //!
 //! `cargo` commands are not run here (they are what runs this test, or a
 //! release build of their own): each is checked instead — the packages it
-//! names exist, `cargo install --path` names the binary's crate, and
-//! `cargo run --bin wasmserve -- ARGS` runs as `wasmserve ARGS`.
+//! names exist, `cargo install --path` names the binary's crate — and the
+//! two that serve run as what they amount to: `cargo run --bin wasmserve --
+//! ARGS` as `wasmserve ARGS`, `cargo serve NAME [FLAGS]` as `wasmserve
+//! --handler NAME.wasm FLAGS` (`--tcp 8100` without flags).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -27,29 +30,31 @@ use std::time::Duration;
 use crate::fixtures::ECHO;
 use crate::support::{CACHE_DIR, WASMSERVE};
 
-const README: &str = include_str!("../../README.md");
-
-/// The workspace's packages a README `cargo -p NAME` may name.
-const PACKAGES: [&str; 4] = [
+/// The workspace's packages a `cargo -p NAME` may name besides handlers.
+const PACKAGES: [&str; 5] = [
     "wasmserve",
     "wasmserve-bench",
     "wasmserve-sdk",
     "wasmserve-tests",
+    "xtask",
 ];
 
-/// One fenced block of the README: its language and its lines.
+/// The ports the docs use, each replaced by a free one.
+const PORTS: [&str; 5] = ["8100", "8101", "8102", "8103", "5000"];
+
+/// One fenced block of a page: its language and its lines.
 #[derive(Debug)]
-struct Block {
-    lang: String,
-    lines: Vec<String>,
-    /// The README line the block starts at, for messages.
-    at: usize,
+pub struct Block {
+    pub lang: String,
+    pub lines: Vec<String>,
+    /// The page line the block starts at, for messages.
+    pub at: usize,
 }
 
-fn blocks() -> Vec<Block> {
+pub fn blocks(page: &str) -> Vec<Block> {
     let mut blocks = Vec::new();
     let mut current: Option<Block> = None;
-    for (number, line) in README.lines().enumerate() {
+    for (number, line) in page.lines().enumerate() {
         match (current.take(), line.strip_prefix("```")) {
             (None, Some(lang)) => {
                 current = Some(Block {
@@ -80,18 +85,39 @@ fn free_port() -> u16 {
     }
 }
 
-/// The scratch world the README's commands run in.
+/// `text` with every `from` that is a whole number (no digit either side)
+/// replaced by `to`.
+fn replace_number(text: &str, from: &str, to: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(from) {
+        let before = rest[..at].chars().next_back();
+        let after = rest[at + from.len()..].chars().next();
+        out.push_str(&rest[..at]);
+        let whole = !before.is_some_and(|c| c.is_ascii_digit())
+            && !after.is_some_and(|c| c.is_ascii_digit());
+        out.push_str(if whole { to } else { from });
+        rest = &rest[at + from.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The scratch world a page's commands run in.
 struct Scratch {
+    page: &'static str,
     dir: tempfile::TempDir,
     bin: PathBuf,
-    ports: [(String, String); 2],
+    ports: Vec<(&'static str, String)>,
     fixtures: String,
-    /// The `wasmserve` serving in the background, if any.
+    /// The `wasmserve` serving in the foreground, if any.
     server: Option<Child>,
+    /// What runs until the page ends (lines ending in ` &`).
+    background: Vec<Child>,
 }
 
 impl Scratch {
-    fn new() -> Self {
+    fn new(page: &'static str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let bin = dir.path().join("bin");
         std::fs::create_dir_all(&bin).expect("bin dir");
@@ -103,24 +129,26 @@ impl Scratch {
             .display()
             .to_string();
         Scratch {
+            page,
             bin,
-            ports: [
-                ("8100".to_owned(), free_port().to_string()),
-                ("8101".to_owned(), free_port().to_string()),
-            ],
+            ports: PORTS
+                .iter()
+                .map(|port| (*port, free_port().to_string()))
+                .collect(),
             fixtures,
             server: None,
+            background: Vec::new(),
             dir,
         }
     }
 
-    /// The README's `text` as run here. Ports first, then `/tmp/`, then the
-    /// handlers: each replacement only touches what the README wrote, never
-    /// a path an earlier one put in (the checkout itself may be under /tmp).
+    /// `text` as run here. Ports first, then `/tmp/`, then the handlers:
+    /// each replacement only touches what the page wrote, never a path an
+    /// earlier one put in (the checkout itself may be under /tmp).
     fn rewrite(&self, text: &str) -> String {
         let mut text = text.to_owned();
         for (from, to) in &self.ports {
-            text = text.replace(from, to);
+            text = replace_number(&text, from, to);
         }
         text.replace("/tmp/", &format!("{}/tmp/", self.dir.path().display()))
             .replace(
@@ -151,14 +179,17 @@ impl Scratch {
                 .args(["-TERM", &server.id().to_string()])
                 .status();
             let status = server.wait().expect("wait for wasmserve");
-            assert!(status.success(), "a README server exited with {status}");
+            assert!(
+                status.success(),
+                "{}: a server exited with {status}",
+                self.page
+            );
         }
     }
 
     /// Starts `line` (a listening wasmserve) and waits for its first
     /// `listening` line: every listener is bound by then.
-    fn start_server(&mut self, line: &str, at: usize) {
-        self.stop_server();
+    fn start_server(&mut self, line: &str, at: usize) -> Child {
         let mut child = self
             .command(&format!("exec {line}"))
             .stdout(Stdio::piped())
@@ -182,12 +213,13 @@ impl Scratch {
             text
         });
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(first) if first.starts_with("listening ") => self.server = Some(child),
+            Ok(first) if first.starts_with("listening ") => child,
             other => {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "README line {at}: `{line}` did not listen ({other:?}); log:\n{}",
+                    "{} line {at}: `{line}` did not listen ({other:?}); log:\n{}",
+                    self.page,
                     log.join().unwrap_or_default()
                 );
             }
@@ -198,23 +230,74 @@ impl Scratch {
         let output = self
             .command(&format!("timeout 30 sh -c {}", shell_quote(line)))
             .output()
-            .expect("run a README command");
+            .expect("run a command");
         assert!(
             output.status.success(),
-            "README line {at}: `{line}` failed with {}:\n{}{}",
+            "{} line {at}: `{line}` failed with {}:\n{}{}",
+            self.page,
             output.status,
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
+
+    /// Runs one command of an `sh` block (already split at ` && `).
+    fn run_command(&mut self, part: &str, at: usize) {
+        let (part, background) = match part.strip_suffix(" &") {
+            Some(part) => (part.trim(), true),
+            None => (part, false),
+        };
+        let part = match part.starts_with("cargo ") {
+            true => match check_cargo(self.page, part, at) {
+                Some(wasmserve) => wasmserve,
+                None => return,
+            },
+            false => part.to_owned(),
+        };
+        if let Some(bench) = part.strip_prefix("target/release/wasmserve-bench") {
+            // A 4-minute release benchmark: check its flags exist.
+            let source = include_str!("../../bench/src/main.rs");
+            for flag in bench.split_whitespace() {
+                let field = flag.trim_start_matches("--").replace('-', "_");
+                assert!(source.contains(&field), "{} line {at}: {flag}", self.page);
+            }
+            return;
+        }
+        let rewritten = self.rewrite(&part);
+        match (serves(&part), background) {
+            (true, true) => {
+                let child = self.start_server(&rewritten, at);
+                self.background.push(child);
+            }
+            (true, false) => {
+                self.stop_server();
+                self.server = Some(self.start_server(&rewritten, at));
+            }
+            (false, true) => {
+                let child = self
+                    .command(&format!("exec {rewritten}"))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("start a background command");
+                self.background.push(child);
+            }
+            (false, false) => drop(self.run(&rewritten, at)),
+        }
+    }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        if let Some(mut server) = self.server.take() {
-            let _ = server.kill();
-            let _ = server.wait();
+        for mut child in self
+            .server
+            .take()
+            .into_iter()
+            .chain(self.background.drain(..))
+        {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }
@@ -224,31 +307,47 @@ fn shell_quote(text: &str) -> String {
 }
 
 /// Checks a `cargo` command without running it; returns the `wasmserve`
-/// command it amounts to, for `cargo run --bin wasmserve -- ARGS`.
-fn check_cargo(command: &str, at: usize) -> Option<String> {
+/// command it amounts to, for the two that serve.
+fn check_cargo(page: &str, command: &str, at: usize) -> Option<String> {
     let words: Vec<&str> = command.split_whitespace().collect();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let is_package = |name: &str| {
+        PACKAGES.contains(&name)
+            || dir
+                .join("../handlers")
+                .join(name)
+                .join("Cargo.toml")
+                .exists()
+            || dir.join("fixtures").join(name).join("Cargo.toml").exists()
+    };
     if let Some(args) = command.strip_prefix("cargo run --bin wasmserve -- ") {
         return Some(format!("wasmserve {args}"));
     }
-    for pair in words.windows(2) {
-        if pair[0] == "-p" {
-            let name = pair[1];
-            let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-            let handler = dir.join("../handlers").join(name).join("Cargo.toml");
-            let fixture = dir.join("fixtures").join(name).join("Cargo.toml");
-            assert!(
-                PACKAGES.contains(&name) || handler.exists() || fixture.exists(),
-                "README line {at}: `{command}` names no package {name:?}"
-            );
-        }
+    if let ["cargo", "serve", name, flags @ ..] = &words[..] {
+        assert!(
+            is_package(name),
+            "{page} line {at}: no bundled handler {name:?}"
+        );
+        let flags = match flags {
+            [] => "--tcp 8100".to_owned(),
+            flags => flags.join(" "),
+        };
+        let wasm = name.replace('-', "_");
+        return Some(format!(
+            "wasmserve --handler target/wasm32-wasip2/release/{wasm}.wasm {flags}"
+        ));
+    }
+    for pair in words.windows(2).filter(|pair| pair[0] == "-p") {
+        assert!(
+            is_package(pair[1]),
+            "{page} line {at}: `{command}` names no package {:?}",
+            pair[1]
+        );
     }
     if let Some(path) = command.strip_prefix("cargo install --path ") {
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join(path.trim())
-            .join("Cargo.toml");
+        let manifest = dir.join("..").join(path.trim()).join("Cargo.toml");
         let text = std::fs::read_to_string(&manifest).expect("the installed crate exists");
-        assert!(text.contains("name = \"wasmserve\""), "README line {at}");
+        assert!(text.contains("name = \"wasmserve\""), "{page} line {at}");
     }
     None
 }
@@ -258,18 +357,29 @@ fn serves(command: &str) -> bool {
     command.starts_with("wasmserve ")
         && !command.starts_with("wasmserve check")
         && !command.starts_with("wasmserve new")
+        && !command.starts_with("wasmserve push")
         && ["--tcp", "--udp", "--unix", "--config"]
             .iter()
             .any(|flag| command.contains(flag))
 }
 
-#[test]
-fn every_readme_command_block_runs_as_written() {
-    let mut scratch = Scratch::new();
-    let mut commands = 0;
-    for block in blocks() {
-        match block.lang.as_str() {
-            "sh" => {
+/// Runs every block of `page` (its path, for messages) in order.
+pub fn run_page(page: &'static str, text: &str) {
+    let mut scratch = Scratch::new(page);
+    for block in blocks(text) {
+        let save_as = block
+            .lines
+            .first()
+            .and_then(|line| line.strip_prefix("# save as "))
+            .map(str::trim);
+        match (block.lang.as_str(), save_as) {
+            (_, Some(path)) => {
+                // An absolute path is under /tmp/ (rewritten to the scratch's).
+                let file = scratch.dir.path().join(scratch.rewrite(path));
+                std::fs::write(&file, scratch.rewrite(&block.lines[1..].join("\n")))
+                    .expect("save a block");
+            }
+            ("sh", None) => {
                 for (offset, line) in block.lines.iter().enumerate() {
                     let at = block.at + 1 + offset;
                     let line = line.trim();
@@ -278,47 +388,25 @@ fn every_readme_command_block_runs_as_written() {
                         continue;
                     }
                     for part in line.split(" && ") {
-                        commands += 1;
-                        let part = match part.starts_with("cargo ") {
-                            true => match check_cargo(part, at) {
-                                Some(wasmserve) => wasmserve,
-                                None => continue,
-                            },
-                            false => part.to_owned(),
-                        };
-                        if let Some(bench) = part.strip_prefix("target/release/wasmserve-bench") {
-                            // A 4-minute release benchmark: check its flags exist.
-                            let source = include_str!("../../bench/src/main.rs");
-                            for flag in bench.split_whitespace() {
-                                let field = flag.trim_start_matches("--").replace('-', "_");
-                                assert!(source.contains(&field), "README line {at}: {flag}");
-                            }
-                            continue;
-                        }
-                        let rewritten = scratch.rewrite(&part);
-                        match serves(&part) {
-                            true => scratch.start_server(&rewritten, at),
-                            false => drop(scratch.run(&rewritten, at)),
-                        }
+                        scratch.run_command(part, at);
                     }
                 }
             }
-            "toml" => {
+            ("toml", None) => {
                 let text = scratch.rewrite(&block.lines.join("\n"));
                 std::fs::write(scratch.dir.path().join("wasmserve.toml"), text)
                     .expect("write wasmserve.toml");
             }
-            "console" => {
+            ("console", None) => {
                 let Some(command) = block.lines.first().and_then(|l| l.strip_prefix("$ ")) else {
-                    panic!("README line {}: a console block starts with `$ `", block.at);
+                    panic!("{page} line {}: a console block starts with `$ `", block.at);
                 };
-                commands += 1;
                 let output = scratch.run(&scratch.rewrite(command), block.at);
                 let expected = block.lines[1..].join("\n");
                 assert_eq!(
                     output.trim_end(),
                     expected,
-                    "README line {}: `{command}` printed something else",
+                    "{page} line {}: `{command}` printed something else",
                     block.at
                 );
             }
@@ -326,5 +414,4 @@ fn every_readme_command_block_runs_as_written() {
         }
     }
     scratch.stop_server();
-    assert!(commands >= 20, "only {commands} README commands found");
 }
