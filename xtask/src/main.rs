@@ -3,7 +3,7 @@
 //! with nothing installed but rustup.
 //!
 //! It adds the `wasm32-wasip2` target if the toolchain lacks it, builds the
-//! handler for it and the host (side by side), then runs the host as `cargo run --bin wasmserve --
+//! handler for it while the host builds, then runs the host as `cargo run --bin wasmserve --
 //! --handler PATH FLAGS...` (the `dev` profile, whose build `cargo test`
 //! reuses). Without flags it serves on `--tcp 8100`.
 
@@ -52,27 +52,29 @@ fn run() -> Result<(), String> {
 
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    ensure_wasm_target(rustc)?;
     let target_dir = env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("target"));
-    // The handler and the host build side by side: the host's build ends
-    // in a long single-threaded link the handler's build can overlap.
-    let mut handler = handler_build(cargo.clone(), &workspace(), &target_dir, &[&name])
-        .arg("--quiet")
-        .spawn()
-        .map_err(|err| format!("cannot run cargo: {err}"))?;
+    // The host builds while the wasm target downloads and the handler
+    // builds: the host's build ends in a long single-threaded compile and
+    // link that the handler's build overlaps.
     let mut host = Command::new(&cargo);
     host.args(["build", "--bin", "wasmserve", "--manifest-path"])
         .arg(workspace().join("Cargo.toml"));
     without_outer_cargo_env(&mut host);
-    let host = host
-        .status()
+    let mut host = host
+        .spawn()
         .map_err(|err| format!("cannot run cargo: {err}"))?;
-    let built = handler
+    let handler = ensure_wasm_target(rustc).and_then(|()| {
+        handler_build(cargo.clone(), &workspace(), &target_dir, &[&name])
+            .arg("--quiet")
+            .status()
+            .map_err(|err| format!("cannot run cargo: {err}"))
+    });
+    let host = host
         .wait()
         .map_err(|err| format!("cannot wait for cargo: {err}"))?;
-    if !built.success() {
+    if !handler?.success() {
         return Err(format!(
             "building {name} for {WASM_TARGET} failed (see above)"
         ));
