@@ -6,10 +6,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::manifest::OciManifest;
+use oci_client::manifest::{OciImageManifest, OciManifest};
 use oci_client::secrets::RegistryAuth;
-use oci_wasm::{WASM_LAYER_MEDIA_TYPE, WASM_MANIFEST_CONFIG_MEDIA_TYPE, WasmClient, WasmConfig};
 
+use super::artifact::{
+    CONFIG_MEDIA_TYPE as WASM_MANIFEST_CONFIG_MEDIA_TYPE,
+    LAYER_MEDIA_TYPE as WASM_LAYER_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, component_artifact,
+};
 use super::cache::Cache;
 use super::{MAX_HANDLER_BYTES, OciRef, Pulled};
 
@@ -141,12 +144,14 @@ pub(crate) async fn push(file: &Path, reference: &OciRef) -> Result<String, Stri
     let bytes = tokio::fs::read(file)
         .await
         .map_err(|err| format!("{}: {err}", file.display()))?;
-    let (config, layer) = WasmConfig::from_raw_component(bytes, None)
+    let (config, layer) = component_artifact(bytes)
         .map_err(|err| format!("{}: not a Wasm component: {err}", file.display()))?;
-    let client = WasmClient::new(client_for(reference));
+    let layers = [layer];
+    let mut manifest = OciImageManifest::build(&layers, &config, None);
+    manifest.media_type = Some(MANIFEST_MEDIA_TYPE.to_owned());
     let auth = auth_for(reference).await;
-    let pushed = client
-        .push(&reference.inner, &auth, layer, config, None)
+    let pushed = client_for(reference)
+        .push(&reference.inner, &layers, config, &auth, Some(manifest))
         .await
         .map_err(|err| format!("pushing to {reference}: {err}"))?;
     Ok(pushed.manifest_url)

@@ -1,6 +1,6 @@
 //! Handlers from an OCI registry: `--handler oci://REGISTRY/REPO:TAG` (or
 //! `@sha256:…`), in the Wasm component artifact layout the Bytecode
-//! Alliance's tools (`wkg`, wasm-pkg-tools, via `oci-wasm`) push — one
+//! Alliance's tools (`wkg`, wasm-pkg-tools) push — one
 //! `application/wasm` layer, a `application/vnd.wasm.config.v0+json`
 //! config. Pulled blobs are verified by digest and cached on disk by
 //! digest, so a restart or a reload works offline with the last digest a
@@ -14,6 +14,7 @@
 //! Docker's `insecure-registries`: a lab or an internal registry); every
 //! other one over HTTPS.
 
+mod artifact;
 mod cache;
 mod client;
 mod reference;
