@@ -53,15 +53,27 @@ fn main() {
         panic!("{message}");
     }
 
+    // The Python and JavaScript handlers (package installs, then one
+    // single-threaded componentize each) build beside the Rust fixtures'
+    // cargo build, so their downloads and their one core overlap it.
+    let tools = target_dir.join("tools");
+    let languages_dir = fixture_target_dir.join("languages");
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let names: Vec<&str> = crates.iter().map(|(name, _)| name.as_str()).collect();
-    let status = handler_build(cargo, &workspace, &target_dir, &names)
-        .status()
-        .expect("cannot run cargo to build the handler fixtures");
+    let (status, languages) = std::thread::scope(|scope| {
+        let languages = scope.spawn(|| {
+            [&PYTHON, &JS]
+                .map(|language| build_language(language, &workspace, &tools, &languages_dir))
+        });
+        let status = handler_build(cargo, &workspace, &target_dir, &names).status();
+        (status, languages.join())
+    });
+    let status = status.expect("cannot run cargo to build the handler fixtures");
     assert!(
         status.success(),
         "building the handler fixtures for {WASM_TARGET} failed (see above)"
     );
+    let languages = languages.expect("the Python and JavaScript builds panicked");
 
     let out_dir = handler_dir(&target_dir);
     let mut consts = String::new();
@@ -75,9 +87,7 @@ fn main() {
             path.display().to_string()
         ));
     }
-    let tools = target_dir.join("tools");
-    let out_dir = fixture_target_dir.join("languages");
-    for language in [&PYTHON, &JS] {
+    for (language, built) in [&PYTHON, &JS].into_iter().zip(languages) {
         println!("cargo:rustc-check-cfg=cfg({})", language.missing_cfg);
         for handler in language.handlers {
             let name = format!(
@@ -88,10 +98,10 @@ fn main() {
             consts.push_str(&format!(
                 "/// `handlers/{}/{handler}` built for wasm32-wasip2 (if its toolchain could be installed).\npub(crate) const {name}: &str = {:?};\n",
                 language.dir,
-                out_dir.join(format!("{handler}-{}.wasm", language.suffix)).display().to_string()
+                languages_dir.join(format!("{handler}-{}.wasm", language.suffix)).display().to_string()
             ));
         }
-        if let Err(reason) = build_language(language, &workspace, &tools, &out_dir) {
+        if let Err(reason) = built {
             println!(
                 "cargo:warning={} handlers not built, their tests are ignored: {reason}",
                 language.name
