@@ -132,11 +132,26 @@ fn check_validates_without_binding_and_lists_every_problem() {
         assert!(stderr.contains(needle), "{needle} missing from:\n{stderr}");
     }
 
+    // `check` compiles through the compile cache, as serving does: the
+    // server started after it (or a second check) skips compiling.
+    let cache = tempfile::tempdir().expect("temp dir");
     let output = Command::new(WASMSERVE)
         .args(["check", "--handler", ECHO])
+        .env("WASMSERVE_CACHE_DIR", cache.path())
         .output()
         .expect("run check");
     assert!(output.status.success());
+    let mut folders = vec![cache.path().join("compiled")];
+    let mut files = 0;
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).into_iter().flatten().flatten() {
+            match entry.path().is_dir() {
+                true => folders.push(entry.path()),
+                false => files += 1,
+            }
+        }
+    }
+    assert!(files > 0, "check left nothing in the compile cache");
 }
 
 /// SIGHUP re-reads the file: a changed service restarts on the socket it

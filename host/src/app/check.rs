@@ -3,6 +3,7 @@
 //! address (resolved, not bound) — with every problem listed, and `ok`
 //! only for a service that has none.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::cli::{ServiceArgs, ServiceSource, usage_error};
@@ -13,8 +14,10 @@ use crate::shared::ServiceShare;
 use crate::wasm::{EngineLimits, HandlerEnv, OutboundPolicy, build_engine, load_off_runtime};
 
 /// Checks what `args` describe; prints `ok: ...` per sound service and
-/// `error: ...` per problem; fails if there is any problem.
-pub(super) async fn run(args: &ServiceArgs) -> anyhow::Result<()> {
+/// `error: ...` per problem; fails if there is any problem. Handlers are
+/// compiled through the compile cache in `cache_dir` (as serving does), so
+/// a second check, or the server started after it, skips compiling them.
+pub(super) async fn run(args: &ServiceArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<()> {
     let (services, origin) = match args.source(&systemd_fds()?) {
         Err(_) if args.handler.is_none() && args.config.is_none() => usage_error(
             "give --config FILE or --handler PATH (with the flags you would serve with)",
@@ -24,7 +27,7 @@ pub(super) async fn run(args: &ServiceArgs) -> anyhow::Result<()> {
         Ok(ServiceSource::File(path)) => (service::load_config(&path)?, Origin::File(path)),
     };
     validate_with(&services, &origin, origin != Origin::Flags)?;
-    let engine = build_engine(EngineLimits::default(), None)
+    let engine = build_engine(EngineLimits::default(), cache_dir.as_deref())
         .map_err(|err| anyhow::anyhow!("configuring the wasm engine: {}", one_line(&err)))?;
     let mut findings: Vec<(&ServiceSpec, Option<String>, Vec<String>)> = Vec::new();
     let mut resolved = Vec::new();

@@ -64,7 +64,9 @@ pub fn main() -> ExitCode {
 /// Runs the subcommand, or serves.
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Some(Command::Check(check)) => check::run(&check.service).await,
+        Some(Command::Check(check)) => {
+            check::run(&check.service, compile_cache_dir(&cli.process)).await
+        }
         Some(Command::New(new)) => {
             print!("{}", new.run()?);
             Ok(())
