@@ -99,32 +99,30 @@ fn slug(heading: &str) -> String {
         .collect()
 }
 
-/// The anchors of a page's headings (outside code blocks).
-fn anchors(text: &str) -> BTreeSet<String> {
+/// A page's lines outside fenced code blocks.
+fn prose(text: &str) -> impl Iterator<Item = &str> {
     let mut inside = false;
-    let mut found = BTreeSet::new();
-    for line in text.lines() {
+    text.lines().filter(move |line| {
         if line.starts_with("```") {
             inside = !inside;
-        } else if !inside && line.starts_with('#') {
-            found.insert(slug(line.trim_start_matches('#')));
+            return false;
         }
-    }
-    found
+        !inside
+    })
 }
 
-/// The targets of a page's `[text](target)` links, outside code.
+/// The anchors of a page's headings.
+fn anchors(text: &str) -> BTreeSet<String> {
+    prose(text)
+        .filter(|line| line.starts_with('#'))
+        .map(|line| slug(line.trim_start_matches('#')))
+        .collect()
+}
+
+/// The targets of a page's `[text](target)` links.
 fn link_targets(text: &str) -> Vec<String> {
-    let mut inside = false;
     let mut targets = Vec::new();
-    for line in text.lines() {
-        if line.starts_with("```") {
-            inside = !inside;
-            continue;
-        }
-        if inside {
-            continue;
-        }
+    for line in prose(text) {
         for (at, _) in line.match_indices("](") {
             if let Some(end) = line[at + 2..].find(')') {
                 targets.push(line[at + 2..at + 2 + end].to_owned());

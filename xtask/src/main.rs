@@ -29,10 +29,11 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), String> {
+    let bundled = bundled();
     let mut args = env::args().skip(1);
     let name = match args.next() {
         Some(flag) if flag == "-h" || flag == "--help" => {
-            println!("{USAGE}\nbundled handlers: {}", bundled().join(", "));
+            println!("{USAGE}\nbundled handlers: {}", bundled.join(", "));
             return Ok(());
         }
         Some(name) => name,
@@ -42,11 +43,11 @@ fn run() -> Result<(), String> {
     if flags.is_empty() {
         flags = vec!["--tcp".into(), "8100".into()];
     }
-    if !bundled().contains(&name) {
+    if !bundled.contains(&name) {
         return Err(format!(
             "there is no bundled handler {name:?} (give one of: {}); to serve your own, \
              run `cargo run --bin wasmserve -- --handler PATH.wasm --tcp 8100`",
-            bundled().join(", ")
+            bundled.join(", ")
         ));
     }
 
