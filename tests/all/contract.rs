@@ -242,3 +242,25 @@ fn chat_async_answers_like_chat_and_nudges_a_silent_client() {
     assert_eq!(line_of(&mut reader), "you said: yes\n");
     server.wait_for_log(&["wrote: yes"]);
 }
+
+/// `wasmserve check` tells the operator which contract a handler was built
+/// against and which optional parts of the host it imports.
+#[test]
+fn check_names_the_contract_and_the_optional_imports_a_handler_uses() {
+    use crate::fixtures::{CHATROOM, TCPCLIENT, WHOAMI};
+    for (handler, expected) in [
+        (ECHO, "contract 0.2, uses nothing optional)"),
+        (LEGACY, "contract 0.1, uses nothing optional)"),
+        (CHATROOM, "contract 0.2, uses keyvalue, channels)"),
+        (TCPCLIENT, "contract 0.2, uses sockets)"),
+        (WHOAMI, "contract 0.2, uses tls)"),
+    ] {
+        let output = std::process::Command::new(crate::support::WASMSERVE)
+            .args(["check", "--handler", handler, "--tcp", "0"])
+            .output()
+            .expect("run wasmserve check");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{stdout}");
+        assert!(stdout.trim_end().ends_with(expected), "{handler}: {stdout}");
+    }
+}

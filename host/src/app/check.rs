@@ -11,7 +11,9 @@ use crate::error::one_line;
 use crate::net::{ListenSpec, systemd_fds};
 use crate::service::{self, Origin, ServiceSpec, validate_resolved, validate_with};
 use crate::shared::ServiceShare;
-use crate::wasm::{EngineLimits, HandlerEnv, OutboundPolicy, build_engine, load_off_runtime};
+use crate::wasm::{
+    EngineLimits, Handler, HandlerEnv, OutboundPolicy, build_engine, load_off_runtime,
+};
 
 /// Checks what `args` describe; prints `ok: ...` per sound service and
 /// `error: ...` per problem; fails if there is any problem. Handlers are
@@ -46,7 +48,7 @@ pub(super) async fn run(args: &ServiceArgs, cache_dir: Option<PathBuf>) -> anyho
         });
         // As serving loads it: an `oci://` handler is pulled first.
         let version = match load_off_runtime(&engine, &spec.handler, env).await {
-            Ok(handler) => Some(handler.hash().to_owned()),
+            Ok(handler) => Some(summary(&handler)),
             Err(err) => {
                 found.push(err.to_string());
                 None
@@ -90,11 +92,25 @@ pub(super) async fn run(args: &ServiceArgs, cache_dir: Option<PathBuf>) -> anyho
     }
 }
 
-fn ok_line(spec: &ServiceSpec, version: &str) -> String {
+fn ok_line(spec: &ServiceSpec, summary: &str) -> String {
     format!(
-        "ok: service {:?}: handler {} (version {version})",
+        "ok: service {:?}: handler {} ({summary})",
         spec.name,
         spec.handler.display()
+    )
+}
+
+/// What the operator learns of a handler: its version, the contract it was
+/// built against and the optional parts of the host it imports.
+fn summary(handler: &Handler) -> String {
+    let uses = match handler.optional_imports() {
+        [] => "nothing optional".to_owned(),
+        uses => uses.join(", "),
+    };
+    format!(
+        "version {}, contract {}, uses {uses}",
+        handler.hash(),
+        handler.contract()
     )
 }
 

@@ -16,6 +16,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 
 use super::bindings::{current, previous};
 use super::instance::LiveInstance;
+use super::optional_imports::optional_imports;
 use super::state::{HandlerEnv, InstanceState};
 use crate::error::{LoadError, one_line};
 
@@ -30,6 +31,9 @@ pub(crate) struct Handler {
     /// The first 12 hex digits of the file's SHA-256, to tell versions apart
     /// in logs.
     hash: String,
+    /// The optional parts of the host it imports (`keyvalue`, `channels`,
+    /// `sockets`, `tls`), for `wasmserve check`.
+    optional_imports: Vec<&'static str>,
     /// The operator's settings and the service's shared state, given to
     /// every instance.
     pub(super) env: Arc<HandlerEnv>,
@@ -103,6 +107,7 @@ impl Handler {
             }
         })?;
 
+        let optional_imports = optional_imports(engine, &component);
         let name = path
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
@@ -118,6 +123,7 @@ impl Handler {
             name,
             pre,
             hash,
+            optional_imports,
             env,
             warm: Mutex::new(Vec::new()),
         })
@@ -135,6 +141,12 @@ impl Handler {
             HandlerPre::Current(_) => "0.2",
             HandlerPre::Previous(_) => "0.1",
         }
+    }
+
+    /// The optional parts of the host the handler imports, in a fixed
+    /// order: `keyvalue`, `channels`, `sockets`, `tls`.
+    pub(crate) fn optional_imports(&self) -> &[&'static str] {
+        &self.optional_imports
     }
 
     /// The first 12 hex digits of the component file's SHA-256.

@@ -25,6 +25,7 @@ mod instance;
 mod io_failure;
 mod keyvalue_host;
 mod limits;
+mod optional_imports;
 mod outbound;
 mod request;
 mod request_host;
