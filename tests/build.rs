@@ -229,7 +229,7 @@ const JS: Language = Language {
     handlers: &["echo", "greet"],
 };
 
-// The tool versions the handlers are built with (the README names them).
+// The tool versions the handlers are built with (docs/contributing.md names them).
 include!("../guest-sdk/toolchains.rs");
 
 /// Installs the language's tool if needed, then builds its echo and greet.
@@ -242,7 +242,7 @@ fn build_language(
     fs::create_dir_all(out_dir).map_err(|err| format!("creating {}: {err}", out_dir.display()))?;
     // Python handlers are built against the current contract; JavaScript
     // ones against 0.1.1, as jco's QuickJS build cannot componentize a world
-    // whose imports share WASI's `pollable` (see README).
+    // whose imports share WASI's `pollable` (see docs/javascript.md).
     let wit = match language.suffix {
         "py" => workspace.join("wit"),
         _ => workspace.join("wit/0.1.1"),

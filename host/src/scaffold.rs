@@ -17,7 +17,7 @@ const WIT_WASI_CLOCKS: &str = include_str!("../../wit/deps/clocks.wit");
 const WIT_CHANNELS: &str = include_str!("../../wit/channels.wit");
 const WIT_KEYVALUE: &str = include_str!("../../wit/deps/keyvalue.wit");
 /// Contract 0.1.1, for JavaScript projects: jco's QuickJS build cannot yet
-/// componentize a world whose imports share WASI's `pollable` (see README).
+/// componentize a world whose imports share WASI's `pollable` (see docs/javascript.md).
 const WIT_0_1: &str = include_str!("../../wit/0.1.1/handler.wit");
 /// The Rust guest SDK's source, copied into Rust projects as a local crate.
 const RUST_SDK: [(&str, &str); 8] = [

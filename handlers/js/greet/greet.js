@@ -2,7 +2,7 @@
 // `greeting` setting (`wasmserve --set greeting=...`), by default
 // `Thank you for connecting`.
 //
-// Build (see README "Writing a handler"):
+// Build (see docs/javascript.md):
 //   jco componentize "$PWD/handlers/js/greet/greet.js" --wit "$PWD/wit/0.1.1" --world-name handler \
 //     --backend quickjs --backend-qjs-stub-wasi --backend-qjs-disable-async -o greet-js.wasm
 

@@ -4,7 +4,7 @@
 ``room`` channel. With ``--state redis://HOST:PORT`` several processes
 share the room.
 
-Build (see README "Writing a handler"):
+Build (see docs/python.md):
     componentize-py -d wit -w handler componentize app -p handlers/python/chatroom -p guest-sdk/python -o chatroom-py.wasm
 """
 

@@ -1,6 +1,6 @@
 """echo in Python: sends back every byte until the client closes (or the datagram).
 
-Build (see README "Writing a handler"):
+Build (see docs/python.md):
     componentize-py -d wit -w handler componentize app -p handlers/python/echo -p guest-sdk/python -o echo-py.wasm
 """
 

@@ -6,7 +6,7 @@ Python's ``socket`` module works over ``wasi:sockets`` in componentize-py;
 give ``connect`` the host as bytes (``b"127.0.0.1"``): a str host is encoded
 with the ``idna`` codec, which componentize-py's standard library lacks.
 
-Build (see README "Writing a handler"):
+Build (see docs/python.md):
     componentize-py -d wit -w handler componentize app -p handlers/python/tcpclient -p guest-sdk/python -o tcpclient-py.wasm
 """
 

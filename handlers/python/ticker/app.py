@@ -2,7 +2,7 @@
 (``tick 1``, ``tick 2``, ...) every ``interval`` seconds (setting, default 1)
 while echoing whatever the client sends, interleaved, until the client closes.
 
-Build (see README "Writing a handler"):
+Build (see docs/python.md):
     componentize-py -d wit -w handler componentize app -p handlers/python/ticker -p guest-sdk/python -o ticker-py.wasm
 """
 

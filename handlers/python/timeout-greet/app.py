@@ -2,7 +2,7 @@
 seconds (setting, default 10) for it, answering ``hello NAME`` or, when the
 timer wins the race, ``too slow, bye``.
 
-Build (see README "Writing a handler"):
+Build (see docs/python.md):
     componentize-py -d wit -w handler componentize app -p handlers/python/timeout-greet -p guest-sdk/python -o timeout-greet-py.wasm
 """
 
