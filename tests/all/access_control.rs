@@ -202,6 +202,42 @@ fn a_header_trickled_or_withheld_is_given_up_on() {
 }
 
 #[test]
+fn connections_withholding_their_header_cannot_keep_a_balancers_clients_waiting() {
+    // A waiting room of 64 (the least there is), and four times as many
+    // connections from inside the trusted network that never finish their
+    // header: each newcomer closes the one that has waited longest.
+    let server = Server::start_with_metrics(
+        WHOAMI,
+        &["--proxy-protocol", "127.0.0.1", "--max-connections", "4"],
+    );
+    let mut withholding = Vec::new();
+    for _ in 0..256 {
+        let mut stream = connect_from([127, 0, 0, 1], &server.addrs[0]);
+        stream.write_all(b"PROX").expect("send");
+        withholding.push(stream);
+    }
+    // Honest clients behind the same balancer are served at once, not
+    // after the 5 s the withheld headers may take.
+    let started = Instant::now();
+    for port in 40000..40005 {
+        let header = format!("PROXY TCP4 198.51.100.7 127.0.0.1 {port} 8100\r\n");
+        let answer = whoami_after(&server, [127, 0, 0, 1], header.as_bytes());
+        assert!(answer.contains(&format!("198.51.100.7:{port}")), "{answer}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "honest clients waited {:?}",
+        started.elapsed()
+    );
+    // Every connection closed to make room was counted.
+    assert!(
+        refused(&server, "shed") >= 256 - 64,
+        "{}",
+        refused(&server, "shed")
+    );
+}
+
+#[test]
 #[cfg_attr(
     wasmserve_no_haproxy,
     ignore = "haproxy is not installed (Debian package haproxy)"

@@ -32,7 +32,8 @@ const MAX_CAUSE_CHARS: usize = 256;
 impl Server {
     /// Waits until a listener may take one more request: a place in the
     /// service's waiting room and, with `--max-requests`, budget left.
-    /// When the room is full, the source with the most requests waiting
+    /// When the room is full, the connection that has waited longest for
+    /// its PROXY header, or else the source with the most requests waiting,
     /// gives one up first, so that a newcomer in the listen backlog is
     /// taken within moments. `None` once accepting stops.
     pub(super) async fn admit(&self) -> Option<Admission> {
@@ -40,7 +41,11 @@ impl Server {
             let pending = match Arc::clone(&self.waiting_room).try_acquire_owned() {
                 Ok(pending) => pending,
                 Err(_) => {
-                    self.sources.shed_waiting();
+                    // A connection still withholding its PROXY header goes
+                    // first; else the busiest source's oldest waiting one.
+                    if !self.header_waits.evict_oldest() {
+                        self.sources.shed_waiting();
+                    }
                     Arc::clone(&self.waiting_room).acquire_owned().await.ok()?
                 }
             };

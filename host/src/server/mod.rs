@@ -11,6 +11,7 @@ mod accept;
 mod access_log;
 mod admission;
 mod gate;
+mod header_waits;
 mod report;
 mod request_task;
 mod slots;
@@ -27,6 +28,7 @@ pub(crate) use accept::waiting_room;
 pub(crate) use access_log::ACCESS_TARGET;
 use gate::Gate;
 pub(crate) use gate::{AccessRules, ConnectionRate};
+use header_waits::HeaderWaits;
 pub(crate) use report::DrainReport;
 use report::FailureCounts;
 use slots::Slots;
@@ -88,6 +90,9 @@ struct Server {
     /// One permit per request accepted and waiting for a slot (see
     /// [`waiting_room`]).
     waiting_room: Arc<Semaphore>,
+    /// Connections still reading their PROXY header (each holding a place
+    /// in the waiting room), oldest first: the first closed when it is full.
+    header_waits: Arc<HeaderWaits>,
     /// With `--max-requests`, one permit per request still to be served;
     /// a permit is used up (forgotten) by each request admitted.
     budget: Option<(Arc<Semaphore>, u64)>,
@@ -184,6 +189,7 @@ pub(crate) fn start(
         tasks: TaskTracker::new(),
         served: AtomicU64::new(0),
         cut: AtomicU64::new(0),
+        header_waits: Arc::default(),
         sources: Sources::new(usize::try_from(config.max_per_source).unwrap_or(usize::MAX)),
         gate: Gate::new(config.access.clone()),
         tls: config.tls.clone(),

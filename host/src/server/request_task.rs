@@ -15,6 +15,7 @@ use super::Server;
 use super::access_log::{self, Outcome};
 use super::admission::Admission;
 use super::gate::Refusal;
+use super::header_waits::HeaderWait;
 use super::slots::Slot;
 use crate::net::{Incoming, TlsConnection, TlsTerminator, Transport, read_proxy_header, relay};
 use crate::wasm::{Activity, FailureCause, Handler, InstanceChoice, Request};
@@ -50,8 +51,11 @@ impl Server {
         match (incoming, peer) {
             (Incoming::Tcp(stream), Some(peer)) if proxied => {
                 let server = Arc::clone(self);
+                let header_wait = self.header_waits.enter();
                 self.tasks.spawn(async move {
-                    let Some((stream, client)) = server.proxy_header(stream, peer).await else {
+                    let header = server.proxy_header(stream, peer, &header_wait).await;
+                    drop(header_wait);
+                    let Some((stream, client)) = header else {
                         return;
                     };
                     // A header naming no client (v2 LOCAL, v1 UNKNOWN, an
@@ -82,19 +86,30 @@ impl Server {
     /// Reads the PROXY header `stream` (from `peer`) begins with: the
     /// stream and the client it names (`None`: a header naming none, such
     /// as a health check's). A connection without a valid one in time is
-    /// refused.
+    /// refused; one still reading when the waiting room is full and it has
+    /// waited longest (`wait`) is closed to make room.
     async fn proxy_header(
         &self,
         mut stream: TcpStream,
         peer: SocketAddr,
+        wait: &HeaderWait,
     ) -> Option<(TcpStream, Option<SocketAddr>)> {
         let read = tokio::time::timeout(PROXY_HEADER_TIMEOUT, read_proxy_header(&mut stream));
-        let why = match read.await {
-            Ok(Ok(client)) => return Some((stream, client)),
-            Ok(Err(err)) => err.to_string(),
-            Err(_) => format!("no PROXY protocol header within {PROXY_HEADER_TIMEOUT:?}"),
+        let (refusal, why) = tokio::select! {
+            read = read => match read {
+                Ok(Ok(client)) => return Some((stream, client)),
+                Ok(Err(err)) => (Refusal::BadProxyHeader, err.to_string()),
+                Err(_) => (
+                    Refusal::BadProxyHeader,
+                    format!("no PROXY protocol header within {PROXY_HEADER_TIMEOUT:?}"),
+                ),
+            },
+            () = wait.evicted() => (
+                Refusal::Shed,
+                "it waited longest for its PROXY protocol header on a full service".to_owned(),
+            ),
         };
-        self.refuse_with(peer.ip(), Refusal::BadProxyHeader, Some(&why));
+        self.refuse_with(peer.ip(), refusal, Some(&why));
         None
     }
 
