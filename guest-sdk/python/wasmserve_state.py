@@ -185,7 +185,9 @@ def open_bucket(name: str) -> Bucket:
 @dataclass
 class Message:
     """A message read from a subscription; ``lost`` counts older messages
-    this subscriber lost just before it (its queue was full).
+    this subscriber lost just before it (its queue, or the service's queues
+    together, were full). When nothing else was left to read, ``payload`` is
+    empty and the message only tells of the loss.
 
     Example: ``print(message.topic, message.payload, message.lost)``
     """

@@ -102,8 +102,10 @@ pub struct Message {
     pub topic: String,
     /// The bytes published.
     pub payload: Vec<u8>,
-    /// Older messages this subscriber lost just before this one (its queue
-    /// was full).
+    /// Older messages this subscriber lost just before this one (its queue,
+    /// or the service's queues together, were full). When nothing else was
+    /// left to read, the message has an empty `payload` and only tells of
+    /// the loss.
     pub lost: u64,
 }
 

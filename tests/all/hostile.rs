@@ -343,3 +343,57 @@ fn a_deep_recursion_leaves_no_stack_resident() {
         after.saturating_sub(baseline) / CLIENTS as u64
     );
 }
+
+#[test]
+fn subscriptions_are_capped_per_request_and_per_service_and_come_back() {
+    use std::io::{BufRead, BufReader};
+    let server = Server::start(FAULTY, &["--channel-subscriptions", "100"]);
+    // Two requests each try to hold 1,000 subscriptions for a while.
+    let mut hoarders: Vec<BufReader<std::net::TcpStream>> =
+        (0..2).map(|_| BufReader::new(server.connect())).collect();
+    for hoarder in &mut hoarders {
+        hoarder
+            .get_mut()
+            .write_all(b"hoard-subscriptions 1000 1500\n")
+            .expect("send");
+    }
+    let replies: Vec<String> = hoarders
+        .iter_mut()
+        .map(|hoarder| {
+            let mut reply = String::new();
+            hoarder.read_line(&mut reply).expect("receive");
+            reply
+        })
+        .collect();
+    let held: Vec<usize> = replies
+        .iter()
+        .filter_map(|reply| reply.split_whitespace().nth(1)?.parse().ok())
+        .collect();
+    // At most 64 each (--channel-subscriptions-per-request), 100 together.
+    assert_eq!(held.iter().sum::<usize>(), 100, "{replies:?}");
+    assert!(held.iter().all(|held| *held <= 64), "{replies:?}");
+    assert!(
+        replies
+            .iter()
+            .any(|reply| reply.contains("this request holds 64 subscriptions")),
+        "{replies:?}"
+    );
+    assert!(
+        replies
+            .iter()
+            .any(|reply| reply.contains("this service holds 100 subscriptions")),
+        "{replies:?}"
+    );
+    // Once they end (their instances drop just after they answer), their
+    // subscriptions are given back.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut honest = BufReader::new(server.connect());
+        let reply = exchange_line(&mut honest, "hoard-subscriptions 3 0");
+        if reply == "subscribed 3 of 3\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{reply}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -46,6 +46,15 @@ pub(crate) struct StateArgs {
     /// past that it loses the oldest and is told how many.
     #[arg(long, value_name = "N", default_value_t = StateLimits::default().queue_messages, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000), help_heading = "Shared state")]
     pub(crate) channel_queue: usize,
+
+    /// Subscriptions one request may hold at once; past that, subscribe
+    /// fails and says so.
+    #[arg(long, value_name = "N", default_value_t = StateLimits::default().subscriptions_per_request, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096), help_heading = "Shared state")]
+    pub(crate) channel_subscriptions_per_request: usize,
+
+    /// Subscriptions all of the service's requests may hold together.
+    #[arg(long, value_name = "N", default_value_t = StateLimits::default().subscriptions, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000), help_heading = "Shared state")]
+    pub(crate) channel_subscriptions: usize,
 }
 
 fn parse_backend(text: &str) -> Result<StateBackend, String> {
@@ -62,6 +71,8 @@ pub(super) const STATE_FLAGS: &[&str] = &[
     "kv_max_bytes",
     "channel_max_message",
     "channel_queue",
+    "channel_subscriptions_per_request",
+    "channel_subscriptions",
 ];
 
 impl StateArgs {
@@ -77,6 +88,8 @@ impl StateArgs {
                 max_total_bytes: self.kv_max_bytes,
                 max_message_bytes: self.channel_max_message,
                 queue_messages: self.channel_queue,
+                subscriptions_per_request: self.channel_subscriptions_per_request,
+                subscriptions: self.channel_subscriptions,
                 ..StateLimits::default()
             },
         }

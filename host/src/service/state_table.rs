@@ -22,6 +22,8 @@ pub(super) struct StateTable {
     kv_max_bytes: Option<u64>,
     channel_max_message: Option<usize>,
     channel_queue: Option<usize>,
+    channel_subscriptions_per_request: Option<usize>,
+    channel_subscriptions: Option<usize>,
 }
 
 impl StateTable {
@@ -47,6 +49,24 @@ impl StateTable {
             Some(0) => return Err(("state.channel_queue", "must be at least 1".into())),
             Some(queue) => limits.queue_messages = queue,
             None => {}
+        }
+        for (key, value, limit) in [
+            (
+                "state.channel_subscriptions_per_request",
+                self.channel_subscriptions_per_request,
+                &mut limits.subscriptions_per_request,
+            ),
+            (
+                "state.channel_subscriptions",
+                self.channel_subscriptions,
+                &mut limits.subscriptions,
+            ),
+        ] {
+            match value {
+                Some(0) => return Err((key, "must be at least 1".into())),
+                Some(value) => *limit = value,
+                None => {}
+            }
         }
         Ok(spec)
     }

@@ -3,7 +3,8 @@
 /// Sizes and counts the shared layer enforces for one service. The
 /// defaults are safe with 1,024 connections on a small machine: at most
 /// 64 MiB of keys and values per service in the embedded backends, and at
-/// most 256 KiB queued per subscriber and 64 MiB per service.
+/// most 256 KiB queued per subscriber and 64 MiB per service, 64
+/// subscriptions per request and 16,384 per service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct StateLimits {
     /// The longest key, in bytes.
@@ -24,6 +25,11 @@ pub(crate) struct StateLimits {
     /// queued (a message held by many counts for each): the hard bound,
     /// however many subscriptions the guests make.
     pub(crate) queue_total_bytes: usize,
+    /// Subscriptions one request may hold at once.
+    pub(crate) subscriptions_per_request: usize,
+    /// Subscriptions all of a service's requests may hold together (each
+    /// costs the host a few hundred bytes even when idle).
+    pub(crate) subscriptions: usize,
 }
 
 impl Default for StateLimits {
@@ -36,6 +42,8 @@ impl Default for StateLimits {
             queue_messages: 1024,
             queue_bytes: 256 * 1024,
             queue_total_bytes: 64 * 1024 * 1024,
+            subscriptions_per_request: 64,
+            subscriptions: 16 * 1024,
         }
     }
 }

@@ -40,6 +40,11 @@ impl From<ChannelError> for channels::Error {
                 Self::TooLarge(u32::try_from(max).unwrap_or(u32::MAX))
             }
             ChannelError::Unavailable(why) => Self::Unavailable(why),
+            // The contract has no variant of its own for it: the text
+            // names the limit and the flag.
+            too_many @ ChannelError::TooManySubscriptions { .. } => {
+                Self::Unavailable(too_many.to_string())
+            }
         }
     }
 }

@@ -43,6 +43,42 @@ pub(crate) enum ChannelError {
     /// Redis cannot be reached.
     #[error("{0}")]
     Unavailable(String),
+    /// The request, or the service, holds as many subscriptions as it may.
+    #[error("{scope} holds {max} subscriptions, the most it may ({}); drop one first", scope.flag())]
+    TooManySubscriptions {
+        /// The limit reached.
+        max: usize,
+        /// Whose.
+        scope: SubscriptionScope,
+    },
+}
+
+/// Whose subscriptions a limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SubscriptionScope {
+    /// One request's (its instance's).
+    Request,
+    /// All of one service's requests together.
+    Service,
+}
+
+impl SubscriptionScope {
+    /// The flag that sets the limit.
+    fn flag(self) -> &'static str {
+        match self {
+            Self::Request => "--channel-subscriptions-per-request",
+            Self::Service => "--channel-subscriptions",
+        }
+    }
+}
+
+impl std::fmt::Display for SubscriptionScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Request => "this request",
+            Self::Service => "this service",
+        })
+    }
 }
 
 /// One message read from a subscription.
@@ -203,6 +239,7 @@ impl ServiceChannels {
         owner: PublisherId,
     ) -> Result<Subscription, ChannelError> {
         let full = self.full_name(topic)?;
+        self.queued.reserve(owner, &self.limits)?;
         let queue = Arc::new(Queue::new(
             owner,
             self.limits,

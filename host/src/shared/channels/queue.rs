@@ -4,7 +4,7 @@
 //! message — not the queue being pushed to — so subscriptions that never
 //! read cannot starve an honest subscriber of another topic.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 
 use super::super::limits::StateLimits;
 use super::super::observer::StateObserver;
+use super::{ChannelError, SubscriptionScope};
 
 /// Who published a message: an instance's id, or [`FOREIGN`].
 pub(crate) type PublisherId = u64;
@@ -44,17 +45,72 @@ pub(super) struct Queue {
 #[derive(Debug, Default)]
 pub(crate) struct ServiceQueues {
     bytes: AtomicUsize,
+    members: Mutex<Members>,
+}
+
+/// A service's subscriptions: their queues and how many each owner holds.
+#[derive(Debug, Default)]
+struct Members {
     /// Every subscription's queue (those dropped are pruned as met).
-    queues: Mutex<Vec<Weak<Queue>>>,
+    queues: Vec<Weak<Queue>>,
+    /// Subscriptions per owner (an instance: one request), for
+    /// [`StateLimits::subscriptions_per_request`].
+    per_owner: HashMap<PublisherId, usize>,
+    /// Subscriptions alive, for [`StateLimits::subscriptions`].
+    alive: usize,
 }
 
 impl ServiceQueues {
+    fn members(&self) -> MutexGuard<'_, Members> {
+        // A panic while holding the lock leaves plain counts behind: go on.
+        self.members
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Books one more subscription for `owner` within `limits`; the queue
+    /// made for it gives it back when it drops.
+    pub(super) fn reserve(
+        &self,
+        owner: PublisherId,
+        limits: &StateLimits,
+    ) -> Result<(), ChannelError> {
+        let mut members = self.members();
+        if members.alive >= limits.subscriptions {
+            return Err(ChannelError::TooManySubscriptions {
+                max: limits.subscriptions,
+                scope: SubscriptionScope::Service,
+            });
+        }
+        let held = members.per_owner.entry(owner).or_default();
+        if *held >= limits.subscriptions_per_request {
+            return Err(ChannelError::TooManySubscriptions {
+                max: limits.subscriptions_per_request,
+                scope: SubscriptionScope::Request,
+            });
+        }
+        *held += 1;
+        members.alive += 1;
+        Ok(())
+    }
+
+    /// Gives back a subscription [`ServiceQueues::reserve`] booked.
+    fn release(&self, owner: PublisherId) {
+        let mut members = self.members();
+        members.alive = members.alive.saturating_sub(1);
+        if let Some(held) = members.per_owner.get_mut(&owner) {
+            *held -= 1;
+            if *held == 0 {
+                members.per_owner.remove(&owner);
+            }
+        }
+    }
+
     /// Counts `queue` among the service's.
     pub(super) fn add(&self, queue: &Arc<Queue>) {
-        if let Ok(mut queues) = self.queues.lock() {
-            queues.retain(|queue| queue.strong_count() > 0);
-            queues.push(Arc::downgrade(queue));
-        }
+        let mut members = self.members();
+        members.queues.retain(|queue| queue.strong_count() > 0);
+        members.queues.push(Arc::downgrade(queue));
     }
 
     /// Payload bytes queued for the service's subscribers now.
@@ -66,13 +122,12 @@ impl ServiceQueues {
     /// The service's largest queue loses its oldest message; `false` when
     /// every queue is empty.
     fn evict_from_largest(&self) -> bool {
-        let largest = match self.queues.lock() {
-            Ok(queues) => queues
-                .iter()
-                .filter_map(Weak::upgrade)
-                .max_by_key(|queue| queue.queued.load(Ordering::Relaxed)),
-            Err(_) => None,
-        };
+        let largest = self
+            .members()
+            .queues
+            .iter()
+            .filter_map(Weak::upgrade)
+            .max_by_key(|queue| queue.queued.load(Ordering::Relaxed));
         largest.is_some_and(|queue| queue.lose_oldest())
     }
 }
@@ -118,6 +173,9 @@ impl Queue {
         self.took_out(&mut waiting, oldest.len());
         waiting.lost += 1;
         self.observer.lost();
+        drop(waiting);
+        // Its subscriber learns of the loss now, even if nothing follows.
+        self.arrived.notify_waiters();
         true
     }
 
@@ -153,9 +211,12 @@ impl Queue {
                 self.observer.lost();
             }
             if self.service_full(payload.len()) {
-                // Even alone it does not fit: this subscriber loses it.
+                // Even alone it does not fit: this subscriber loses it, and
+                // is woken to learn so.
                 waiting.lost += 1;
                 self.observer.lost();
+                drop(waiting);
+                self.arrived.notify_waiters();
                 return;
             }
             waiting.bytes += payload.len();
@@ -172,10 +233,16 @@ impl Queue {
         self.arrived.notify_waiters();
     }
 
-    /// The oldest message and how many were lost before it.
+    /// The oldest message and how many were lost before it; when the
+    /// queue is empty but messages were lost, an empty payload that tells
+    /// only of them (a loss-only delivery), so no loss waits for a later
+    /// message to be known.
     pub(super) fn pop(&self) -> Option<(Bytes, u64)> {
         let mut waiting = self.lock();
-        let payload = waiting.messages.pop_front()?;
+        let Some(payload) = waiting.messages.pop_front() else {
+            let lost = std::mem::take(&mut waiting.lost);
+            return (lost > 0).then(|| (Bytes::new(), lost));
+        };
         self.took_out(&mut waiting, payload.len());
         Some((payload, std::mem::take(&mut waiting.lost)))
     }
@@ -188,7 +255,7 @@ impl Queue {
             let arrived = self.arrived.notified();
             tokio::pin!(arrived);
             arrived.as_mut().enable();
-            if !self.lock().messages.is_empty() {
+            if self.has_news() {
                 return waited && self.foreign.swap(false, Ordering::Relaxed);
             }
             if !waited {
@@ -200,10 +267,19 @@ impl Queue {
     }
 }
 
+impl Queue {
+    /// Whether [`Queue::pop`] has something to return.
+    fn has_news(&self) -> bool {
+        let waiting = self.lock();
+        !waiting.messages.is_empty() || waiting.lost > 0
+    }
+}
+
 impl Drop for Queue {
     fn drop(&mut self) {
         let left = self.lock().bytes;
         self.service.bytes.fetch_sub(left, Ordering::Relaxed);
+        self.service.release(self.owner);
     }
 }
 
@@ -213,6 +289,7 @@ mod tests {
     use crate::shared::observer::Unobserved;
 
     fn queue(service: &Arc<ServiceQueues>, limits: StateLimits) -> Arc<Queue> {
+        assert_eq!(service.reserve(1, &limits), Ok(()));
         let queue = Arc::new(Queue::new(
             1,
             limits,
@@ -250,6 +327,70 @@ mod tests {
             lost += before;
         }
         assert_eq!((hoarded, lost), (3, 1));
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_emptied_by_the_service_total_learns_of_its_loss_at_once() {
+        let limits = StateLimits {
+            queue_total_bytes: 100,
+            ..StateLimits::default()
+        };
+        let service = Arc::new(ServiceQueues::default());
+        let victim = queue(&service, limits);
+        let other = queue(&service, limits);
+        victim.push(2, Bytes::from(vec![b'v'; 100]));
+        // Another subscriber's message takes the victim's only one.
+        other.push(2, Bytes::from(vec![b'o'; 100]));
+        // The victim is ready, and reads a loss-only message.
+        tokio::time::timeout(std::time::Duration::from_secs(1), victim.ready())
+            .await
+            .expect("the victim is woken");
+        assert_eq!(victim.pop(), Some((Bytes::new(), 1)));
+        assert_eq!(victim.pop(), None);
+        assert_eq!(
+            other.pop().map(|(payload, lost)| (payload.len(), lost)),
+            Some((100, 0))
+        );
+    }
+
+    #[test]
+    fn subscriptions_are_capped_per_owner_and_per_service_and_given_back() {
+        let limits = StateLimits {
+            subscriptions_per_request: 2,
+            subscriptions: 3,
+            ..StateLimits::default()
+        };
+        let service = Arc::new(ServiceQueues::default());
+        let make = |owner| -> Result<Arc<Queue>, ChannelError> {
+            service.reserve(owner, &limits)?;
+            Ok(Arc::new(Queue::new(
+                owner,
+                limits,
+                Arc::clone(&service),
+                Arc::new(Unobserved),
+            )))
+        };
+        let first = make(1);
+        let second = make(1);
+        assert!(first.is_ok() && second.is_ok());
+        assert!(matches!(
+            make(1),
+            Err(ChannelError::TooManySubscriptions {
+                max: 2,
+                scope: SubscriptionScope::Request
+            })
+        ));
+        let third = make(2);
+        assert!(third.is_ok());
+        assert!(matches!(
+            make(3),
+            Err(ChannelError::TooManySubscriptions {
+                max: 3,
+                scope: SubscriptionScope::Service
+            })
+        ));
+        drop(first);
+        assert!(make(3).is_ok());
     }
 
     #[test]
