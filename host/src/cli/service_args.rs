@@ -126,6 +126,13 @@ pub(crate) struct ServiceArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, help_heading = "Limits")]
     pub(crate) first_byte_timeout: Duration,
 
+    /// How long a request goes on after its TCP client reset the
+    /// connection (its reads and writes fail meanwhile) before it is ended
+    /// and its instance, upstreams and subscriptions dropped. A client that
+    /// only closes its side is not hung up: it may still read.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration, help_heading = "Limits")]
+    pub(crate) hangup_grace: Duration,
+
     /// Serve datagrams (UDP, Unix datagram) with warm instances that are
     /// kept and reused, one datagram at a time each, instead of a fresh
     /// instance per datagram: several times faster, but a handler's memory
@@ -278,6 +285,7 @@ impl ServiceArgs {
                 max_lifetime: self.max_lifetime,
                 idle_timeout: Some(self.idle_timeout),
                 first_byte_timeout: Some(self.first_byte_timeout),
+                hangup_grace: self.hangup_grace,
             },
             settings: self.settings.iter().cloned().collect::<BTreeMap<_, _>>(),
             state: self.state.spec(),
@@ -339,6 +347,7 @@ fn conflict_with_config(id: &str) -> String {
         | "max_lifetime"
         | "idle_timeout"
         | "first_byte_timeout"
+        | "hangup_grace"
         | "max_outbound"
         | "max_outbound_datagrams"
         | "max_outbound_datagram_bytes"

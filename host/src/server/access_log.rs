@@ -34,6 +34,9 @@ pub(super) enum Outcome {
     /// The client closed or reset the connection, and the handler then
     /// returned an error: not a handler failure.
     ClientClosed,
+    /// The client reset the connection and the handler had not returned
+    /// within `--hangup-grace`: ended by the host.
+    HungUp,
 }
 
 impl Outcome {
@@ -45,6 +48,7 @@ impl Outcome {
             Self::Evicted => "evicted",
             Self::TlsHandshake => "tls_handshake",
             Self::ClientClosed => "client_closed",
+            Self::HungUp => "hung_up",
         }
     }
 }

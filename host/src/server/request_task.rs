@@ -297,7 +297,10 @@ impl Server {
     }
 
     /// Serves one request to the end; how it ended. Whatever the guest
-    /// does, only this request is affected.
+    /// does, only this request is affected. A request whose TCP client
+    /// reset the connection ends `--hangup-grace` later if its handler has
+    /// not returned by then (a guest waiting on its client fails at once;
+    /// one waiting on anything else would hold what it has until then).
     async fn serve_request(&self, handler: &Handler, request: Request) -> Outcome {
         let started = Instant::now();
         tracing::debug!(local = request.local_addr(), "request started");
@@ -305,10 +308,24 @@ impl Server {
             true => InstanceChoice::Warm,
             false => InstanceChoice::Fresh,
         };
-        match handler
-            .handle(request, instance, &self.limits, &self.observer)
-            .await
-        {
+        let conn = Arc::clone(request.connection());
+        let hung_up = async {
+            conn.reset_by_peer().await;
+            tokio::time::sleep(self.limits.hangup_grace).await;
+        };
+        let served = tokio::select! {
+            biased;
+            served = handler.handle(request, instance, &self.limits, &self.observer) => served,
+            () = hung_up => {
+                self.metrics.refused("hung_up");
+                tracing::debug!(
+                    grace = ?self.limits.hangup_grace,
+                    "request ended: its client reset the connection and the handler had not returned within --hangup-grace"
+                );
+                return Outcome::HungUp;
+            }
+        };
+        match served {
             Ok(()) => Outcome::Ok,
             // A client hanging up is normal: no failure, no error line.
             Err(err) if err.cause == FailureCause::ClientClosed => {

@@ -111,6 +111,7 @@ struct LimitsTable {
     max_lifetime: Option<String>,
     idle_timeout: Option<String>,
     first_byte_timeout: Option<String>,
+    hangup_grace: Option<String>,
     max_outbound: Option<u32>,
     max_outbound_datagrams: Option<u32>,
     max_outbound_datagram_bytes: Option<u64>,
@@ -219,6 +220,9 @@ fn service(table: ServiceTable, base: &Path, origin: &Origin) -> Result<ServiceS
     }
     if let Some(first) = duration("first_byte_timeout", &limits.first_byte_timeout)? {
         spec.limits.first_byte_timeout = Some(first);
+    }
+    if let Some(grace) = duration("hangup_grace", &limits.hangup_grace)? {
+        spec.limits.hangup_grace = grace;
     }
     let socket = &table.socket;
     let options = &mut spec.socket;

@@ -32,6 +32,11 @@ pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// are not affected while they write.
 pub(crate) const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a request whose client reset the connection may go on (to
+/// finish what it was doing) before it is ended and everything it holds
+/// (its instance, upstreams, subscriptions) is dropped.
+pub(crate) const DEFAULT_HANGUP_GRACE: Duration = Duration::from_secs(5);
+
 /// The limits every request of a server runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConnectionLimits {
@@ -52,6 +57,9 @@ pub(crate) struct ConnectionLimits {
     /// The same for a client that has sent no byte yet (the shorter of the
     /// two applies then); `None`: only the idle timeout.
     pub(crate) first_byte_timeout: Option<Duration>,
+    /// How long a request goes on after its TCP client reset the
+    /// connection; its reads and writes fail `closed` meanwhile.
+    pub(crate) hangup_grace: Duration,
 }
 
 impl ConnectionLimits {
@@ -92,6 +100,7 @@ impl Default for ConnectionLimits {
             max_lifetime: None,
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             first_byte_timeout: Some(DEFAULT_FIRST_BYTE_TIMEOUT),
+            hangup_grace: DEFAULT_HANGUP_GRACE,
         }
     }
 }

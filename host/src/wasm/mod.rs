@@ -31,6 +31,7 @@ mod request;
 mod request_host;
 mod slot;
 mod socket_account;
+mod socket_io;
 mod state;
 mod streams;
 mod upstream;
