@@ -347,7 +347,19 @@ fn a_deep_recursion_leaves_no_stack_resident() {
 #[test]
 fn subscriptions_are_capped_per_request_and_per_service_and_come_back() {
     use std::io::{BufRead, BufReader};
-    let server = Server::start(FAULTY, &["--channel-subscriptions", "100"]);
+    let server = Server::start_with(
+        &[
+            "--handler",
+            FAULTY,
+            "--tcp",
+            "0",
+            "--metrics",
+            "0",
+            "--channel-subscriptions",
+            "100",
+        ],
+        2,
+    );
     // Two requests each try to hold 1,000 subscriptions for a while.
     let mut hoarders: Vec<BufReader<std::net::TcpStream>> =
         (0..2).map(|_| BufReader::new(server.connect())).collect();
@@ -383,6 +395,14 @@ fn subscriptions_are_capped_per_request_and_per_service_and_come_back() {
             .iter()
             .any(|reply| reply.contains("this service holds 100 subscriptions")),
         "{replies:?}"
+    );
+    // Every refusal counted (936 for one hoarder, 964 for the other).
+    let (_, body) = crate::observing::fetch_metrics(&server.addrs[1], None);
+    assert!(
+        body.contains(
+            "wasmserve_channel_subscriptions_refused_total{service=\"faulty.wasm\"} 1900"
+        ),
+        "{body}"
     );
     // Once they end (their instances drop just after they answer), their
     // subscriptions are given back.

@@ -30,6 +30,7 @@ pub(super) struct StateFamilies {
     published: Family<ServiceLabels, Counter>,
     delivered: Family<ServiceLabels, Counter>,
     lost: Family<ServiceLabels, Counter>,
+    subscriptions_refused: Family<ServiceLabels, Counter>,
     outbound: Family<ResultLabels, Counter>,
     outbound_datagrams: Family<ResultLabels, Counter>,
     upstream_bytes: Family<UpstreamLabels, Counter>,
@@ -67,6 +68,7 @@ pub(super) struct StateHandles {
     published: Counter,
     delivered: Counter,
     lost: Counter,
+    subscriptions_refused: Counter,
     /// Outbound TCP connects, by [`OutboundResult::index`].
     outbound: [Counter; 3],
     /// Outbound UDP datagrams: sent (0), refused (1).
@@ -126,6 +128,11 @@ impl StateFamilies {
             "Messages the service's subscribers lost because their queue was full (--channel-queue)",
             self.lost.clone(),
         );
+        registry.register(
+            "channel_subscriptions_refused",
+            "Subscribes refused because the request or the service held as many subscriptions as it may (--channel-subscriptions-per-request, --channel-subscriptions)",
+            self.subscriptions_refused.clone(),
+        );
     }
 
     /// The byte counters of `service`'s connections to `upstream` (an
@@ -162,6 +169,7 @@ impl StateFamilies {
             published: self.published.get_or_create(&labels).clone(),
             delivered: self.delivered.get_or_create(&labels).clone(),
             lost: self.lost.get_or_create(&labels).clone(),
+            subscriptions_refused: self.subscriptions_refused.get_or_create(&labels).clone(),
             outbound: OutboundResult::ALL.map(|result| {
                 self.outbound
                     .get_or_create(&ResultLabels {
@@ -204,5 +212,9 @@ impl StateObserver for ServiceMetrics {
 
     fn lost(&self) {
         self.state.lost.inc();
+    }
+
+    fn subscription_refused(&self) {
+        self.state.subscriptions_refused.inc();
     }
 }

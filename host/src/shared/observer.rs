@@ -38,6 +38,9 @@ pub(crate) trait StateObserver: Send + Sync + std::fmt::Debug {
     fn delivered(&self);
     /// One of the service's subscribers lost its oldest queued message.
     fn lost(&self);
+    /// A subscribe was refused: the request or the service held as many
+    /// subscriptions as it may.
+    fn subscription_refused(&self);
 }
 
 /// An observer that counts nothing: for a share made only to check a
@@ -51,4 +54,5 @@ impl StateObserver for Unobserved {
     fn published(&self) {}
     fn delivered(&self) {}
     fn lost(&self) {}
+    fn subscription_refused(&self) {}
 }

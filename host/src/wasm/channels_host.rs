@@ -78,7 +78,16 @@ impl channels::Host for InstanceState {
                 };
                 Ok(Ok(self.table.push(guest)?))
             }
-            Err(err) => Ok(Err(err.into())),
+            Err(err) => {
+                // Logged once per request: a guest retrying in a loop must
+                // not turn the refusal into a log flood.
+                if matches!(err, ChannelError::TooManySubscriptions { .. })
+                    && !std::mem::replace(&mut self.subscription_refusal_logged, true)
+                {
+                    tracing::warn!("subscribe refused: {err}");
+                }
+                Ok(Err(err.into()))
+            }
         }
     }
 }

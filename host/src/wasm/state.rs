@@ -107,6 +107,8 @@ pub(crate) struct InstanceState {
     /// The request's lingering close, once the guest dropped it (a guest
     /// holds one request at a time, so one at most).
     pub(crate) lingering: Option<super::request::Lingering>,
+    /// Whether a refused subscribe was logged (once per request).
+    pub(crate) subscription_refusal_logged: bool,
     /// The guest's outbound connects in progress, and their deadlines.
     pub(crate) connects: super::connect_deadline::ConnectDeadlines,
     /// The sockets the guest created (`--max-outbound`).
@@ -153,6 +155,7 @@ impl InstanceState {
             publisher: 0,
             log_budget,
             lingering: None,
+            subscription_refusal_logged: false,
             lane: LaneSlot::default(),
             connects: Default::default(),
             socket_account: Default::default(),

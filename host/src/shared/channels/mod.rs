@@ -239,7 +239,10 @@ impl ServiceChannels {
         owner: PublisherId,
     ) -> Result<Subscription, ChannelError> {
         let full = self.full_name(topic)?;
-        self.queued.reserve(owner, &self.limits)?;
+        if let Err(refused) = self.queued.reserve(owner, &self.limits) {
+            self.observer.subscription_refused();
+            return Err(refused);
+        }
         let queue = Arc::new(Queue::new(
             owner,
             self.limits,
