@@ -13,6 +13,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::Server;
 use super::gate::{Refusal, source_key};
+use super::header_waits::HEADER_GRACE;
 use super::slots::{Slot, SlotPermit};
 
 /// What a listener holds for one request it took: its place in the
@@ -43,10 +44,19 @@ impl Server {
                 Err(_) => {
                     // A connection still withholding its PROXY header goes
                     // first; else the busiest source's oldest waiting one.
-                    if !self.header_waits.evict_oldest() {
+                    if !self.header_waits.evict_oldest(HEADER_GRACE) {
                         self.sources.shed_waiting();
                     }
-                    Arc::clone(&self.waiting_room).acquire_owned().await.ok()?
+                    // While the room stays full, header reads that were
+                    // too young to close become old enough.
+                    loop {
+                        tokio::select! {
+                            pending = Arc::clone(&self.waiting_room).acquire_owned() => break pending.ok()?,
+                            () = tokio::time::sleep(HEADER_GRACE) => {
+                                self.header_waits.evict_oldest(HEADER_GRACE);
+                            }
+                        }
+                    }
                 }
             };
             let budget = match &self.budget {

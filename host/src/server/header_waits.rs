@@ -1,9 +1,10 @@
 //! Connections still reading their PROXY protocol header. Each holds a
 //! place in the service's waiting room, as any accepted request does, but
 //! none can keep it: when the room is full, the connection that has waited
-//! longest for its header is closed first. A balancer sends the header at
-//! once, in the connection's first segment, so the oldest is the likeliest
-//! to be withholding it; connections that never finish their header (from
+//! longest for its header — and at least [`HEADER_GRACE`] — is closed
+//! first. A balancer sends the header at once, in the connection's first
+//! segment, so the oldest is the likeliest to be withholding it (a
+//! connection accepted a moment ago has not had its turn to read yet); connections that never finish their header (from
 //! inside the trusted network, or from clients of a balancer that sends it
 //! only with their first data) cannot keep honest clients behind the same
 //! balancer waiting.
@@ -11,20 +12,25 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+
+/// How long a connection may take to send its header before, on a full
+/// service, it may be closed to make room.
+pub(super) const HEADER_GRACE: Duration = Duration::from_millis(500);
 
 /// Every header read in flight, oldest first.
 #[derive(Debug, Default)]
 pub(super) struct HeaderWaits {
     /// By arrival number: the first entry waited longest.
-    waiting: Mutex<BTreeMap<u64, CancellationToken>>,
+    waiting: Mutex<BTreeMap<u64, (Instant, CancellationToken)>>,
     /// The next arrival number.
     next: AtomicU64,
 }
 
 impl HeaderWaits {
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<u64, CancellationToken>> {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<u64, (Instant, CancellationToken)>> {
         // A panic while holding the lock leaves a plain map behind: go on.
         self.waiting
             .lock()
@@ -36,7 +42,7 @@ impl HeaderWaits {
     pub(super) fn enter(self: &Arc<Self>) -> HeaderWait {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let evicted = CancellationToken::new();
-        self.lock().insert(id, evicted.clone());
+        self.lock().insert(id, (Instant::now(), evicted.clone()));
         HeaderWait {
             id,
             evicted,
@@ -44,16 +50,19 @@ impl HeaderWaits {
         }
     }
 
-    /// Closes the connection that has waited longest for its header;
-    /// whether there was one.
-    pub(super) fn evict_oldest(&self) -> bool {
-        match self.lock().pop_first() {
-            Some((_, evicted)) => {
-                evicted.cancel();
-                true
-            }
-            None => false,
+    /// Closes the connection that has waited longest for its header, if
+    /// it has waited at least `grace`; whether there was one.
+    pub(super) fn evict_oldest(&self, grace: Duration) -> bool {
+        let mut waiting = self.lock();
+        let Some(mut oldest) = waiting.first_entry() else {
+            return false;
+        };
+        if oldest.get().0.elapsed() < grace {
+            return false;
         }
+        oldest.get_mut().1.cancel();
+        oldest.remove();
+        true
     }
 
     /// How many connections are reading their header.
@@ -96,14 +105,16 @@ mod tests {
         let third = waits.enter();
         drop(second);
         assert_eq!(waits.len(), 2);
-        assert!(waits.evict_oldest());
+        // Not before they have had their grace.
+        assert!(!waits.evict_oldest(Duration::from_secs(60)));
+        assert!(waits.evict_oldest(Duration::ZERO));
         assert!(first.evicted.is_cancelled());
         assert!(!third.evicted.is_cancelled());
         drop(first);
-        assert!(waits.evict_oldest());
+        assert!(waits.evict_oldest(Duration::ZERO));
         assert!(third.evicted.is_cancelled());
         drop(third);
-        assert!(!waits.evict_oldest());
+        assert!(!waits.evict_oldest(Duration::ZERO));
         assert_eq!(waits.len(), 0);
     }
 }
