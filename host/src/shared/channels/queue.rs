@@ -122,12 +122,20 @@ impl ServiceQueues {
     /// The service's largest queue loses its oldest message; `false` when
     /// every queue is empty.
     fn evict_from_largest(&self) -> bool {
-        let largest = self
+        // Collected first and compared with the lock released: a queue
+        // whose subscription went meanwhile drops here, and its drop takes
+        // the lock (`release`).
+        let queues: Vec<Arc<Queue>> = self
             .members()
             .queues
             .iter()
             .filter_map(Weak::upgrade)
-            .max_by_key(|queue| queue.queued.load(Ordering::Relaxed));
+            .collect();
+        let largest = queues
+            .iter()
+            .max_by_key(|queue| queue.queued.load(Ordering::Relaxed))
+            .cloned();
+        drop(queues);
         largest.is_some_and(|queue| queue.lose_oldest())
     }
 }
