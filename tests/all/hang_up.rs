@@ -5,27 +5,14 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::fixtures::FAULTY;
-use crate::support::{Server, descriptors};
+use crate::support::{Server, descriptors, within_5s};
 
-/// The server's `connections_active` gauge.
+/// The server's `connections_active` line.
 fn active(server: &Server) -> String {
-    crate::observing::scrape(&server.addrs[1])
-        .lines()
-        .find(|line| line.starts_with("wasmserve_connections_active{"))
-        .map(str::to_owned)
-        .unwrap_or_default()
-}
-
-/// Waits up to 5 s for `done`.
-fn within_5s(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::observing::connections_active(&server.addrs[1])
 }
 
 #[test]
@@ -98,4 +85,46 @@ fn a_client_that_only_closed_its_side_is_still_answered() {
         .read_line(&mut reply)
         .expect("reply");
     assert_eq!(reply, "slept 800\n");
+}
+
+#[test]
+fn a_tls_request_whose_client_reset_is_ended_too() {
+    // TLS is terminated by the host's relay: the relay, not the handler's
+    // (plaintext) socket, sees the reset.
+    let pki = crate::pki::Pki::new();
+    let pem = pki.issue("server", "localhost", &["localhost", "127.0.0.1"], false);
+    let (cert, key) = (
+        pem.cert.to_string_lossy().into_owned(),
+        pem.key.to_string_lossy().into_owned(),
+    );
+    let server = Server::start_with(
+        &[
+            "--handler",
+            FAULTY,
+            "--tcp",
+            "0",
+            "--metrics",
+            "0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--hangup-grace",
+            "300ms",
+        ],
+        2,
+    );
+    let mut client =
+        crate::pki::tls_connect(pki.client_config(None, &[]), &server.addrs[0], "localhost")
+            .expect("handshake");
+    client.write_all(b"sleep 60000\n").expect("send");
+    client.flush().expect("flush");
+    within_5s("the request is served", || active(&server).ends_with(" 1"));
+    socket2::SockRef::from(&client.sock)
+        .set_linger(Some(Duration::ZERO))
+        .expect("linger");
+    drop(client);
+    within_5s("the request ended", || active(&server).ends_with(" 0"));
+    let (_, body) = crate::observing::fetch_metrics(&server.addrs[1], None);
+    assert!(body.contains("reason=\"hung_up\"} 1"), "{body}");
 }

@@ -218,13 +218,7 @@ fn a_lingering_close_holds_its_connection_slot() {
         ],
         2,
     );
-    let active = |server: &Server| {
-        crate::observing::scrape(&server.addrs[1])
-            .lines()
-            .find(|line| line.starts_with("wasmserve_connections_active{"))
-            .map(str::to_owned)
-            .unwrap_or_default()
-    };
+    let active = |server: &Server| crate::observing::connections_active(&server.addrs[1]);
     let mut client = std::net::TcpStream::connect(&server.addrs[0]).expect("connect");
     let mut greeting = [0u8; 8];
     client.read_exact(&mut greeting).expect("greeting");
@@ -232,11 +226,9 @@ fn a_lingering_close_holds_its_connection_slot() {
     // closed), and so it keeps its slot.
     assert!(active(&server).ends_with(" 1"), "{}", active(&server));
     drop(client);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !active(&server).ends_with(" 0") {
-        assert!(Instant::now() < deadline, "{}", active(&server));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::support::within_5s("the lingering close ended", || {
+        active(&server).ends_with(" 0")
+    });
 }
 
 #[test]

@@ -26,6 +26,16 @@ pub fn scrape(addr: &str) -> String {
     String::from_utf8(output.stdout).expect("utf-8")
 }
 
+/// The `wasmserve_connections_active` line of the server whose metrics
+/// listen at `addr` (its last word is the count), or `""`.
+pub fn connections_active(addr: &str) -> String {
+    scrape(addr)
+        .lines()
+        .find(|line| line.starts_with("wasmserve_connections_active{"))
+        .map(str::to_owned)
+        .unwrap_or_default()
+}
+
 fn parse(text: &str) -> prometheus_parse::Scrape {
     prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned())))
         .expect("the output parses as Prometheus text format")

@@ -17,8 +17,9 @@ pub(crate) enum Incoming {
     Unix(UnixStream),
     /// One datagram (UDP or Unix).
     Datagram(ReceivedDatagram),
-    /// A TCP connection whose TLS the host terminated.
-    Tls(TlsConnection),
+    /// A TCP connection whose TLS the host terminated (boxed: it is the
+    /// largest, and the rarest).
+    Tls(Box<TlsConnection>),
 }
 
 /// A TLS connection after its handshake: the handler is served on `plain`,
@@ -33,6 +34,8 @@ pub(crate) struct TlsConnection {
     pub(crate) local: SocketAddr,
     /// What the handshake negotiated.
     pub(crate) info: super::TlsInfo,
+    /// Cancelled when the client resets the connection (the relay sees it).
+    pub(crate) reset: tokio_util::sync::CancellationToken,
 }
 
 /// A received datagram: its payload and where replies go.

@@ -112,6 +112,16 @@ pub(crate) fn adopt_fd(fd: RawFd, options: &ListenOptions) -> Result<Listener, L
             .listen(options.backlog)
             .map_err(|err| fail(format!("cannot listen: {err}")))?;
     }
+    let is_tcp_listener = socket.r#type().ok() == Some(socket2::Type::STREAM)
+        && socket
+            .local_addr()
+            .ok()
+            .and_then(|addr| addr.as_socket())
+            .is_some();
+    if is_tcp_listener {
+        super::listener::tune_tcp_listener(&socket, options)
+            .map_err(|err| fail(format!("cannot set its TCP options: {err}")))?;
+    }
     if let Some(size) = options.recv_buffer {
         socket
             .set_recv_buffer_size(size)

@@ -7,6 +7,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{UdpSocket, UnixDatagram};
@@ -207,12 +208,9 @@ impl Listener {
     ) -> std::io::Result<Option<Incoming>> {
         match &self.socket {
             ListenerSocket::Tcp(listener) => {
+                // TCP_NODELAY and keepalive come from the listener (see
+                // `tune_tcp_listener`): no system call per connection.
                 let (stream, _) = listener.accept().await?;
-                if options.tcp_nodelay
-                    && let Err(err) = stream.set_nodelay(true)
-                {
-                    tracing::debug!(cause = %err, "cannot set TCP_NODELAY");
-                }
                 Ok(Some(Incoming::Tcp(stream)))
             }
             ListenerSocket::Unix(listener) => {
@@ -305,6 +303,9 @@ fn inet_socket(
     };
     let socket = Socket::new(Domain::for_address(addr), kind, Some(protocol))?;
     socket.set_reuse_address(options.reuse_addr)?;
+    if transport == Transport::Tcp {
+        tune_tcp_listener(&socket, options)?;
+    }
     if addr.is_ipv6() {
         // `[::]:8100` means IPv6 only; bind `0.0.0.0:8100` too for IPv4.
         socket.set_only_v6(true)?;
@@ -314,6 +315,34 @@ fn inet_socket(
     }
     socket.bind(&addr.into())?;
     Ok(socket)
+}
+
+/// TCP keepalive on every connection: probes after this much silence in
+/// both directions...
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+/// ...this far apart...
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// ...and this many unanswered end the connection (its waits fail, and
+/// the request ends `--hangup-grace` later).
+const KEEPALIVE_PROBES: u32 = 3;
+
+/// Sets on a TCP listener what its connections inherit from it (Linux
+/// copies these options to each accepted socket): `TCP_NODELAY` when
+/// `options` ask for it, and keepalive probes, which find a client whose
+/// machine went away and one that closed fully (its kernel answers the
+/// probes until it forgets the connection, a minute on Linux, then resets
+/// it) — so a request whose client is gone ends even while its handler
+/// waits on something else.
+pub(crate) fn tune_tcp_listener(socket: &Socket, options: &ListenOptions) -> std::io::Result<()> {
+    if options.tcp_nodelay {
+        socket.set_tcp_nodelay(true)?;
+    }
+    socket.set_tcp_keepalive(
+        &socket2::TcpKeepalive::new()
+            .with_time(KEEPALIVE_IDLE)
+            .with_interval(KEEPALIVE_INTERVAL)
+            .with_retries(KEEPALIVE_PROBES),
+    )
 }
 
 /// The error for a socket that could not be bound: "address in use" gets a

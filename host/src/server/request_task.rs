@@ -282,13 +282,14 @@ impl Server {
                 return None;
             }
         };
-        let plain = relay(tls_stream, idle).ok()?;
-        let incoming = Incoming::Tls(TlsConnection {
+        let (plain, reset) = relay(tls_stream, idle).ok()?;
+        let incoming = Incoming::Tls(Box::new(TlsConnection {
             plain,
             peer,
             local,
             info,
-        });
+            reset,
+        }));
         Some(Request::new(
             incoming,
             self.limits.read_timeouts(),

@@ -15,6 +15,7 @@ use std::task::Poll;
 
 use tokio::net::{TcpStream, UnixStream};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::activity::{Activity, coarse_instant, coarse_millis};
 use super::books::{Direction, RequestBooks};
@@ -51,6 +52,9 @@ pub(crate) struct Connection {
     activity: Arc<Activity>,
     /// The serving instance's books, attached when the instance takes it.
     books: OnceLock<Arc<RequestBooks>>,
+    /// For a TLS connection's plaintext end: cancelled when the client
+    /// resets the TCP connection behind the relay.
+    peer_reset: Option<CancellationToken>,
 }
 
 /// The socket, per transport.
@@ -97,7 +101,15 @@ impl Connection {
             waited: AtomicBool::new(false),
             activity,
             books: OnceLock::new(),
+            peer_reset: None,
         }
+    }
+
+    /// The same connection, whose client's reset `token` reports (a TLS
+    /// connection's plaintext end, behind the host's relay).
+    pub(crate) fn reset_by(mut self, token: CancellationToken) -> Self {
+        self.peer_reset = Some(token);
+        self
     }
 
     /// Attaches the serving instance's books (once).
@@ -352,10 +364,13 @@ impl Connection {
     }
 
     /// Resolves once the TCP client has reset the connection (the socket
-    /// reports an error), and never for a datagram, a Unix stream, or a
-    /// client that only closed its side: a half-close, until a write to a
-    /// client that has gone draws the reset.
+    /// reports an error; for TLS, the relay's token says so), and never for
+    /// a datagram, a Unix stream, or a client that only closed its side: a
+    /// half-close, until a write to a client that has gone draws the reset.
     pub(crate) async fn reset_by_peer(&self) {
+        if let Some(token) = &self.peer_reset {
+            return token.cancelled().await;
+        }
         if let Socket::Tcp(stream) = &self.socket
             && stream.ready(tokio::io::Interest::ERROR).await.is_ok()
         {

@@ -63,7 +63,8 @@ impl Request {
             Incoming::Tls(connection) => {
                 tls = Some(connection.info);
                 (
-                    Connection::unix(connection.plain, timeouts, activity),
+                    Connection::unix(connection.plain, timeouts, activity)
+                        .reset_by(connection.reset),
                     connection.peer.to_string(),
                     connection.local.to_string(),
                     Transport::Tcp,
