@@ -55,6 +55,21 @@ pub(crate) enum LoadError {
         /// wasmtime's explanation, on one line.
         reason: String,
     },
+    /// The component was built against a contract version newer than the
+    /// host's.
+    #[error(
+        "handler {path:?} needs contract {needs} (it imports `{import}`), but this wasmserve serves contract versions up to {serves}: upgrade wasmserve, or build the handler against {serves} or older"
+    )]
+    NewerContract {
+        /// The path given.
+        path: PathBuf,
+        /// The import naming the newer version.
+        import: String,
+        /// The version it names.
+        needs: String,
+        /// The newest version the host serves.
+        serves: &'static str,
+    },
     /// The component imports something the host does not provide.
     #[error(
         "handler {path:?} needs an import wasmserve does not provide: {reason}; handlers may import only `{world}` and WASI"

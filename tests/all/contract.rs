@@ -1,7 +1,11 @@
-//! Contract 0.2 beside 0.1: a handler built against the pinned 0.1.1 WIT
-//! (`legacy`), the SDK's blocking echo and greet (0.2), and the streams
-//! echo (0.2's `wasi:io/streams`) pass the same echo and greet checks over
-//! TCP, UDP, Unix stream and Unix datagram sockets; and the async examples
+//! Every released contract version on the current host (the compatibility
+//! matrix): handlers built from each version's WIT alone, without the SDK
+//! — `legacy` (0.1.1), `contract-0-2-0` (0.2.0 as released),
+//! `contract-0-2-1` (the current 0.2.1) — the SDK's blocking echo and greet,
+//! and the streams echo (0.2's `wasi:io/streams`) pass the same echo and
+//! greet checks over TCP, UDP, Unix stream and Unix datagram sockets; a
+//! handler needing a version newer than the host's is refused at start with
+//! one line that says so; and the async examples
 //! (`timeout-greet`, `ticker`, `chat-async`, in Rust and Python) wait on
 //! their client and a timer at once.
 
@@ -10,7 +14,10 @@ use std::net::TcpStream;
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::time::{Duration, Instant};
 
-use crate::fixtures::{CHAT_ASYNC, ECHO, ECHO_STREAMS, GREET, LEGACY, TICKER, TIMEOUT_GREET};
+use crate::fixtures::{
+    CHAT_ASYNC, CONTRACT_0_2_0, CONTRACT_0_2_1, ECHO, ECHO_STREAMS, GREET, LEGACY, TICKER,
+    TIMEOUT_GREET,
+};
 use crate::support::{Server, exchange_line, pattern, read_to_end, round_trip};
 use crate::transports::{udp_client, udp_exchange};
 
@@ -91,15 +98,20 @@ fn check_echo_everywhere(args: &[&str]) {
 
 #[test]
 fn the_start_up_line_names_each_handlers_contract() {
-    let old = Server::start(LEGACY, &[]);
-    old.wait_for_log(&["service started", "contract=\"0.1\""]);
-    let new = Server::start(ECHO_STREAMS, &[]);
-    new.wait_for_log(&["service started", "contract=\"0.2\""]);
+    for (handler, contract) in [
+        (LEGACY, "contract=\"0.1.1\""),
+        (CONTRACT_0_2_0, "contract=\"0.2.0\""),
+        (ECHO_STREAMS, "contract=\"0.2.1\""),
+    ] {
+        Server::start(handler, &[]).wait_for_log(&["service started", contract]);
+    }
 }
 
 #[test]
 fn old_and_new_handlers_echo_over_every_transport() {
     check_echo_everywhere(&["--handler", LEGACY]);
+    check_echo_everywhere(&["--handler", CONTRACT_0_2_0]);
+    check_echo_everywhere(&["--handler", CONTRACT_0_2_1]);
     check_echo_everywhere(&["--handler", ECHO]);
     check_echo_everywhere(&["--handler", ECHO_STREAMS]);
 }
@@ -108,6 +120,8 @@ fn old_and_new_handlers_echo_over_every_transport() {
 fn old_and_new_handlers_greet_over_tcp_udp_and_unix() {
     for args in [
         vec!["--handler", LEGACY, "--set", "role=greet"],
+        vec!["--handler", CONTRACT_0_2_0, "--set", "role=greet"],
+        vec!["--handler", CONTRACT_0_2_1, "--set", "role=greet"],
         vec!["--handler", GREET],
     ] {
         let dir = socket_dir();
@@ -243,17 +257,40 @@ fn chat_async_answers_like_chat_and_nudges_a_silent_client() {
     server.wait_for_log(&["wrote: yes"]);
 }
 
+/// A handler built against a contract newer than the host's is refused at
+/// start, in one line naming the version and the way out.
+#[test]
+fn a_handler_needing_a_newer_contract_is_refused_naming_the_version() {
+    let output = std::process::Command::new(crate::support::WASMSERVE)
+        .args(["--handler", crate::fixtures::CONTRACT_NEXT, "--tcp", "0"])
+        .output()
+        .expect("run wasmserve");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let error = stderr
+        .lines()
+        .find(|line| line.starts_with("error: "))
+        .unwrap_or_default();
+    assert!(
+        error.contains("needs contract 0.2.2")
+            && error.contains("wasmserve:handler/types@0.2.2")
+            && error.contains("up to 0.2.1: upgrade wasmserve"),
+        "{stderr}"
+    );
+}
+
 /// `wasmserve check` tells the operator which contract a handler was built
 /// against and which optional parts of the host it imports.
 #[test]
 fn check_names_the_contract_and_the_optional_imports_a_handler_uses() {
     use crate::fixtures::{CHATROOM, TCPCLIENT, WHOAMI};
     for (handler, expected) in [
-        (ECHO, "contract 0.2, uses nothing optional)"),
-        (LEGACY, "contract 0.1, uses nothing optional)"),
-        (CHATROOM, "contract 0.2, uses keyvalue, channels)"),
-        (TCPCLIENT, "contract 0.2, uses sockets)"),
-        (WHOAMI, "contract 0.2, uses tls)"),
+        (ECHO, "contract 0.2.1, uses nothing optional)"),
+        (LEGACY, "contract 0.1.1, uses nothing optional)"),
+        (CONTRACT_0_2_0, "contract 0.2.0, uses nothing optional)"),
+        (CHATROOM, "contract 0.2.1, uses keyvalue, channels)"),
+        (TCPCLIENT, "contract 0.2.1, uses sockets)"),
+        (WHOAMI, "contract 0.2.1, uses tls)"),
     ] {
         let output = std::process::Command::new(crate::support::WASMSERVE)
             .args(["check", "--handler", handler, "--tcp", "0"])

@@ -46,3 +46,4 @@ mod shared_state;
 mod shutdown;
 mod tls;
 mod transports;
+mod wit_versions;

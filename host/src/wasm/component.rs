@@ -16,7 +16,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 
 use super::bindings::{current, previous};
 use super::instance::LiveInstance;
-use super::optional_imports::optional_imports;
+use super::optional_imports::{contract_version, newer_contract, optional_imports};
 use super::state::{HandlerEnv, InstanceState};
 use crate::error::{LoadError, one_line};
 
@@ -31,6 +31,8 @@ pub(crate) struct Handler {
     /// The first 12 hex digits of the file's SHA-256, to tell versions apart
     /// in logs.
     hash: String,
+    /// The contract version it imports the request type from.
+    contract: String,
     /// The optional parts of the host it imports (`keyvalue`, `channels`,
     /// `sockets`, `tls`), for `wasmserve check`.
     optional_imports: Vec<&'static str>,
@@ -87,6 +89,14 @@ impl Handler {
             path: path.to_owned(),
             reason: one_line(&err),
         })?;
+        if let Some((import, needs)) = newer_contract(engine, &component, current::VERSION) {
+            return Err(LoadError::NewerContract {
+                path: path.to_owned(),
+                import,
+                needs,
+                serves: current::VERSION,
+            });
+        }
         let linker = host_linker(engine).map_err(|err| LoadError::Compile {
             path: path.to_owned(),
             reason: one_line(&err),
@@ -108,6 +118,13 @@ impl Handler {
         })?;
 
         let optional_imports = optional_imports(engine, &component);
+        let contract = contract_version(engine, &component).unwrap_or_else(|| {
+            match pre {
+                HandlerPre::Current(_) => current::VERSION,
+                HandlerPre::Previous(_) => "0.1",
+            }
+            .to_owned()
+        });
         let name = path
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
@@ -123,6 +140,7 @@ impl Handler {
             name,
             pre,
             hash,
+            contract,
             optional_imports,
             env,
             warm: Mutex::new(Vec::new()),
@@ -135,12 +153,9 @@ impl Handler {
     }
 
     /// The contract version the component was built against, for logs:
-    /// `0.2` or `0.1`.
-    pub(crate) fn contract(&self) -> &'static str {
-        match self.pre {
-            HandlerPre::Current(_) => "0.2",
-            HandlerPre::Previous(_) => "0.1",
-        }
+    /// `0.2.1`, `0.2.0` or `0.1.1`.
+    pub(crate) fn contract(&self) -> &str {
+        &self.contract
     }
 
     /// The optional parts of the host the handler imports, in a fixed
@@ -181,7 +196,7 @@ impl Handler {
 /// A handler linked and checked against the contract version it was built
 /// for: the current one, or the previous one, still served unchanged.
 pub(super) enum HandlerPre {
-    /// Built against `wasmserve:handler@0.2.0`.
+    /// Built against `wasmserve:handler@0.2.x`.
     Current(current::HandlerWorldPre<InstanceState>),
     /// Built against `wasmserve:handler@0.1.x`.
     Previous(previous::HandlerWorldPre<InstanceState>),
