@@ -218,6 +218,7 @@ const PYTHON: Language = Language {
         "timeout-greet",
         "chatroom",
         "tcpclient",
+        "uppercase",
     ],
 };
 

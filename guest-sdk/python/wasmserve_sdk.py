@@ -43,7 +43,17 @@ from wit_world.imports import config, streams, types
 
 from wasmserve_loop import PollLoop, wait_for_pollable
 
-__all__ = ["AsyncRequest", "BaseRequestHandler", "Request", "setting", "serve"]
+__all__ = [
+    "AsyncRequest",
+    "BaseRequestHandler",
+    "Request",
+    "StreamRequestHandler",
+    "setting",
+    "serve",
+]
+
+# What ``readline`` asks the host for at a time.
+_READ_CHUNK = 65536
 
 
 class _Connection:
@@ -98,15 +108,48 @@ class Request(_Connection):
     Example: ``data = self.request.recv(1024)``
     """
 
+    def __init__(self, inner: types.Request):
+        super().__init__(inner)
+        # What ``readline`` read past the line it returned.
+        self._buffered = b""
+
     def recv(self, bufsize: int) -> bytes:
         """Up to ``bufsize`` bytes; ``b""`` once the client is done.
 
         Example: ``while data := self.request.recv(4096): ...``
         """
+        if self._buffered:
+            data, self._buffered = self._buffered[:bufsize], self._buffered[bufsize:]
+            return data
         try:
             return self._inner.read(bufsize)
         except Err as err:
             raise _connection_error(err.value) from None
+
+    def readline(self, limit: int = -1) -> bytes:
+        """The next line, ``b"\\n"`` included, like a binary file's
+        ``readline``: at most ``limit`` bytes when ``limit`` is not negative,
+        what is left without a newline at end of stream, then ``b""``. Bytes
+        read past the line are kept for the next ``readline`` or ``recv``.
+
+        Example: ``while line := self.request.readline(): ...``
+        """
+        while True:
+            end = self._buffered.find(b"\n") + 1
+            if end and (limit < 0 or end <= limit):
+                line, self._buffered = self._buffered[:end], self._buffered[end:]
+                return line
+            if 0 <= limit <= len(self._buffered):
+                line, self._buffered = self._buffered[:limit], self._buffered[limit:]
+                return line
+            try:
+                chunk = self._inner.read(_READ_CHUNK)
+            except Err as err:
+                raise _connection_error(err.value) from None
+            if not chunk:
+                line, self._buffered = self._buffered, b""
+                return line
+            self._buffered += chunk
 
     def sendall(self, data: bytes) -> None:
         """Sends every byte of ``data``, like ``socket.sendall``.
@@ -213,9 +256,11 @@ class BaseRequestHandler:
     """socketserver's ``BaseRequestHandler``: override ``handle()``.
 
     ``self.request`` is a :class:`Request` (an :class:`AsyncRequest` when
-    ``handle`` is ``async def``); ``self.client_address`` is the
-    peer's address as a string (``"127.0.0.1:50000"``, a Unix socket path, or
-    ``""``). ``setup()`` runs before ``handle()`` and ``finish()`` after it.
+    ``handle`` is ``async def``); ``self.client_address`` is the peer's
+    address as socketserver gives it: ``(host, port)`` over IPv4,
+    ``(host, port, 0, 0)`` over IPv6, the client's socket path (usually
+    ``""``) over Unix sockets. ``setup()`` runs before ``handle()`` and
+    ``finish()`` after it.
 
     Example::
 
@@ -224,7 +269,7 @@ class BaseRequestHandler:
                 self.request.sendall(b"Thank you for connecting")
     """
 
-    def __init__(self, request: Request, client_address: str):
+    def __init__(self, request: Request, client_address):
         self.request = request
         self.client_address = client_address
 
@@ -236,6 +281,99 @@ class BaseRequestHandler:
 
     def finish(self) -> None:
         """Called after ``handle()``, even if it raised; does nothing by default."""
+
+
+class _ReadFile:
+    """``rfile``: the request's input as a binary file (``readline``,
+    ``read``, iteration line by line)."""
+
+    def __init__(self, request: Request):
+        self._request = request
+
+    def readline(self, limit: int = -1) -> bytes:
+        """The next line (see :meth:`Request.readline`).
+
+        Example: ``name = self.rfile.readline().strip()``
+        """
+        return self._request.readline(limit)
+
+    def read(self, size: int = -1) -> bytes:
+        """``size`` bytes, fewer only at end of stream; with a negative
+        ``size``, everything until the client is done.
+
+        Example: ``body = self.rfile.read(length)``
+        """
+        parts = []
+        wanted = size
+        while wanted != 0:
+            data = self._request.recv(_READ_CHUNK if wanted < 0 else wanted)
+            if not data:
+                break
+            parts.append(data)
+            if wanted > 0:
+                wanted -= len(data)
+        return b"".join(parts)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+
+class _WriteFile:
+    """``wfile``: the request's output as a binary file; every ``write``
+    is sent at once (socketserver's ``wbufsize = 0``)."""
+
+    def __init__(self, request: Request):
+        self._request = request
+
+    def write(self, data: bytes) -> int:
+        """Sends every byte of ``data``; returns how many.
+
+        Example: ``self.wfile.write(b"hello\\n")``
+        """
+        self._request.sendall(data)
+        return len(data)
+
+    def writelines(self, lines) -> None:
+        """Writes each of ``lines``.
+
+        Example: ``self.wfile.writelines([b"a\\n", b"b\\n"])``
+        """
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        """Nothing is held back: does nothing."""
+
+
+class StreamRequestHandler(BaseRequestHandler):
+    """socketserver's ``StreamRequestHandler``: ``self.rfile`` reads the
+    request like a binary file (``readline``, ``read``, ``for line in
+    self.rfile``) and ``self.wfile`` writes to it; both are set up by
+    ``setup()``, so a subclass that overrides it calls ``super().setup()``.
+    For blocking handlers (``def handle``).
+
+    Example::
+
+        class Upper(StreamRequestHandler):
+            def handle(self):
+                for line in self.rfile:
+                    self.wfile.write(line.upper())
+    """
+
+    def setup(self) -> None:
+        """Makes ``rfile`` and ``wfile``."""
+        self.rfile = _ReadFile(self.request)
+        self.wfile = _WriteFile(self.request)
+
+    def finish(self) -> None:
+        """Flushes ``wfile``."""
+        self.wfile.flush()
 
 
 def setting(name: str) -> str | None:
@@ -260,7 +398,8 @@ def serve(handler_class: type[BaseRequestHandler]) -> type:
                 if is_async:
                     _serve_async(handler_class, request)
                 else:
-                    _serve(handler_class(Request(request), request.peer_addr()), handler_class.handle)
+                    handler = handler_class(Request(request), _client_address(request.peer_addr()))
+                    _serve(handler, handler_class.handle)
 
     return WitWorld
 
@@ -285,12 +424,25 @@ def _serve_async(handler_class, request: types.Request) -> None:
     except ConnectionError:
         return
     loop = PollLoop()
-    handler = handler_class(async_request, request.peer_addr())
+    handler = handler_class(async_request, _client_address(request.peer_addr()))
     try:
         _serve(handler, lambda handler: loop.run_until_complete(handler.handle()))
     finally:
         loop.close()
         async_request.close()
+
+
+def _client_address(peer: str):
+    """``peer-addr`` in socketserver's form: ``(host, port)`` for IPv4,
+    ``(host, port, 0, 0)`` for IPv6, else the text itself (a Unix path)."""
+    if peer.startswith("["):
+        host, _, port = peer[1:].rpartition("]:")
+        if port.isdigit():
+            return (host, int(port), 0, 0)
+    host, colon, port = peer.rpartition(":")
+    if colon and host and port.isdigit() and "/" not in host:
+        return (host, int(port))
+    return peer
 
 
 def _stream_error(error) -> ConnectionError:

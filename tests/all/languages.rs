@@ -74,6 +74,35 @@ fn python_echo_and_greet_over_tcp_and_udp() {
     wasmserve_no_python,
     ignore = "componentize-py could not be installed or run here (tests/build.rs printed why)"
 )]
+fn a_python_stream_request_handler_reads_lines_and_sees_socketservers_client_address() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let server = Server::start(crate::fixtures::UPPERCASE_PY, &["--set", "hello=1"]);
+    let stream = server.connect();
+    let port = stream.local_addr().expect("local address").port();
+    let mut client = BufReader::new(stream);
+    let mut hello = String::new();
+    client.read_line(&mut hello).expect("hello");
+    assert_eq!(hello, format!("hello 127.0.0.1 port {port}\n"));
+    // Two lines in one segment, then a line split across two: rfile's
+    // lines come out whole, and what follows the last newline at the end.
+    let writer = client.get_mut();
+    writer.write_all(b"one\ntwo\nthr").expect("send");
+    writer.flush().expect("flush");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    writer.write_all(b"ee\nrest").expect("send");
+    writer
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
+    let mut answer = String::new();
+    client.read_to_string(&mut answer).expect("answer");
+    assert_eq!(answer, "ONE\nTWO\nTHREE\nREST");
+}
+
+#[test]
+#[cfg_attr(
+    wasmserve_no_python,
+    ignore = "componentize-py could not be installed or run here (tests/build.rs printed why)"
+)]
 fn python_async_handlers_race_reads_and_timers() {
     check_timeout_greet(TIMEOUT_GREET_PY);
     check_ticker(TICKER_PY);
