@@ -152,6 +152,59 @@ impl Request {
         self.output.flush().await.map_err(Error::from_io)
     }
 
+    /// Receives exactly `n` bytes; fails with [`Error::Closed`] if the
+    /// client closes first. As the blocking [`crate::Request::read_exact`].
+    ///
+    /// ```no_run
+    /// # async fn handle(request: wasmserve_sdk::aio::Request) -> Result<(), wasmserve_sdk::Error> {
+    /// let header = request.read_exact(4).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn read_exact(&self, n: usize) -> Result<Vec<u8>, Error> {
+        let mut data = Vec::with_capacity(n.min(Self::MAX_RECV));
+        while data.len() < n {
+            let more = self.recv(n - data.len()).await?;
+            if more.is_empty() {
+                return Err(Error::Closed);
+            }
+            data.extend_from_slice(&more);
+        }
+        Ok(data)
+    }
+
+    /// Everything the client sends until it stops: for a datagram, its
+    /// payload. As the blocking [`crate::Request::payload`].
+    ///
+    /// ```no_run
+    /// # async fn handle(request: wasmserve_sdk::aio::Request) -> Result<(), wasmserve_sdk::Error> {
+    /// let question = request.payload().await?;
+    /// request.reply(&question).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn payload(&self) -> Result<Vec<u8>, Error> {
+        let mut data = Vec::new();
+        loop {
+            let more = self.recv(Self::MAX_RECV).await?;
+            if more.is_empty() {
+                return Ok(data);
+            }
+            data.extend_from_slice(&more);
+        }
+    }
+
+    /// Answers the client: on a datagram transport one datagram back to
+    /// the sender, on a connection the same as [`Request::sendall`]. As the
+    /// blocking [`crate::Request::reply`].
+    ///
+    /// ```no_run
+    /// # async fn handle(request: wasmserve_sdk::aio::Request) -> Result<(), wasmserve_sdk::Error> {
+    /// request.reply(b"pong").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn reply(&self, bytes: &[u8]) -> Result<(), Error> {
+        self.sendall(bytes).await
+    }
+
     /// Copies everything the client sends back to it until it closes,
     /// inside the host (`splice`): the bytes never enter the handler's
     /// memory. Returns how many bytes were copied.

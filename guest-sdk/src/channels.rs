@@ -156,6 +156,31 @@ impl Subscription {
         }))
     }
 
+    /// The same as [`Subscription::try_receive`], under the request's
+    /// vocabulary (`Request::try_recv`).
+    ///
+    /// ```no_run
+    /// # let room = wasmserve_sdk::channels::subscribe("room")?;
+    /// while let Some(message) = room.try_recv()? { /* … */ }
+    /// # Ok::<(), wasmserve_sdk::channels::Error>(())
+    /// ```
+    pub fn try_recv(&self) -> Result<Option<Message>, Error> {
+        self.try_receive()
+    }
+
+    /// The same as [`Subscription::receive`], under the request's
+    /// vocabulary (`aio::Request::recv`).
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), wasmserve_sdk::channels::Error> {
+    /// let room = wasmserve_sdk::channels::subscribe("room")?;
+    /// let message = room.recv().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn recv(&self) -> Result<Message, Error> {
+        self.receive().await
+    }
+
     /// A WASI pollable, ready while a message is queued; pass it to
     /// `wasip2::io::poll::poll` beside the request's and timers'.
     ///

@@ -175,6 +175,27 @@ impl Request {
         self.sendall(bytes)
     }
 
+    /// Copies everything the client sends back to it until it stops (on a
+    /// datagram transport: its payload, as one datagram). Returns how many
+    /// bytes were copied. As the async [`crate::aio::Request::echo`].
+    ///
+    /// ```no_run
+    /// # fn handle(request: wasmserve_sdk::Request) -> Result<(), wasmserve_sdk::Error> {
+    /// request.echo()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn echo(&self) -> Result<u64, Error> {
+        let mut copied = 0;
+        loop {
+            let data = self.recv(Self::MAX_RECV)?;
+            if data.is_empty() {
+                return Ok(copied);
+            }
+            self.sendall(&data)?;
+            copied += data.len() as u64;
+        }
+    }
+
     /// A buffered writer to the client: many small writes leave as few
     /// large ones. It sends what it holds when dropped (at the latest when
     /// the handler returns) or on `flush()`. On a datagram transport every

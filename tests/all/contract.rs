@@ -301,3 +301,38 @@ fn check_names_the_contract_and_the_optional_imports_a_handler_uses() {
         assert!(stdout.trim_end().ends_with(expected), "{handler}: {stdout}");
     }
 }
+
+/// The SDK's blocking and async requests share their names: `read_exact`,
+/// `payload`, `reply` and `echo` in an async handler, `echo` in a blocking
+/// one, behave as documented.
+#[test]
+fn the_blocking_and_async_requests_share_read_exact_payload_reply_and_echo() {
+    use crate::fixtures::{AIO_VOCABULARY, FAULTY};
+    let server = Server::start_with(
+        &["--handler", AIO_VOCABULARY, "--tcp", "0", "--udp", "0"],
+        2,
+    );
+    let mut stream = server.connect();
+    stream.write_all(&[0, 5]).expect("length");
+    stream.write_all(b"hello and the rest").expect("frame");
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("answer");
+    assert_eq!(answer, b"HELLO and the rest");
+    let client = udp_client(&server.addrs[1]);
+    assert_eq!(udp_exchange(&client, b"one datagram"), b"ONE DATAGRAM");
+
+    let blocking = Server::start(FAULTY, &[]);
+    let mut stream = blocking.connect();
+    stream.write_all(b"echo-rest\n").expect("command");
+    std::thread::sleep(Duration::from_millis(100));
+    stream.write_all(b"abc").expect("data");
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("answer");
+    assert_eq!(answer, b"abcechoed 3\n");
+}
