@@ -17,14 +17,9 @@ fn active(server: &Server) -> String {
 
 #[test]
 fn a_request_whose_client_reset_is_ended_and_drops_what_it_held() {
-    let server = Server::start_with(
+    let server = Server::start_with_metrics(
+        FAULTY,
         &[
-            "--handler",
-            FAULTY,
-            "--tcp",
-            "0",
-            "--metrics",
-            "0",
             "--allow-connect",
             "127.0.0.1:9",
             "--max-outbound",
@@ -34,7 +29,6 @@ fn a_request_whose_client_reset_is_ended_and_drops_what_it_held() {
             "--hangup-grace",
             "500ms",
         ],
-        2,
     );
     let before = descriptors(&server);
     // The handler creates 50 sockets and then waits a minute on a timer,
@@ -64,19 +58,7 @@ fn a_request_whose_client_reset_is_ended_and_drops_what_it_held() {
 
 #[test]
 fn a_client_that_only_closed_its_side_is_still_answered() {
-    let server = Server::start_with(
-        &[
-            "--handler",
-            FAULTY,
-            "--tcp",
-            "0",
-            "--metrics",
-            "0",
-            "--hangup-grace",
-            "100ms",
-        ],
-        2,
-    );
+    let server = Server::start_with_metrics(FAULTY, &["--hangup-grace", "100ms"]);
     let client = TcpStream::connect(&server.addrs[0]).expect("connect");
     (&client).write_all(b"sleep 800\n").expect("send");
     client.shutdown(Shutdown::Write).expect("half-close");
@@ -97,14 +79,9 @@ fn a_tls_request_whose_client_reset_is_ended_too() {
         pem.cert.to_string_lossy().into_owned(),
         pem.key.to_string_lossy().into_owned(),
     );
-    let server = Server::start_with(
+    let server = Server::start_with_metrics(
+        FAULTY,
         &[
-            "--handler",
-            FAULTY,
-            "--tcp",
-            "0",
-            "--metrics",
-            "0",
             "--tls-cert",
             &cert,
             "--tls-key",
@@ -112,7 +89,6 @@ fn a_tls_request_whose_client_reset_is_ended_too() {
             "--hangup-grace",
             "300ms",
         ],
-        2,
     );
     let mut client =
         crate::pki::tls_connect(pki.client_config(None, &[]), &server.addrs[0], "localhost")

@@ -339,19 +339,7 @@ fn a_deep_recursion_leaves_no_stack_resident() {
 #[test]
 fn subscriptions_are_capped_per_request_and_per_service_and_come_back() {
     use std::io::{BufRead, BufReader};
-    let server = Server::start_with(
-        &[
-            "--handler",
-            FAULTY,
-            "--tcp",
-            "0",
-            "--metrics",
-            "0",
-            "--channel-subscriptions",
-            "100",
-        ],
-        2,
-    );
+    let server = Server::start_with_metrics(FAULTY, &["--channel-subscriptions", "100"]);
     // Two requests each try to hold 1,000 subscriptions for a while.
     let mut hoarders: Vec<BufReader<std::net::TcpStream>> =
         (0..2).map(|_| BufReader::new(server.connect())).collect();
