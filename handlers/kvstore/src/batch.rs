@@ -48,6 +48,16 @@ impl Batch {
     pub(crate) fn flush(&mut self, data: &kv::Bucket, out: &mut Replies) {
         match std::mem::take(self) {
             Batch::Empty => {}
+            // A batch of one (no pipelining) takes the single-key call:
+            // no list of keys to lift, no key echoed back in the answer.
+            Batch::Gets(keys) if keys.len() == 1 => match data.get(&keys[0]) {
+                Ok(raw) => out.optional(raw.and_then(Stored::decode).map(|s| s.value).as_deref()),
+                Err(err) => out.error(&format!("ERR {err}")),
+            },
+            Batch::Sets(pairs) if pairs.len() == 1 => match data.set(&pairs[0].0, &pairs[0].1) {
+                Ok(()) => out.simple("OK"),
+                Err(err) => out.error(&format!("ERR {err}")),
+            },
             Batch::Gets(keys) => {
                 let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
                 match data.get_many(&refs) {
