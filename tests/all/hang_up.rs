@@ -46,9 +46,12 @@ fn a_request_whose_client_reset_is_ended_and_drops_what_it_held() {
         .expect("linger");
     drop(client);
     within_5s("the request ended", || active(&server).ends_with(" 0"));
-    within_5s("its sockets were closed", || {
-        descriptors(&server) <= before + 2
-    });
+    // Its 50 sockets closed (a few descriptors may come and go meanwhile:
+    // the metrics scrapes' connections, the compile cache's file).
+    within_5s(
+        &format!("its sockets were closed (held {before} before)"),
+        || descriptors(&server) < before + 10,
+    );
     let (_, body) = crate::observing::fetch_metrics(&server.addrs[1], None);
     assert!(
         body.contains("reason=\"hung_up\"} 1"),
