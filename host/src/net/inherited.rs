@@ -102,9 +102,8 @@ pub(crate) fn adopt_fd(fd: RawFd, options: &ListenOptions) -> Result<Listener, L
         reason = "adopting an inherited descriptor needs from_raw_fd"
     )]
     let socket = unsafe { Socket::from_raw_fd(fd) };
-    if socket.r#type().map_err(|err| fail(err.to_string()))? == socket2::Type::STREAM
-        && !socket.is_listener().unwrap_or(true)
-    {
+    let is_stream = socket.r#type().map_err(|err| fail(err.to_string()))? == socket2::Type::STREAM;
+    if is_stream && !socket.is_listener().unwrap_or(true) {
         if socket.peer_addr().is_ok() {
             return Listener::connection(socket, fd).map_err(|err| fail(err.to_string()));
         }
@@ -112,7 +111,7 @@ pub(crate) fn adopt_fd(fd: RawFd, options: &ListenOptions) -> Result<Listener, L
             .listen(options.backlog)
             .map_err(|err| fail(format!("cannot listen: {err}")))?;
     }
-    let is_tcp_listener = socket.r#type().ok() == Some(socket2::Type::STREAM)
+    let is_tcp_listener = is_stream
         && socket
             .local_addr()
             .ok()

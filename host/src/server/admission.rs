@@ -48,10 +48,13 @@ impl Server {
                         self.sources.shed_waiting();
                     }
                     // While the room stays full, header reads that were
-                    // too young to close become old enough.
+                    // too young to close become old enough. One wait
+                    // throughout, so it keeps its place in the queue.
+                    let acquire = Arc::clone(&self.waiting_room).acquire_owned();
+                    tokio::pin!(acquire);
                     loop {
                         tokio::select! {
-                            pending = Arc::clone(&self.waiting_room).acquire_owned() => break pending.ok()?,
+                            pending = &mut acquire => break pending.ok()?,
                             () = tokio::time::sleep(HEADER_GRACE) => {
                                 self.header_waits.evict_oldest(HEADER_GRACE);
                             }

@@ -80,7 +80,6 @@ pub(crate) mod previous {
 
     /// The interface the `request` resource belongs to.
     pub(crate) const TYPES_INTERFACE: &str = "wasmserve:handler/types@0.1.1";
-    /// What the name of this version's `types` interface starts with (0.1.0 and
-    /// 0.1.1 alike).
-    pub(crate) const TYPES_PREFIX: &str = "wasmserve:handler/types@0.1.";
+    /// What this version's number starts with (0.1.0 and 0.1.1 alike).
+    pub(crate) const VERSION_PREFIX: &str = "0.1.";
 }

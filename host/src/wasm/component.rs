@@ -109,7 +109,8 @@ impl Handler {
                     reason: one_line(&err),
                     world: current::WORLD_NAME,
                 })?;
-        let pre = HandlerPre::new(engine, &component, instance_pre).ok_or_else(|| {
+        let contract = contract_version(engine, &component);
+        let pre = HandlerPre::new(contract.as_deref(), instance_pre).ok_or_else(|| {
             LoadError::MissingExport {
                 path: path.to_owned(),
                 exports: export_names(engine, &component),
@@ -118,7 +119,7 @@ impl Handler {
         })?;
 
         let optional_imports = optional_imports(engine, &component);
-        let contract = contract_version(engine, &component).unwrap_or_else(|| {
+        let contract = contract.unwrap_or_else(|| {
             match pre {
                 HandlerPre::Current(_) => current::VERSION,
                 HandlerPre::Previous(_) => "0.1",
@@ -207,18 +208,13 @@ impl HandlerPre {
     /// whose interfaces it imports; `None` without such an export.
     ///
     /// Both versions' `handle` have the same type (the same host `request`
-    /// resource), so the export alone cannot tell them apart: the imports
-    /// do.
+    /// resource), so the export alone cannot tell them apart: the version
+    /// of the `types` interface it imports (`contract`) does.
     fn new(
-        engine: &Engine,
-        component: &Component,
+        contract: Option<&str>,
         instance_pre: wasmtime::component::InstancePre<InstanceState>,
     ) -> Option<Self> {
-        let imports_previous = component
-            .component_type()
-            .imports(engine)
-            .any(|(name, _)| name.starts_with(previous::TYPES_PREFIX));
-        if imports_previous {
+        if contract.is_some_and(|version| version.starts_with(previous::VERSION_PREFIX)) {
             previous::HandlerWorldPre::new(instance_pre)
                 .ok()
                 .map(Self::Previous)
