@@ -312,14 +312,8 @@ fn the_blocking_and_async_requests_share_read_exact_payload_reply_and_echo() {
         &["--handler", AIO_VOCABULARY, "--tcp", "0", "--udp", "0"],
         2,
     );
-    let mut stream = server.connect();
-    stream.write_all(&[0, 5]).expect("length");
-    stream.write_all(b"hello and the rest").expect("frame");
-    stream
-        .shutdown(std::net::Shutdown::Write)
-        .expect("half-close");
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).expect("answer");
+    // A 2-byte length, the frame, then the rest.
+    let answer = round_trip(server.connect(), b"\0\x05hello and the rest".to_vec());
     assert_eq!(answer, b"HELLO and the rest");
     let client = udp_client(&server.addrs[1]);
     assert_eq!(udp_exchange(&client, b"one datagram"), b"ONE DATAGRAM");
