@@ -219,6 +219,7 @@ const PYTHON: Language = Language {
         "chatroom",
         "tcpclient",
         "uppercase",
+        "proxy",
     ],
 };
 

@@ -61,6 +61,8 @@ class _Connection:
 
     def __init__(self, inner: types.Request):
         self._inner = inner
+        # What ``readline`` read past the line it returned.
+        self._buffered = b""
 
     def shutdown_write(self) -> None:
         """Half-closes the connection: the client reads end of stream.
@@ -97,6 +99,27 @@ class _Connection:
         """
         return self._inner.tls()
 
+    def hand_off(self, upstream: str, first: bytes = b"") -> None:
+        """Hands the connection to ``upstream``, an ``"IP:PORT"`` the
+        service's ``--allow-connect`` lists (contract 0.2.2): the host
+        connects now and, once ``handle`` returns without raising, relays
+        the bytes both ways in native code, with no interpreter running.
+        ``first`` (what the handler read to choose) and whatever
+        ``readline`` read past its line go to the upstream ahead of the
+        client's next bytes. On failure it raises ``ValueError`` (not an
+        ``IP:PORT``), ``PermissionError`` (not allowed, or over
+        ``--max-outbound``), ``ConnectionRefusedError``, ``TimeoutError``
+        or ``OSError`` (a datagram, or handed off already), and the request
+        stays the handler's.
+
+        Example: ``line = self.request.readline(); self.request.hand_off("127.0.0.1:6379", line)``
+        """
+        try:
+            self._inner.hand_off(upstream, bytes(first) + self._buffered)
+        except Err as err:
+            raise _hand_off_error(err.value, upstream) from None
+        self._buffered = b""
+
 
 class Request(_Connection):
     """One connection, or one datagram, as a socket-like object.
@@ -110,8 +133,6 @@ class Request(_Connection):
 
     def __init__(self, inner: types.Request):
         super().__init__(inner)
-        # What ``readline`` read past the line it returned.
-        self._buffered = b""
 
     def recv(self, bufsize: int) -> bytes:
         """Up to ``bufsize`` bytes; ``b""`` once the client is done.
@@ -179,7 +200,6 @@ class AsyncRequest(_Connection):
             self._input, self._output = inner.streams()
         except Err as err:
             raise _connection_error(err.value) from None
-        self._buffered = b""
 
     async def recv(self, bufsize: int) -> bytes:
         """Up to ``bufsize`` bytes once some arrive; ``b""`` once the client
@@ -453,6 +473,18 @@ def _stream_error(error) -> ConnectionError:
     if "--idle-timeout" in message:
         return TimeoutError(message)
     return ConnectionError(message)
+
+
+def _hand_off_error(error, upstream: str) -> OSError:
+    if isinstance(error, types.HandOffError_InvalidAddress):
+        return ValueError(error.value)
+    if isinstance(error, types.HandOffError_Denied):
+        return PermissionError(error.value)
+    if isinstance(error, types.HandOffError_Refused):
+        return ConnectionRefusedError(error.value)
+    if isinstance(error, types.HandOffError_TimedOut):
+        return TimeoutError(f"{upstream}: no answer within --connect-timeout")
+    return OSError(getattr(error, "value", str(error)))
 
 
 def _connection_error(error) -> ConnectionError:

@@ -302,6 +302,19 @@ impl Request {
     pub fn tls(&self) -> Option<crate::TlsInfo> {
         self.inner.tls().map(Into::into)
     }
+
+    /// Hands the connection to `upstream`, as [`crate::Request::hand_off`]:
+    /// the relay starts once `handle` returns `Ok`.
+    ///
+    /// ```no_run
+    /// # async fn handle(request: wasmserve_sdk::aio::Request) -> Result<(), wasmserve_sdk::Error> {
+    /// request.hand_off("127.0.0.1:6379", b"")?;
+    /// Ok(())
+    /// # }
+    /// ```
+    pub fn hand_off(&self, upstream: &str, first: &[u8]) -> Result<(), crate::HandOffError> {
+        crate::hand_off::hand_off(&self.inner, &self.pending, upstream, first)
+    }
 }
 
 impl Error {

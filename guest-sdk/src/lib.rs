@@ -98,12 +98,14 @@ use std::io;
 
 pub mod aio;
 pub mod channels;
+mod hand_off;
 pub mod kv;
 mod pending;
 mod readiness;
 mod request;
 mod tls;
 
+pub use hand_off::HandOffError;
 pub use request::{Lines, Request};
 pub use tls::TlsInfo;
 /// The WASI 0.2 bindings the request's streams and pollables are typed

@@ -290,6 +290,27 @@ impl Request {
     pub fn tls(&self) -> Option<crate::TlsInfo> {
         self.inner.tls().map(Into::into)
     }
+
+    /// Hands the connection to `upstream` (an `IP:PORT` the service's
+    /// `--allow-connect` lists): the host connects now, and once `handle`
+    /// returns `Ok`, relays the bytes both ways in native code. `first`
+    /// (what the handler read to choose, if it should reach the upstream)
+    /// goes ahead of the client's bytes, and so does anything
+    /// [`Request::read_line`] read past its line. On an error the request
+    /// is still the handler's.
+    ///
+    /// ```no_run
+    /// # fn handle(request: wasmserve_sdk::Request) -> Result<(), wasmserve_sdk::Error> {
+    /// // Route by the first line: the upstream sees it too.
+    /// let line = request.read_line()?;
+    /// let upstream = if line.starts_with("GET") { "127.0.0.1:8080" } else { "127.0.0.1:6379" };
+    /// request.hand_off(upstream, line.as_bytes())?;
+    /// Ok(())
+    /// # }
+    /// ```
+    pub fn hand_off(&self, upstream: &str, first: &[u8]) -> Result<(), crate::HandOffError> {
+        crate::hand_off::hand_off(&self.inner, &self.pending, upstream, first)
+    }
 }
 
 impl io::Read for &Request {

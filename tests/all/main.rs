@@ -22,6 +22,7 @@ mod echo;
 mod examples;
 mod greet;
 mod guest_failures;
+mod hand_off;
 mod hang_up;
 mod haproxy;
 mod health;

@@ -11,7 +11,7 @@ use crate::support::{Server, descriptors, exchange_line, pattern};
 
 /// A server on a free loopback port that gives each connection to
 /// `serve` on a thread of its own. Runs until the test process ends.
-fn upstream(serve: fn(TcpStream)) -> u16 {
+pub(crate) fn upstream(serve: fn(TcpStream)) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     thread::spawn(move || {
@@ -38,7 +38,7 @@ fn line_upstream() -> u16 {
 }
 
 /// An echo server that passes the client's half-close on.
-fn echo_upstream() -> u16 {
+pub(crate) fn echo_upstream() -> u16 {
     upstream(|stream| {
         let mut out = stream.try_clone().expect("clone");
         let mut input = stream;
@@ -48,7 +48,7 @@ fn echo_upstream() -> u16 {
 }
 
 /// A port nothing listens on.
-fn closed_port() -> u16 {
+pub(crate) fn closed_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
@@ -58,7 +58,7 @@ fn closed_port() -> u16 {
 /// A port whose listener never accepts and whose accept queue is full, so
 /// a connect to it gets no answer (its SYNs are dropped) until the kernel
 /// gives up, about two minutes later. Keep the returned sockets alive.
-fn unanswering_port() -> (u16, Vec<socket2::Socket>) {
+pub(crate) fn unanswering_port() -> (u16, Vec<socket2::Socket>) {
     use socket2::{Domain, Socket, Type};
     let listener = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
     let any: SocketAddr = "127.0.0.1:0".parse().expect("address");

@@ -1,20 +1,14 @@
 //! `proxy`: an L4 TCP proxy. Each connection goes to one of the upstreams
 //! in the `upstreams` setting (`IP:PORT,IP:PORT,...`, each allowed with
 //! `--allow-connect`), round-robin across connections (a counter in the
-//! service's bucket), skipping upstreams that refuse. Both directions are
-//! copied at once with `splice` between the request's WASI streams and the
-//! upstream socket's, so the bytes never pass through guest memory; a
-//! half-close is passed on in each direction. `connect_timeout` (default
-//! `5s`) bounds each connect; an upstream that does not answer in time is
-//! skipped like one that refuses.
+//! service's bucket), skipping upstreams that refuse or do not answer
+//! within `--connect-timeout`. The handler only chooses: it hands the
+//! connection off (`Request::hand_off`, contract 0.2.2), and the host
+//! relays the bytes both ways in native code once `handle` returns, each
+//! half-close passed on, with no instance left running.
 //!
 //! Build: `cargo build --release --target wasm32-wasip2 -p proxy`
 //! Serve: `wasmserve --handler target/wasm32-wasip2/release/proxy.wasm --tcp 8100 --set upstreams=127.0.0.1:8101,127.0.0.1:8102 --allow-connect 127.0.0.1:8101-8102`
-
-mod pump;
-mod upstream;
-
-use std::time::Duration;
 
 use wasmserve_sdk::{Error, Request, kv};
 
@@ -29,21 +23,19 @@ fn handle(request: Request) -> Result<(), Error> {
     if upstreams.is_empty() {
         return Err(Error::Other("the upstreams setting is empty".to_owned()));
     }
-    let timeout =
-        wasmserve_sdk::duration_setting("connect_timeout").unwrap_or(Duration::from_secs(5));
     let turn = kv::open("proxy")?.increment("turn", 1)?;
     let first = usize::try_from(turn).unwrap_or(0) % upstreams.len();
     let mut refused = Vec::new();
     for offset in 0..upstreams.len() {
         let address = upstreams[(first + offset) % upstreams.len()];
-        match upstream::Upstream::connect(address, timeout) {
-            Ok(upstream) => {
+        match request.hand_off(address, b"") {
+            Ok(()) => {
                 if !refused.is_empty() {
-                    eprintln!("skipped {} (refused)", refused.join(", "));
+                    eprintln!("skipped {}", refused.join("; "));
                 }
-                return pump::both_ways(&request, &upstream);
+                return Ok(());
             }
-            Err(why) => refused.push(format!("{address}: {why}")),
+            Err(why) => refused.push(why.to_string()),
         }
     }
     Err(Error::Other(format!(

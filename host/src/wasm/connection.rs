@@ -112,6 +112,11 @@ impl Connection {
         self
     }
 
+    /// When the connection last moved bytes, either way.
+    pub(crate) fn activity(&self) -> &Activity {
+        &self.activity
+    }
+
     /// Attaches the serving instance's books (once).
     pub(crate) fn attach(&self, books: Arc<RequestBooks>) {
         let _ = self.books.set(books);
@@ -152,6 +157,25 @@ impl Connection {
                 }
                 Ok(None)
             }
+            Err(err) => Err(self.failed(io_failure(err))),
+        }
+    }
+
+    /// Reads what a stream has into `buf` without waiting, booked as
+    /// `try_read`'s reads are (no idle timeout: the caller keeps its own):
+    /// `None` when nothing has arrived, 0 at end of stream.
+    pub(crate) fn read_now(&self, buf: &mut [u8]) -> Result<Option<usize>, IoFailure> {
+        let read = match &self.socket {
+            Socket::Tcp(stream) => read_draining(stream, buf),
+            Socket::Unix(stream) => read_draining(stream, buf),
+            Socket::Datagram(_) => Ok(0),
+        };
+        match read {
+            Ok(len) => {
+                self.received(len);
+                Ok(Some(len))
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(err) => Err(self.failed(io_failure(err))),
         }
     }
@@ -260,7 +284,7 @@ impl Connection {
     }
 
     /// Like `try_write`, with `None` when the socket would block.
-    fn write_now(&self, bytes: &[u8]) -> Result<Option<usize>, IoFailure> {
+    pub(crate) fn write_now(&self, bytes: &[u8]) -> Result<Option<usize>, IoFailure> {
         let written = match &self.socket {
             Socket::Tcp(stream) => stream.try_write(bytes),
             Socket::Unix(stream) => stream.try_write(bytes),

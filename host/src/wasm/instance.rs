@@ -101,15 +101,26 @@ impl Handler {
             Err(err) => return Err(classify_trap(&err, state)),
         };
         let lingering = instance.store.data_mut().lingering.take();
+        let hand_off = instance.store.data_mut().hand_off.take();
         if choice == InstanceChoice::Warm {
             self.keep_warm(instance);
         } else {
             // The instance (its pool slot) goes first; the socket's
-            // lingering close needs none of it.
+            // lingering close, or its relay, needs none of it.
             drop(instance);
         }
-        if let Some(lingering) = lingering {
-            lingering.await;
+        match hand_off {
+            // A handler that handed its request off and returned `ok` is
+            // done: the host relays, within the request's lifetime.
+            Some(hand_off) if result.is_ok() => {
+                within(deadline, hand_off.run(limits.idle_timeout)).await?;
+            }
+            // Otherwise the upstream connection closes unused.
+            _ => {
+                if let Some(lingering) = lingering {
+                    lingering.await;
+                }
+            }
         }
         result
     }

@@ -5,7 +5,8 @@
 //!
 //! A component imports an interface with only the functions it calls
 //! (wit-component keeps no unused import), so `request.tls` shows in its
-//! import of the contract's `types` only if the handler asks for TLS.
+//! import of the contract's `types` only if the handler asks for TLS (or
+//! hands connections off).
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -47,14 +48,14 @@ fn version_numbers(version: &str) -> Option<(u64, u64, u64)> {
 }
 
 /// The optional imports of `component`, in a fixed order: `keyvalue`,
-/// `channels`, `sockets`, `tls`.
+/// `channels`, `sockets`, `tls`, `hand-off`.
 pub(super) fn optional_imports(engine: &Engine, component: &Component) -> Vec<&'static str> {
     const PREFIXES: [(&str, &str); 3] = [
         ("wasi:keyvalue/", "keyvalue"),
         ("wasmserve:handler/channels", "channels"),
         ("wasi:sockets/", "sockets"),
     ];
-    let mut found = [false; 4];
+    let mut found = [false; 5];
     for (name, item) in component.component_type().imports(engine) {
         for (at, (prefix, _)) in PREFIXES.iter().enumerate() {
             found[at] |= name.starts_with(prefix);
@@ -62,15 +63,16 @@ pub(super) fn optional_imports(engine: &Engine, component: &Component) -> Vec<&'
         if name.starts_with("wasmserve:handler/types")
             && let ComponentItem::ComponentInstance(instance) = item.ty
         {
-            found[3] |= instance
-                .exports(engine)
-                .any(|(export, _)| export == "[method]request.tls");
+            for (export, _) in instance.exports(engine) {
+                found[3] |= export == "[method]request.tls";
+                found[4] |= export == "[method]request.hand-off";
+            }
         }
     }
     PREFIXES
         .iter()
         .map(|(_, word)| *word)
-        .chain(["tls"])
+        .chain(["tls", "hand-off"])
         .zip(found)
         .filter_map(|(word, used)| used.then_some(word))
         .collect()

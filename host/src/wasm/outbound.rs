@@ -128,7 +128,8 @@ impl OutboundPolicy {
         })
     }
 
-    fn not_allowed(&self, addr: SocketAddr) -> String {
+    /// Why `addr` is refused, in words naming the flag.
+    pub(crate) fn not_allowed(&self, addr: SocketAddr) -> String {
         match self.is_open() {
             true => format!("{addr} is not in --allow-connect"),
             false => format!(

@@ -161,6 +161,15 @@ impl current::HostRequest for InstanceState {
         Ok(Ok((input, output)))
     }
 
+    async fn hand_off(
+        &mut self,
+        this: Resource<Request>,
+        upstream: String,
+        first: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), current::HandOffError>> {
+        InstanceState::hand_off(self, &this, &upstream, first).await
+    }
+
     async fn tls(&mut self, this: Resource<Request>) -> wasmtime::Result<Option<current::TlsInfo>> {
         Ok(self.table.get(&this)?.tls().map(|info| current::TlsInfo {
             version: info.version.clone(),

@@ -51,6 +51,12 @@ pub(crate) struct SocketAccount {
 impl InstanceState {
     /// Takes one socket from this request's account, or says why not.
     fn take_socket(&mut self, kind: &str) -> Result<(), ErrorCode> {
+        self.take_socket_or_why(kind).map_err(|(code, _)| code)
+    }
+
+    /// Like `take_socket`, with the refusal's words too (counted and
+    /// logged already).
+    pub(super) fn take_socket_or_why(&mut self, kind: &str) -> Result<(), (ErrorCode, String)> {
         let policy = &self.env.outbound;
         let refusal = match (policy.is_open(), self.socket_account.created) {
             (false, _) => Some((
@@ -72,8 +78,8 @@ impl InstanceState {
             self.socket_account.created += 1;
             return Ok(());
         };
-        self.refuse_outbound(|| why);
-        Err(code)
+        self.refuse_outbound(|| why.clone());
+        Err((code, why))
     }
 
     /// How many of `datagrams` fit what is left of the request's datagram

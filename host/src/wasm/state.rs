@@ -107,6 +107,9 @@ pub(crate) struct InstanceState {
     /// The request's lingering close, once the guest dropped it (a guest
     /// holds one request at a time, so one at most).
     pub(crate) lingering: Option<super::request::Lingering>,
+    /// The upstream the guest handed its request to, relayed to once
+    /// `handle` returns (one per request).
+    pub(crate) hand_off: Option<super::hand_off::HandOff>,
     /// Whether a refused subscribe was logged (once per request).
     pub(crate) subscription_refusal_logged: bool,
     /// The guest's outbound connects in progress, and their deadlines.
@@ -155,6 +158,7 @@ impl InstanceState {
             publisher: 0,
             log_budget,
             lingering: None,
+            hand_off: None,
             subscription_refusal_logged: false,
             lane: LaneSlot::default(),
             connects: Default::default(),
