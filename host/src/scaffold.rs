@@ -20,7 +20,7 @@ const WIT_KEYVALUE: &str = include_str!("../../wit/deps/keyvalue.wit");
 /// componentize a world whose imports share WASI's `pollable` (see docs/javascript.md).
 const WIT_0_1: &str = include_str!("../../wit/0.1.1/handler.wit");
 /// The Rust guest SDK's source, copied into Rust projects as a local crate.
-const RUST_SDK: [(&str, &str); 8] = [
+const RUST_SDK: [(&str, &str); 9] = [
     (
         "wasmserve-sdk/src/lib.rs",
         include_str!("../../guest-sdk/src/lib.rs"),
@@ -52,6 +52,10 @@ const RUST_SDK: [(&str, &str); 8] = [
     (
         "wasmserve-sdk/src/tls.rs",
         include_str!("../../guest-sdk/src/tls.rs"),
+    ),
+    (
+        "wasmserve-sdk/src/hand_off.rs",
+        include_str!("../../guest-sdk/src/hand_off.rs"),
     ),
 ];
 /// The Python guest SDK, copied into Python projects.
@@ -394,7 +398,29 @@ export function handle(request) {{
 
 #[cfg(test)]
 mod tests {
-    use super::{js_project, parse_name};
+    use super::{RUST_SDK, js_project, parse_name};
+
+    /// Every source file of the Rust SDK goes into a new project: one left
+    /// out breaks every `wasmserve new` build.
+    #[test]
+    fn new_rust_projects_get_every_sdk_source_file() {
+        let sdk = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk/src");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&sdk)
+            .map(|dir| dir.filter_map(Result::ok))
+            .into_iter()
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".rs"))
+            .collect();
+        let mut copied: Vec<String> = RUST_SDK
+            .iter()
+            .filter_map(|(path, _)| path.strip_prefix("wasmserve-sdk/src/"))
+            .map(str::to_owned)
+            .collect();
+        on_disk.sort();
+        copied.sort();
+        assert_eq!(copied, on_disk, "update scaffold::RUST_SDK");
+    }
 
     #[test]
     fn the_javascript_template_promises_no_console() {
