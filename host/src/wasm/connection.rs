@@ -378,6 +378,19 @@ impl Connection {
         }
     }
 
+    /// Polls the stream's readiness to read (`write`: to write), with no
+    /// idle timeout; a datagram is always ready.
+    pub(crate) fn poll_ready(&self, cx: &mut std::task::Context<'_>, write: bool) -> Poll<()> {
+        let ready = match (&self.socket, write) {
+            (Socket::Tcp(stream), false) => stream.poll_read_ready(cx),
+            (Socket::Tcp(stream), true) => stream.poll_write_ready(cx),
+            (Socket::Unix(stream), false) => stream.poll_read_ready(cx),
+            (Socket::Unix(stream), true) => stream.poll_write_ready(cx),
+            (Socket::Datagram(_), _) => return Poll::Ready(()),
+        };
+        ready.map(drop)
+    }
+
     /// Waits until the socket is readable, with no idle timeout.
     pub(crate) async fn wait_readable(&self) {
         let _ = match &self.socket {

@@ -10,9 +10,16 @@
 //! is idle. An end of stream is passed on as a half-close; a reset or any
 //! other error ends the relay (both sockets close). The relay also ends
 //! when nothing has moved either way for the idle timeout.
+//!
+//! Both directions are one hand-written future over the sockets'
+//! readiness (`poll_read_ready`, `poll_write_ready`: one waker slot per
+//! socket and direction, no waiter list): a wake-up costs two readiness
+//! checks, not a future per wait.
 
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -27,6 +34,12 @@ use super::state::UpstreamTally;
 /// The most one read moves: HAProxy's default buffer size.
 const CHUNK: usize = 16 * 1024;
 
+/// Reads a direction makes in a row before it lets its neighbours run.
+const MOVES_PER_TURN: u32 = 32;
+
+/// Upstream bytes counted locally before the shared counters are told.
+const REPORT_EVERY: u64 = 64 * 1024;
+
 /// How a relay ended when it did not end cleanly.
 #[derive(Debug)]
 pub(crate) enum RelayEnd {
@@ -36,11 +49,43 @@ pub(crate) enum RelayEnd {
     Failed { upstream: bool, error: String },
 }
 
+/// The upstream's byte counts, told to the shared counters per
+/// [`REPORT_EVERY`] and at the end. Only the relay's task touches them:
+/// plain loads and stores, no read-modify-write.
+struct Tally<'a> {
+    shared: &'a dyn UpstreamTally,
+    unreported: [AtomicU64; 2],
+}
+
+impl Tally<'_> {
+    fn count(&self, direction: Direction, bytes: usize) {
+        let slot = &self.unreported[direction as usize];
+        let total = slot.load(Ordering::Relaxed) + bytes as u64;
+        if total >= REPORT_EVERY {
+            self.shared.bytes(direction, total);
+            slot.store(0, Ordering::Relaxed);
+        } else {
+            slot.store(total, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Tally<'_> {
+    fn drop(&mut self) {
+        for direction in [Direction::In, Direction::Out] {
+            let bytes = self.unreported[direction as usize].load(Ordering::Relaxed);
+            if bytes > 0 {
+                self.shared.bytes(direction, bytes);
+            }
+        }
+    }
+}
+
 /// One side of the relay.
 #[derive(Clone, Copy)]
 enum Side<'a> {
     Client(&'a Connection),
-    Upstream(&'a TcpStream, &'a dyn UpstreamTally),
+    Upstream(&'a TcpStream, &'a Tally<'a>),
 }
 
 impl Side<'_> {
@@ -54,7 +99,7 @@ impl Side<'_> {
             Side::Client(conn) => conn.read_now(buf).map_err(failure_to_io),
             Side::Upstream(stream, tally) => match read_draining(stream, buf) {
                 Ok(len) => {
-                    tally.bytes(Direction::In, len as u64);
+                    tally.count(Direction::In, len);
                     Ok(Some(len))
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(None),
@@ -69,7 +114,7 @@ impl Side<'_> {
             Side::Client(conn) => conn.write_now(bytes).map_err(failure_to_io),
             Side::Upstream(stream, tally) => match stream.try_write(bytes) {
                 Ok(len) => {
-                    tally.bytes(Direction::Out, len as u64);
+                    tally.count(Direction::Out, len);
                     Ok(Some(len))
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(None),
@@ -78,21 +123,12 @@ impl Side<'_> {
         }
     }
 
-    async fn readable(self) {
-        match self {
-            Side::Client(conn) => conn.wait_readable().await,
-            Side::Upstream(stream, _) => {
-                let _ = stream.readable().await;
-            }
-        }
-    }
-
-    async fn writable(self) {
-        match self {
-            Side::Client(conn) => conn.write_ready().await,
-            Side::Upstream(stream, _) => {
-                let _ = stream.writable().await;
-            }
+    /// Polls readiness to read (`write`: to write).
+    fn poll_ready(self, cx: &mut Context<'_>, write: bool) -> Poll<()> {
+        match (self, write) {
+            (Side::Client(conn), write) => conn.poll_ready(cx, write),
+            (Side::Upstream(stream, _), false) => stream.poll_read_ready(cx).map(drop),
+            (Side::Upstream(stream, _), true) => stream.poll_write_ready(cx).map(drop),
         }
     }
 
@@ -119,6 +155,14 @@ fn failure_to_io(failure: IoFailure) -> io::Error {
     }
 }
 
+/// The relay's end when a socket failed; `upstream` says which.
+fn failed(upstream: bool) -> impl Fn(io::Error) -> RelayEnd {
+    move |err| RelayEnd::Failed {
+        upstream,
+        error: err.to_string(),
+    }
+}
+
 /// Relays between `client` and `upstream` until both directions have
 /// ended, one failed, or nothing moved for `idle`; `first` goes to the
 /// upstream before the client's bytes.
@@ -129,14 +173,24 @@ pub(crate) async fn relay(
     first: Vec<u8>,
     idle: Option<Duration>,
 ) -> Result<(), RelayEnd> {
-    let (client_side, upstream_side) = (Side::Client(client), Side::Upstream(upstream, &**tally));
-    let both = async {
-        tokio::try_join!(
-            pump(client_side, upstream_side, first),
-            pump(upstream_side, client_side, Vec::new()),
-        )
-        .map(drop)
+    let tally = Tally {
+        shared: &**tally,
+        unreported: Default::default(),
     };
+    let (client_side, upstream_side) = (Side::Client(client), Side::Upstream(upstream, &tally));
+    let mut up = Pump::new(client_side, upstream_side, first);
+    let mut down = Pump::new(upstream_side, client_side, Vec::new());
+    let both = std::future::poll_fn(|cx| {
+        for pump in [&mut up, &mut down] {
+            if let Poll::Ready(Err(end)) = pump.poll(cx) {
+                return Poll::Ready(Err(end));
+            }
+        }
+        match up.done && down.done {
+            true => Poll::Ready(Ok(())),
+            false => Poll::Pending,
+        }
+    });
     tokio::select! {
         biased;
         ended = both => ended,
@@ -144,54 +198,73 @@ pub(crate) async fn relay(
     }
 }
 
-/// Copies `from` → `to` until `from` ends (passed on as a half-close).
-async fn pump(from: Side<'_>, to: Side<'_>, mut pending: Vec<u8>) -> Result<(), RelayEnd> {
-    loop {
-        // What the destination did not take yet goes first.
-        while !pending.is_empty() {
-            match to.write(&pending).map_err(failed(to.is_upstream()))? {
-                Some(written) => drop(pending.drain(..written.min(pending.len()))),
-                None => to.writable().await,
+/// One direction: `from` → `to`.
+struct Pump<'a> {
+    from: Side<'a>,
+    to: Side<'a>,
+    /// What `to` did not take yet (at most one read).
+    pending: Vec<u8>,
+    /// `from` ended and the end was passed on.
+    done: bool,
+}
+
+impl<'a> Pump<'a> {
+    fn new(from: Side<'a>, to: Side<'a>, pending: Vec<u8>) -> Self {
+        Self {
+            from,
+            to,
+            pending,
+            done: false,
+        }
+    }
+
+    /// Moves what it can; `Ready(Ok)` once `from` ended and the end was
+    /// passed on, `Pending` while it waits for a socket (or yields).
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), RelayEnd>> {
+        if self.done {
+            return Poll::Ready(Ok(()));
+        }
+        let (from, to) = (self.from, self.to);
+        for _ in 0..MOVES_PER_TURN {
+            // What the destination did not take yet goes first.
+            if !self.pending.is_empty() {
+                if to.poll_ready(cx, true).is_pending() {
+                    return Poll::Pending;
+                }
+                let written = to.write(&self.pending).map_err(failed(to.is_upstream()))?;
+                let taken = written.unwrap_or(0).min(self.pending.len());
+                self.pending.drain(..taken);
+                continue;
+            }
+            // A read goes straight on from the thread's scratch buffer;
+            // only the part the destination does not take is kept.
+            let pending = &mut self.pending;
+            let read = with_scratch(CHUNK, |buf| -> Result<Option<usize>, RelayEnd> {
+                let Some(len) = from.read(buf).map_err(failed(from.is_upstream()))? else {
+                    return Ok(None);
+                };
+                let read = buf.get(..len).unwrap_or_default();
+                if len > 0 {
+                    let written = to.write(read).map_err(failed(to.is_upstream()))?;
+                    pending.extend_from_slice(read.get(written.unwrap_or(0)..).unwrap_or_default());
+                }
+                Ok(Some(len))
+            })?;
+            match read {
+                None if from.poll_ready(cx, false).is_pending() => return Poll::Pending,
+                None => {}
+                Some(0) => {
+                    self.done = true;
+                    to.shutdown_write().map_err(failed(to.is_upstream()))?;
+                    return Poll::Ready(Ok(()));
+                }
+                Some(_) => {}
             }
         }
-        // A read goes straight on from the thread's scratch buffer; only
-        // the part the destination does not take is kept.
-        let step = with_scratch(CHUNK, |buf| -> Result<Step, RelayEnd> {
-            let len = match from.read(buf).map_err(failed(from.is_upstream()))? {
-                None => return Ok(Step::Wait),
-                Some(0) => return Ok(Step::End),
-                Some(len) => len,
-            };
-            let read = buf.get(..len).unwrap_or_default();
-            let written = to
-                .write(read)
-                .map_err(failed(to.is_upstream()))?
-                .unwrap_or(0);
-            pending.extend_from_slice(read.get(written..).unwrap_or_default());
-            Ok(Step::Moved)
-        })?;
-        match step {
-            Step::Wait => from.readable().await,
-            Step::End => return to.shutdown_write().map_err(failed(to.is_upstream())),
-            // A busy connection yields to its neighbours now and then.
-            Step::Moved => tokio::task::consume_budget().await,
-        }
+        // A busy direction lets the worker's other tasks run.
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
-}
-
-/// The relay's end when a socket failed; `upstream` says which.
-fn failed(upstream: bool) -> impl Fn(io::Error) -> RelayEnd {
-    move |err| RelayEnd::Failed {
-        upstream,
-        error: err.to_string(),
-    }
-}
-
-/// What one read-and-write step did.
-enum Step {
-    Wait,
-    End,
-    Moved,
 }
 
 /// Resolves once nothing has moved either way for `idle` (never without
