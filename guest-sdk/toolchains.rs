@@ -5,5 +5,5 @@
 
 /// componentize-py, from PyPI, as pip names it.
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
-/// `@bytecodealliance/jco`, from npm.
-const JCO_VERSION: &str = "1.35.0";
+/// `@bytecodealliance/componentize-js` (StarlingMonkey), from npm.
+const COMPONENTIZE_JS_VERSION: &str = "0.22.0";

@@ -154,6 +154,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     if args.only.as_deref() == Some("languages") {
+        report.push_str(&language_table(&paths, duration, args.idle.min(1000)).await?);
         report.push_str(&languages::language_speed_table(&paths, duration, args.rounds).await?);
         print!("{report}");
         return Ok(());

@@ -16,9 +16,8 @@ const WIT_WASI_IO: &str = include_str!("../../wit/deps/io.wit");
 const WIT_WASI_CLOCKS: &str = include_str!("../../wit/deps/clocks.wit");
 const WIT_CHANNELS: &str = include_str!("../../wit/channels.wit");
 const WIT_KEYVALUE: &str = include_str!("../../wit/deps/keyvalue.wit");
-/// Contract 0.1.1, for JavaScript projects: jco's QuickJS build cannot yet
-/// componentize a world whose imports share WASI's `pollable` (see docs/javascript.md).
-const WIT_0_1: &str = include_str!("../../wit/0.1.1/handler.wit");
+/// The JavaScript guest SDK, copied into JavaScript projects.
+const JS_SDK: &str = include_str!("../../guest-sdk/js/wasmserve.js");
 /// The Rust guest SDK's source, copied into Rust projects as a local crate.
 const RUST_SDK: [(&str, &str); 9] = [
     (
@@ -77,7 +76,8 @@ pub(crate) enum Language {
     Rust,
     /// Python with a socketserver-style SDK; built by componentize-py.
     Python,
-    /// JavaScript; built by jco with the QuickJS engine.
+    /// JavaScript with the wasmserve SDK; built by componentize-js
+    /// (StarlingMonkey).
     Js,
 }
 
@@ -351,29 +351,30 @@ WitWorld = serve(Handler)
 }
 
 fn js_project(name: &str) -> Files {
-    vec![
+    let mut files = vec![
         (
             "handler.js",
             format!(
-                r#"// {name}: a wasmserve handler. It echoes every byte it receives.
+                r#"// {name}: a wasmserve handler. It echoes every line it receives, and logs
+// it with the client's address (`console.log` goes to the host's log).
 //
-// `request` is one connection (or one datagram): `request.read(max)` returns
-// a Uint8Array (empty at end of stream), `request.write(bytes)` sends all of
-// it, `request.peerAddr()` is the client's address. There is no `console`
-// in this build (jco's QuickJS backend with WASI stubbed out): a handler
-// cannot print to the host's log, and a line using console fails every
-// request with `console is not defined`.
+// `request` is one connection (or one datagram): `request.readline()`
+// returns the next line ("" at end of stream), `request.recv()` bytes,
+// `request.sendall(text or bytes)` sends all of it. wasmserve.js (the SDK)
+// also has timers, key-value buckets and channels; see its comments.
 
-export function handle(request) {{
-  for (;;) {{
-    const data = request.read(65536);
-    if (data.length === 0) return;
-    request.write(data);
+import {{ serve }} from "./wasmserve.js";
+
+export const handle = serve((request) => {{
+  for (let line; (line = request.readline()) !== ""; ) {{
+    console.log(request.peerAddr(), "said", line.trim());
+    request.sendall(line);
   }}
-}}
+}});
 "#
             ),
         ),
+        ("wasmserve.js", JS_SDK.to_owned()),
         (
             "package.json",
             format!(
@@ -382,18 +383,19 @@ export function handle(request) {{
   "private": true,
   "type": "module",
   "scripts": {{
-    "build": "jco componentize \"$PWD/handler.js\" --wit \"$PWD/wit\" --world-name handler --backend quickjs --backend-qjs-stub-wasi --backend-qjs-disable-async -o {name}.wasm"
+    "build": "componentize-js --wit wit --world-name handler -d http -d fetch-event -o {name}.wasm handler.js"
   }},
   "devDependencies": {{
-    "@bytecodealliance/jco": "{JCO_VERSION}"
+    "@bytecodealliance/componentize-js": "{COMPONENTIZE_JS_VERSION}"
   }}
 }}
 "#
             ),
         ),
-        ("wit/handler.wit", WIT_0_1.to_owned()),
         (".gitignore", format!("/node_modules\n/{name}.wasm\n")),
-    ]
+    ];
+    files.extend(contract_files());
+    files
 }
 
 #[cfg(test)]
@@ -423,15 +425,18 @@ mod tests {
     }
 
     #[test]
-    fn the_javascript_template_promises_no_console() {
+    fn the_javascript_template_uses_the_sdk_and_the_current_contract() {
         let files = js_project("jsecho");
-        let handler = files
-            .iter()
-            .find(|(path, _)| *path == "handler.js")
-            .map(|(_, text)| text.as_str())
-            .unwrap_or_default();
-        assert!(handler.contains("There is no `console`"), "{handler}");
-        assert!(!handler.contains("console.log goes"), "{handler}");
+        let file = |name: &str| {
+            files
+                .iter()
+                .find(|(path, _)| *path == name)
+                .map(|(_, text)| text.clone())
+                .unwrap_or_default()
+        };
+        assert!(file("handler.js").contains("from \"./wasmserve.js\""));
+        assert!(file("wasmserve.js").contains("export function serve"));
+        assert!(file("wit/handler.wit").contains("package wasmserve:handler@0.2.2;"));
     }
 
     #[test]

@@ -121,6 +121,17 @@ fn the_python_chatroom_works_alike() {
     room_delivers_everything(&[&server], 10, 20);
 }
 
+#[test]
+#[cfg_attr(
+    wasmserve_no_js,
+    ignore = "componentize-js could not be installed or run here (tests/build.rs printed why)"
+)]
+fn the_javascript_chatroom_works_alike() {
+    nick_who_joins_and_leaves_in(crate::fixtures::CHATROOM_JS);
+    let server = Server::start(crate::fixtures::CHATROOM_JS, &[]);
+    room_delivers_everything(&[&server], 10, 20);
+}
+
 /// `/nick`, `/who`, `/quit` and the notices, on `handler`'s room.
 fn nick_who_joins_and_leaves_in(handler: &str) {
     let server = Server::start(handler, &[]);

@@ -111,11 +111,21 @@ fn python_async_handlers_race_reads_and_timers() {
 #[test]
 #[cfg_attr(
     wasmserve_no_js,
-    ignore = "jco could not be installed or run here (tests/build.rs printed why)"
+    ignore = "componentize-js could not be installed or run here (tests/build.rs printed why)"
 )]
 fn javascript_echo_and_greet_over_tcp_and_udp() {
     check_echo(ECHO_JS);
     check_greet(GREET_JS);
+}
+
+#[test]
+#[cfg_attr(
+    wasmserve_no_js,
+    ignore = "componentize-js could not be installed or run here (tests/build.rs printed why)"
+)]
+fn javascript_races_a_read_and_a_timer_and_counts_visits() {
+    crate::contract::check_timeout_greet(crate::fixtures::TIMEOUT_GREET_JS);
+    crate::shared_state::check_visits(crate::fixtures::VISITS_JS);
 }
 
 #[test]

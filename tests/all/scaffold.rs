@@ -87,7 +87,7 @@ fn a_new_python_handler_builds_and_echoes() {
 #[test]
 #[cfg_attr(
     wasmserve_no_js,
-    ignore = "jco could not be installed or run here (tests/build.rs printed why)"
+    ignore = "componentize-js could not be installed or run here (tests/build.rs printed why)"
 )]
 fn a_new_javascript_handler_builds_and_echoes() {
     let dir = scratch();

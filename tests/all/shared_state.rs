@@ -13,7 +13,13 @@ use crate::support::{Server, exchange_line, read_to_end, rss_kib};
 
 #[test]
 fn a_hundred_concurrent_visitors_get_a_hundred_distinct_numbers() {
-    let server = Server::start(VISITS, &[]);
+    check_visits(VISITS);
+}
+
+/// 100 clients at once each get a visitor number from `handler`, all
+/// distinct: 1 to 100.
+pub(crate) fn check_visits(handler: &str) {
+    let server = Server::start(handler, &[]);
     let addr = server.addr();
     let visitors: Vec<_> = (0..100)
         .map(|_| {

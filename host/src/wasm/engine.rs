@@ -60,7 +60,9 @@ const ASYNC_STACK: usize = MAX_WASM_STACK + 512 * 1024;
 
 /// Core instances one component instance may hold: a rustc-built handler
 /// has 8 (the program and small shim modules that wire WASI imports), a
-/// componentize-py one about 14; jco's fit too (tested with 200 of each).
+/// componentize-py one about 14; jco's and componentize-js's fit too
+/// (tested with 200 of each for jco; the JavaScript chatroom's tests for
+/// componentize-js).
 const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
 /// Linear memories one component instance may use: rustc and
 /// componentize-py build components with one, jco (QuickJS) with three.
