@@ -18,7 +18,7 @@ use super::gate::Refusal;
 use super::header_waits::HeaderWait;
 use super::slots::Slot;
 use crate::net::{Incoming, TlsConnection, TlsTerminator, Transport, read_proxy_header, relay};
-use crate::wasm::{Activity, FailureCause, Handler, InstanceChoice, Request};
+use crate::wasm::{Activity, FailureCause, HandOff, Handler, InstanceChoice, Request};
 
 /// How long a load balancer may take to send a connection's PROXY header
 /// (it sends it at once, in the connection's first segment).
@@ -197,8 +197,11 @@ impl Server {
         }
         let slot = self.queue_for_slot(source);
         let server = Arc::clone(self);
-        self.tasks.spawn(
-            async move {
+        let serving_span = span.clone();
+        self.tasks.spawn(async move {
+            // In the request's span (entered at every wake-up): the wait for
+            // a slot and the handler.
+            let served = async {
                 // A waiting request may be shed (the waiting room was full
                 // and its source had the most waiting) or cut by shutdown.
                 let queued = matches!(slot, Slot::Queued(_));
@@ -220,7 +223,7 @@ impl Server {
                 }
                 let Some(slot) = slot else {
                     tracing::debug!("closed unserved: the service stopped accepting");
-                    return;
+                    return None;
                 };
                 drop(pending);
                 if let Some(registration) = &registration {
@@ -238,25 +241,42 @@ impl Server {
                             tls,
                         } => match server.handshake(stream, client, &tls, &activity).await {
                             Some(request) => request,
-                            None => return Outcome::TlsHandshake,
+                            None => return (Outcome::TlsHandshake, None),
                         },
                     };
                     server.serve_request(&handler, request).await
                 };
-                let outcome = tokio::select! {
+                let (outcome, hand_off) = tokio::select! {
                     biased;
-                    outcome = serve => outcome,
-                    () = stop.cancelled() => server.stopped_early(started, source),
+                    served = serve => served,
+                    () = stop.cancelled() => (server.stopped_early(started, source), None),
                 };
-                let took = started.elapsed();
-                server.metrics.duration.observe(took.as_secs_f64());
-                server.metrics.active.dec();
-                access_log::served(outcome, took, &activity);
-                drop(slot);
-                drop(registration);
+                Some((outcome, hand_off, started, slot))
             }
-            .instrument(span),
-        );
+            .instrument(serving_span)
+            .await;
+            let Some((mut outcome, hand_off, started, slot)) = served else {
+                return;
+            };
+            // A handed-off connection's relay runs outside the span, with
+            // only the shutdown token beside it: nothing else to poll at
+            // each of its wake-ups.
+            if let Some(hand_off) = hand_off {
+                tokio::select! {
+                    biased;
+                    () = hand_off.run(server.limits.idle_timeout, &span) => {}
+                    () = stop.cancelled() => {
+                        outcome = span.in_scope(|| server.stopped_early(started, source));
+                    }
+                }
+            }
+            let took = started.elapsed();
+            server.metrics.duration.observe(took.as_secs_f64());
+            server.metrics.active.dec();
+            span.in_scope(|| access_log::served(outcome, took, &activity));
+            drop(slot);
+            drop(registration);
+        });
     }
 
     /// The TLS handshake of a connection that holds a slot, bounded by the
@@ -302,7 +322,11 @@ impl Server {
     /// reset the connection ends `--hangup-grace` later if its handler has
     /// not returned by then (a guest waiting on its client fails at once;
     /// one waiting on anything else would hold what it has until then).
-    async fn serve_request(&self, handler: &Handler, request: Request) -> Outcome {
+    async fn serve_request(
+        &self,
+        handler: &Handler,
+        request: Request,
+    ) -> (Outcome, Option<HandOff>) {
         let started = Instant::now();
         tracing::debug!(local = request.local_addr(), "request started");
         let instance = match self.reuse_datagram_instances && request.is_datagram() {
@@ -323,11 +347,11 @@ impl Server {
                     grace = ?self.limits.hangup_grace,
                     "request ended: its client reset the connection and the handler had not returned within --hangup-grace"
                 );
-                return Outcome::HungUp;
+                return (Outcome::HungUp, None);
             }
         };
-        match served {
-            Ok(()) => Outcome::Ok,
+        let outcome = match served {
+            Ok(hand_off) => return (Outcome::Ok, hand_off),
             // A client hanging up is normal: no failure, no error line.
             Err(err) if err.cause == FailureCause::ClientClosed => {
                 tracing::debug!(error = %err, "request ended: the client closed the connection");
@@ -344,7 +368,8 @@ impl Server {
                 );
                 Outcome::Failed(err.cause)
             }
-        }
+        };
+        (outcome, None)
     }
 
     /// A request ended before its handler returned: cut by shutdown, or

@@ -38,6 +38,8 @@ pub(crate) struct HandOff {
     label: Arc<str>,
     tally: Arc<dyn UpstreamTally>,
     first: Vec<u8>,
+    /// When the request's `--max-lifetime` ends the relay, if it has one.
+    deadline: Option<tokio::time::Instant>,
 }
 
 impl InstanceState {
@@ -101,36 +103,55 @@ impl InstanceState {
             tally: observer.upstream(&label),
             label,
             first,
+            deadline: None,
         });
         Ok(Ok(()))
     }
 }
 
 impl HandOff {
-    /// Relays until both sides have ended, one fails, or nothing moved for
-    /// `idle`; how it ended goes to the request's debug log.
-    pub(super) async fn run(self, idle: Option<Duration>) {
+    /// The same hand-off, ended at `deadline` (the request's lifetime).
+    pub(super) fn within(mut self, deadline: Option<tokio::time::Instant>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Relays until both sides have ended, one fails, nothing moved for
+    /// `idle`, or the request's lifetime is over; how it ended goes to the
+    /// debug log in `span` (entered only for those lines: the relay runs
+    /// outside the request's span, which would otherwise be entered and
+    /// left at every wake-up).
+    pub(crate) async fn run(self, idle: Option<Duration>, span: &tracing::Span) {
         let Self {
             client,
             upstream,
             label,
             tally,
             first,
+            deadline,
         } = self;
-        tracing::debug!(upstream = %label, "relaying to the upstream the handler chose");
-        match relay(&client, &upstream, &tally, first, idle).await {
-            Ok(()) => tracing::debug!("relay ended: both sides closed"),
-            Err(RelayEnd::Idle(idle)) => {
+        span.in_scope(
+            || tracing::debug!(upstream = %label, "relaying to the upstream the handler chose"),
+        );
+        let relayed = relay(&client, &upstream, &tally, first, idle);
+        let ended = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, relayed).await.ok(),
+            None => Some(relayed.await),
+        };
+        span.in_scope(|| match ended {
+            None => tracing::debug!("relay ended: the request's --max-lifetime is over"),
+            Some(Ok(())) => tracing::debug!("relay ended: both sides closed"),
+            Some(Err(RelayEnd::Idle(idle))) => {
                 tracing::debug!(
                     ?idle,
                     "relay ended: nothing moved either way for --idle-timeout"
                 )
             }
-            Err(RelayEnd::Failed { upstream, error }) => tracing::debug!(
+            Some(Err(RelayEnd::Failed { upstream, error })) => tracing::debug!(
                 side = if upstream { "upstream" } else { "client" },
                 %error,
                 "relay ended: a side failed"
             ),
-        }
+        });
     }
 }

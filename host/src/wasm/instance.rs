@@ -11,6 +11,7 @@ use super::bindings::{current, previous};
 use super::component::{Handler, HandlerPre};
 use super::failure::{FailureCause, HandleError};
 use super::guest_text::{report_dropped, sanitize};
+use super::hand_off::HandOff;
 use super::heavy_lane::HEAVY_AFTER;
 use super::limits::{ConnectionLimits, CpuBudgetExceeded};
 use super::request::Request;
@@ -22,13 +23,15 @@ impl Handler {
     /// [`InstanceChoice::Warm`], in one kept from an earlier request. A
     /// fresh instance, and a warm one whose guest trapped or ran out of
     /// time, is dropped with everything it allocated when this returns.
+    /// A request the guest handed off comes back as the [`HandOff`] to
+    /// relay (the instance gone already).
     pub(crate) async fn handle(
         &self,
         request: Request,
         choice: InstanceChoice,
         limits: &ConnectionLimits,
         observer: &Arc<dyn RequestObserver>,
-    ) -> Result<(), HandleError> {
+    ) -> Result<Option<HandOff>, HandleError> {
         // The lifetime covers everything the guest runs: its start-up code
         // (instantiation) as much as `handle`.
         let deadline = limits
@@ -111,18 +114,18 @@ impl Handler {
         }
         match hand_off {
             // A handler that handed its request off and returned `ok` is
-            // done: the host relays, within the request's lifetime.
+            // done: the caller relays, within the request's lifetime.
             Some(hand_off) if result.is_ok() => {
-                within(deadline, hand_off.run(limits.idle_timeout)).await?;
+                Ok(Some(hand_off.within(deadline.map(|(at, _)| at))))
             }
             // Otherwise the upstream connection closes unused.
             _ => {
                 if let Some(lingering) = lingering {
                     lingering.await;
                 }
+                result.map(|()| None)
             }
         }
-        result
     }
 
     /// Creates a fresh instance with its own store under `limits`.

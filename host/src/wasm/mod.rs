@@ -46,6 +46,7 @@ pub(crate) use connect_deadline::DEFAULT_CONNECT_TIMEOUT;
 pub(crate) use engine::{DEFAULT_KEEP_RESIDENT, EngineLimits, build_engine, fit_os_limits};
 pub(crate) use failure::FailureCause;
 pub(crate) use guest_text::sanitize;
+pub(crate) use hand_off::HandOff;
 pub(crate) use instance::{InstanceChoice, MAX_WARM_INSTANCES};
 pub(crate) use limits::ConnectionLimits;
 pub(crate) use outbound::{DEFAULT_MAX_OUTBOUND, DatagramBudget, OutboundPolicy};
