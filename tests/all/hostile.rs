@@ -362,13 +362,19 @@ fn subscriptions_are_capped_per_request_and_per_service_and_come_back() {
         .filter_map(|reply| reply.split_whitespace().nth(1)?.parse().ok())
         .collect();
     // At most 64 each (--channel-subscriptions-per-request), 100 together.
+    // (Which cap refuses first depends on how the two interleave.)
     assert_eq!(held.iter().sum::<usize>(), 100, "{replies:?}");
     assert!(held.iter().all(|held| *held <= 64), "{replies:?}");
+    // Alone, a request meets its own cap first.
+    let alone = Server::start(FAULTY, &[]);
+    let reply = exchange_line(
+        &mut BufReader::new(alone.connect()),
+        "hoard-subscriptions 1000 0",
+    );
     assert!(
-        replies
-            .iter()
-            .any(|reply| reply.contains("this request holds 64 subscriptions")),
-        "{replies:?}"
+        reply.starts_with("subscribed 64 of 1000")
+            && reply.contains("this request holds 64 subscriptions"),
+        "{reply}"
     );
     assert!(
         replies
