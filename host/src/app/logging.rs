@@ -9,9 +9,10 @@ use std::fs::OpenOptions;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use tracing_subscriber::filter::{EnvFilter, FilterExt, filter_fn};
+use tracing::Subscriber;
+use tracing_subscriber::filter::{EnvFilter, FilterExt, Targets, filter_fn};
 use tracing_subscriber::layer::{Layer, SubscriberExt};
-use tracing_subscriber::registry::Registry;
+use tracing_subscriber::registry::{LookupSpan, Registry};
 use tracing_subscriber::util::SubscriberInitExt;
 
 use super::log_writer::{BatchedWriter, WriterGuard};
@@ -52,10 +53,13 @@ pub(crate) struct LogGuards(
     Vec<WriterGuard>,
 );
 
-type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+type BoxedLayer<S = Registry> = Box<dyn Layer<S> + Send + Sync>;
 
 /// A text or JSON layer writing to `writer`.
-fn format_layer(format: LogFormat, writer: BatchedWriter, ansi: bool) -> BoxedLayer {
+fn format_layer<S>(format: LogFormat, writer: BatchedWriter, ansi: bool) -> BoxedLayer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
     let layer = tracing_subscriber::fmt::layer().with_writer(writer);
     match format {
         LogFormat::Json => layer
@@ -80,6 +84,31 @@ pub(crate) fn init(format: LogFormat, access: &AccessLog, ansi: bool) -> Result<
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (stderr, stderr_guard) = non_blocking(std::io::stderr())?;
     let mut guards = vec![stderr_guard];
+    // Every line to stderr (the default): one layer, filtered globally. A
+    // per-layer filter looks the span up at every enter and exit, and
+    // `EnvFilter` takes a lock there too; a request's span is entered and
+    // left at every wake-up of its task. Plain `target=level` directives
+    // (`RUST_LOG=info,wasmserve=debug`) need only `Targets`, which does
+    // neither; span and field directives keep `EnvFilter`.
+    if *access == AccessLog::Stderr {
+        let directives = std::env::var("RUST_LOG").unwrap_or_default();
+        let targets = match directives.trim() {
+            "" => Some(Targets::new().with_default(tracing::Level::INFO)),
+            text => text.parse::<Targets>().ok(),
+        };
+        let installed = match targets {
+            Some(targets) => tracing_subscriber::registry()
+                .with(targets)
+                .with(format_layer(format, stderr, ansi))
+                .try_init(),
+            None => tracing_subscriber::registry()
+                .with(filter)
+                .with(format_layer(format, stderr, ansi))
+                .try_init(),
+        };
+        installed.map_err(|err| format!("cannot start logging: {err}"))?;
+        return Ok(LogGuards(guards));
+    }
     // Access lines stay on stderr only when that is where they go.
     let main = match access {
         AccessLog::Stderr => format_layer(format, stderr, ansi)
