@@ -11,7 +11,6 @@
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::task::Poll;
 
 use tokio::net::{TcpStream, UnixStream};
 use tokio::time::Instant;
@@ -55,6 +54,10 @@ pub(crate) struct Connection {
     /// For a TLS connection's plaintext end: cancelled when the client
     /// resets the TCP connection behind the relay.
     peer_reset: Option<CancellationToken>,
+    /// Whether the socket's read readiness is known to be real: tokio
+    /// reports a socket it has just registered readable until a read (or
+    /// a peek) says otherwise.
+    primed: AtomicBool,
 }
 
 /// The socket, per transport.
@@ -102,6 +105,7 @@ impl Connection {
             activity,
             books: OnceLock::new(),
             peer_reset: None,
+            primed: AtomicBool::new(false),
         }
     }
 
@@ -134,6 +138,7 @@ impl Connection {
     /// Reads what is there, up to `max` bytes, without waiting: `None` when
     /// nothing has arrived, an empty vector at end of stream.
     pub(crate) fn try_read(&self, max: usize) -> Result<Option<Vec<u8>>, IoFailure> {
+        self.read_tried();
         let max = max.clamp(1, MAX_READ);
         let read = match &self.socket {
             Socket::Tcp(stream) => read_scratch(max, |buf| read_draining(stream, buf)),
@@ -165,6 +170,7 @@ impl Connection {
     /// `try_read`'s reads are (no idle timeout: the caller keeps its own):
     /// `None` when nothing has arrived, 0 at end of stream.
     pub(crate) fn read_now(&self, buf: &mut [u8]) -> Result<Option<usize>, IoFailure> {
+        self.read_tried();
         let read = match &self.socket {
             Socket::Tcp(stream) => read_draining(stream, buf),
             Socket::Unix(stream) => read_draining(stream, buf),
@@ -214,54 +220,6 @@ impl Connection {
             if waited {
                 books.cpu.restart();
             }
-        }
-    }
-
-    /// Waits until `try_read` would return something: bytes, end of stream,
-    /// an error, or the idle timeout. Holds no buffer meanwhile.
-    pub(crate) async fn read_ready(&self) {
-        let mut first = true;
-        std::future::poll_fn(|cx| {
-            let ready = match &self.socket {
-                Socket::Tcp(stream) => stream.poll_read_ready(cx).map(drop),
-                Socket::Unix(stream) => stream.poll_read_ready(cx).map(drop),
-                Socket::Datagram(_) => Poll::Ready(()),
-            };
-            if ready.is_ready() {
-                return ready;
-            }
-            if first {
-                self.waited.store(true, Ordering::Relaxed);
-                first = false;
-            }
-            self.poll_idle(cx)
-        })
-        .await;
-    }
-
-    /// Ready once the client has sent nothing for the idle timeout.
-    ///
-    /// One timer per connection, not one per wait: it is set for the idle
-    /// deadline as it stood when the timer was made, and when it fires
-    /// early (the client sent something since), it is reset to the
-    /// current deadline. A busy connection touches the timer wheel once per
-    /// idle period instead of at every read.
-    fn poll_idle(&self, cx: &mut std::task::Context<'_>) -> Poll<()> {
-        let Some(deadline) = self.idle_deadline() else {
-            return Poll::Pending;
-        };
-        let Ok(mut slot) = self.idle_timer.lock() else {
-            return Poll::Pending;
-        };
-        let timer = slot.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        loop {
-            if timer.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            if deadline <= Instant::now() {
-                return Poll::Ready(());
-            }
-            timer.as_mut().reset(deadline);
         }
     }
 
@@ -323,15 +281,6 @@ impl Connection {
         }
     }
 
-    /// Waits until `try_write` would take bytes (or fail).
-    pub(crate) async fn write_ready(&self) {
-        let _ = match &self.socket {
-            Socket::Tcp(stream) => stream.writable().await,
-            Socket::Unix(stream) => stream.writable().await,
-            Socket::Datagram(datagram) => datagram.reply.writable().await,
-        };
-    }
-
     /// Writes all of `bytes` (a datagram: as one), waiting for the client
     /// as needed.
     pub(crate) async fn write_all(&self, mut bytes: &[u8]) -> Result<(), IoFailure> {
@@ -378,46 +327,15 @@ impl Connection {
         }
     }
 
-    /// Polls the stream's readiness to read (`write`: to write), with no
-    /// idle timeout; a datagram is always ready.
-    pub(crate) fn poll_ready(&self, cx: &mut std::task::Context<'_>, write: bool) -> Poll<()> {
-        let ready = match (&self.socket, write) {
-            (Socket::Tcp(stream), false) => stream.poll_read_ready(cx),
-            (Socket::Tcp(stream), true) => stream.poll_write_ready(cx),
-            (Socket::Unix(stream), false) => stream.poll_read_ready(cx),
-            (Socket::Unix(stream), true) => stream.poll_write_ready(cx),
-            (Socket::Datagram(_), _) => return Poll::Ready(()),
-        };
-        ready.map(drop)
-    }
-
-    /// Waits until the socket is readable, with no idle timeout.
-    pub(crate) async fn wait_readable(&self) {
-        let _ = match &self.socket {
-            Socket::Tcp(stream) => stream.readable().await,
-            Socket::Unix(stream) => stream.readable().await,
-            Socket::Datagram(_) => Ok(()),
-        };
-    }
-
-    /// Resolves once the TCP client has reset the connection (the socket
-    /// reports an error; for TLS, the relay's token says so), and never for
-    /// a datagram, a Unix stream, or a client that only closed its side: a
-    /// half-close, until a write to a client that has gone draws the reset.
-    pub(crate) async fn reset_by_peer(&self) {
-        if let Some(token) = &self.peer_reset {
-            return token.cancelled().await;
-        }
-        if let Socket::Tcp(stream) = &self.socket
-            && stream.ready(tokio::io::Interest::ERROR).await.is_ok()
-        {
-            return;
-        }
-        std::future::pending().await
-    }
-
     /// Whether this is a stream connection (and so closes lingering).
     pub(crate) fn is_stream(&self) -> bool {
         !matches!(self.socket, Socket::Datagram(_))
     }
 }
+
+#[path = "connection_readiness.rs"]
+mod readiness;
+
+#[cfg(test)]
+#[path = "connection_tests.rs"]
+mod tests;
