@@ -245,3 +245,41 @@ fn the_python_proxy_hands_off_too() {
     }
     server.wait_for_log(&["skipped", "Connection refused"]);
 }
+
+/// TLS termination and hand-off compose: the host terminates TLS, the
+/// `proxy` handler hands the plaintext to a plain upstream, and the relay
+/// carries it both ways (a TLS-terminating L4 proxy).
+#[test]
+fn a_tls_connection_is_handed_off_as_plaintext() {
+    let pki = crate::pki::Pki::new();
+    let pem = pki.issue("server", "localhost", &["localhost", "127.0.0.1"], false);
+    let (cert, key) = (
+        pem.cert.to_string_lossy().into_owned(),
+        pem.key.to_string_lossy().into_owned(),
+    );
+    let echo = echo_upstream();
+    let server = Server::start(
+        PROXY,
+        &[
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--set",
+            &format!("upstreams=127.0.0.1:{echo}"),
+            "--allow-connect",
+            &format!("127.0.0.1:{echo}"),
+        ],
+    );
+    let mut stream =
+        crate::pki::tls_connect(pki.client_config(None, &[]), &server.addrs[0], "localhost")
+            .expect("handshake");
+    let data = crate::support::pattern(256 * 1024, 11);
+    let mut back = vec![0u8; data.len()];
+    for (chunk, out) in data.chunks(16 * 1024).zip(back.chunks_mut(16 * 1024)) {
+        stream.write_all(chunk).expect("send");
+        stream.read_exact(out).expect("receive");
+    }
+    assert!(back == data, "the relayed echo came back different");
+    server.wait_for_log(&["relaying to the upstream the handler chose"]);
+}
