@@ -21,7 +21,7 @@ use super::books::{Direction, RequestBooks};
 use super::datagram::{Datagram, ReplyRefused};
 use super::io_failure::{IoFailure, io_failure};
 use super::limits::ReadTimeouts;
-use super::socket_io::{read_draining, read_scratch, with_scratch};
+use super::socket_io::{read_draining, read_scratch, shutdown_write, with_scratch};
 use crate::net::DatagramReply;
 
 /// The most bytes one read returns, whatever the guest asks for; it bounds
@@ -296,19 +296,11 @@ impl Connection {
     /// Shuts the write side down: the peer reads end of stream.
     pub(crate) fn shutdown_write(&self) -> Result<(), IoFailure> {
         let shut = match &self.socket {
-            Socket::Tcp(stream) => {
-                socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write)
-            }
-            Socket::Unix(stream) => {
-                socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write)
-            }
+            Socket::Tcp(stream) => shutdown_write(stream),
+            Socket::Unix(stream) => shutdown_write(stream),
             Socket::Datagram(_) => Ok(()),
         };
-        match shut {
-            // Shut already, or the peer went: nothing left to shut.
-            Err(err) if err.kind() == io::ErrorKind::NotConnected => Ok(()),
-            shut => shut.map_err(io_failure),
-        }
+        shut.map_err(io_failure)
     }
 
     /// Reads and discards what is there, up to `max` bytes, without

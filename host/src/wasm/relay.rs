@@ -28,7 +28,7 @@ use super::activity::coarse_millis;
 use super::books::Direction;
 use super::connection::Connection;
 use super::io_failure::IoFailure;
-use super::socket_io::{read_draining, with_scratch};
+use super::socket_io::{read_draining, shutdown_write, with_scratch};
 use super::state::UpstreamTally;
 
 /// The most one read moves: HAProxy's default buffer size.
@@ -137,12 +137,7 @@ impl Side<'_> {
     fn shutdown_write(self) -> io::Result<()> {
         match self {
             Side::Client(conn) => conn.shutdown_write().map_err(failure_to_io),
-            Side::Upstream(stream, _) => {
-                match socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write) {
-                    Err(err) if err.kind() == io::ErrorKind::NotConnected => Ok(()),
-                    shut => shut,
-                }
-            }
+            Side::Upstream(stream, _) => shutdown_write(stream),
         }
     }
 }

@@ -70,6 +70,15 @@ pub(super) fn read_draining<S: TrackedSocket>(socket: &S, buf: &mut [u8]) -> io:
     }
 }
 
+/// Shuts `socket`'s write side down (the peer reads end of stream); one
+/// shut already, or whose peer went, has nothing left to shut.
+pub(super) fn shutdown_write(socket: &impl std::os::fd::AsFd) -> io::Result<()> {
+    match socket2::SockRef::from(socket).shutdown(std::net::Shutdown::Write) {
+        Err(err) if err.kind() == io::ErrorKind::NotConnected => Ok(()),
+        shut => shut,
+    }
+}
+
 /// Runs `f` on the first `max` bytes of the thread's scratch buffer.
 pub(super) fn with_scratch<R>(max: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
     READ_SCRATCH.with_borrow_mut(|scratch| {
