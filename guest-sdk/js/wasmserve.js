@@ -98,12 +98,12 @@ export class Request {
    * Example: `const name = request.recvTimeout(5000);` */
   recvTimeout(ms, max = MAX_READ) {
     if (this.buffered.length > 0) return this.recv(max);
-    const timer = subscribeDuration(BigInt(Math.max(0, Math.round(ms))) * 1000000n);
+    const deadline = timer(ms);
     for (;;) {
       const data = host(() => this.inner.tryRead(Math.max(1, Math.min(max, MAX_READ))));
       if (data !== undefined) return data;
       // A readiness may be reported before the bytes are there: read again.
-      if (waitAny([this.readable(), timer]) === 1) return null;
+      if (waitAny([this.readable(), deadline]) === 1) return null;
     }
   }
 
@@ -111,8 +111,7 @@ export class Request {
    * `""` at end of stream; `timeoutMs` gives up after that long (`null`).
    * Example: `while ((line = request.readline()) !== "") { ... }` */
   readline(timeoutMs) {
-    const timer =
-      timeoutMs === undefined ? undefined : subscribeDuration(BigInt(Math.round(timeoutMs)) * 1000000n);
+    const deadline = timeoutMs === undefined ? undefined : timer(timeoutMs);
     let pending = this.buffered;
     this.buffered = new Uint8Array(0);
     for (;;) {
@@ -123,7 +122,7 @@ export class Request {
       }
       let data = host(() => this.inner.tryRead(MAX_READ));
       if (data === undefined) {
-        const waiting = timer === undefined ? [this.readable()] : [this.readable(), timer];
+        const waiting = deadline === undefined ? [this.readable()] : [this.readable(), deadline];
         if (waitAny(waiting) === 1) {
           this.buffered = pending;
           return null;

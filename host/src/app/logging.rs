@@ -78,49 +78,50 @@ fn non_blocking(
         .map_err(|err| format!("cannot start the log writer thread: {err}"))
 }
 
+/// `RUST_LOG`'s filter (default `info`), as `EnvFilter` reads it.
+fn env_filter() -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// Every line to stderr (the default): one layer, filtered globally. A
+/// per-layer filter looks the span up at every enter and exit, and
+/// `EnvFilter` takes a lock there too; a request's span is entered and left
+/// at every wake-up of its task. Plain `target=level` directives
+/// (`RUST_LOG=info,wasmserve=debug`) need only `Targets`, which does
+/// neither; span and field directives keep `EnvFilter`.
+fn init_stderr_only(format: LogFormat, stderr: BatchedWriter, ansi: bool) -> Result<(), String> {
+    let directives = std::env::var("RUST_LOG").unwrap_or_default();
+    let targets = match directives.trim() {
+        "" => Some(Targets::new().with_default(tracing::Level::INFO)),
+        text => text.parse::<Targets>().ok(),
+    };
+    let installed = match targets {
+        Some(targets) => tracing_subscriber::registry()
+            .with(targets)
+            .with(format_layer(format, stderr, ansi))
+            .try_init(),
+        None => tracing_subscriber::registry()
+            .with(env_filter())
+            .with(format_layer(format, stderr, ansi))
+            .try_init(),
+    };
+    installed.map_err(|err| format!("cannot start logging: {err}"))
+}
+
 /// Installs the process's logging: `RUST_LOG` (default `info`) filters the
 /// lines to stderr; access lines go where `access` says.
 pub(crate) fn init(format: LogFormat, access: &AccessLog, ansi: bool) -> Result<LogGuards, String> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (stderr, stderr_guard) = non_blocking(std::io::stderr())?;
     let mut guards = vec![stderr_guard];
-    // Every line to stderr (the default): one layer, filtered globally. A
-    // per-layer filter looks the span up at every enter and exit, and
-    // `EnvFilter` takes a lock there too; a request's span is entered and
-    // left at every wake-up of its task. Plain `target=level` directives
-    // (`RUST_LOG=info,wasmserve=debug`) need only `Targets`, which does
-    // neither; span and field directives keep `EnvFilter`.
     if *access == AccessLog::Stderr {
-        let directives = std::env::var("RUST_LOG").unwrap_or_default();
-        let targets = match directives.trim() {
-            "" => Some(Targets::new().with_default(tracing::Level::INFO)),
-            text => text.parse::<Targets>().ok(),
-        };
-        let installed = match targets {
-            Some(targets) => tracing_subscriber::registry()
-                .with(targets)
-                .with(format_layer(format, stderr, ansi))
-                .try_init(),
-            None => tracing_subscriber::registry()
-                .with(filter)
-                .with(format_layer(format, stderr, ansi))
-                .try_init(),
-        };
-        installed.map_err(|err| format!("cannot start logging: {err}"))?;
+        init_stderr_only(format, stderr, ansi)?;
         return Ok(LogGuards(guards));
     }
-    // Access lines stay on stderr only when that is where they go.
-    let main = match access {
-        AccessLog::Stderr => format_layer(format, stderr, ansi)
-            .with_filter(filter)
-            .boxed(),
-        AccessLog::Off | AccessLog::File(_) => {
-            let not_access = filter_fn(|meta| meta.target() != ACCESS_TARGET);
-            format_layer(format, stderr, ansi)
-                .with_filter(filter.and(not_access))
-                .boxed()
-        }
-    };
+    // Access lines go to a file or nowhere: not to stderr.
+    let not_access = filter_fn(|meta| meta.target() != ACCESS_TARGET);
+    let main = format_layer(format, stderr, ansi)
+        .with_filter(env_filter().and(not_access))
+        .boxed();
     let access_layer = match access {
         AccessLog::File(path) => {
             let file = OpenOptions::new()
