@@ -17,6 +17,10 @@ use super::cache::Cache;
 use super::{MAX_HANDLER_BYTES, OciRef, Pulled};
 
 fn client_for(reference: &OciRef) -> oci_client::Client {
+    // oci-client's HTTP client takes rustls's process-wide crypto provider
+    // (it is built without one of its own): ring, as the TLS listener uses.
+    // Installing it again fails harmlessly.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let protocol = match reference.plain_http() {
         true => ClientProtocol::Http,
         false => ClientProtocol::Https,
