@@ -1,10 +1,11 @@
 //! Starting and stopping a `wasmserve` process, and small socket helpers.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,13 @@ pub const WASMSERVE: &str = env!("CARGO_BIN_EXE_wasmserve-under-test");
 /// The compile cache every test server shares (so each handler is compiled
 /// once per test run, not once per server).
 pub const CACHE_DIR: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/compile-cache");
+
+/// One lock per handler path: the first server of a handler holds it while
+/// it compiles the handler into [`CACHE_DIR`], so tests starting the same
+/// handler at that moment wait for that compile instead of repeating it (a
+/// Python or JavaScript handler takes about 10 CPU-seconds). `true` once a
+/// server of it has started.
+static FIRST_STARTS: Mutex<Option<HashMap<String, Arc<Mutex<bool>>>>> = Mutex::new(None);
 
 /// How long a server may take to print its `listening` lines.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -63,6 +71,21 @@ impl Server {
     /// for `listeners` listening lines.
     pub fn spawn(mut command: Command, listeners: usize) -> Server {
         let args: Vec<_> = command.get_args().map(|arg| arg.to_owned()).collect();
+        let handler = args
+            .iter()
+            .position(|arg| arg == "--handler")
+            .and_then(|at| args.get(at + 1))
+            .map(|path| path.to_string_lossy().into_owned());
+        let first_start = handler.map(|path| {
+            let mut starts = FIRST_STARTS.lock().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(starts.get_or_insert_default().entry(path).or_default())
+        });
+        let mut started = first_start
+            .as_ref()
+            .map(|lock| lock.lock().unwrap_or_else(PoisonError::into_inner));
+        if started.as_deref() == Some(&true) {
+            started = None;
+        }
         let mut child = command
             .env("RUST_LOG", "info,wasmserve=debug")
             .env("WASMSERVE_CACHE_DIR", CACHE_DIR)
@@ -110,6 +133,9 @@ impl Server {
                 .unwrap_or_else(|| panic!("unexpected listening line {line:?}"));
             server.addrs.push(addr.to_owned());
             server.listening.push(line);
+        }
+        if let Some(mut started) = started {
+            *started = true;
         }
         server
     }
