@@ -55,25 +55,26 @@ fn main() {
 
     // The Python and JavaScript handlers (package installs, then one
     // single-threaded componentize each) build beside the Rust fixtures'
-    // cargo build, so their downloads and their one core overlap it.
+    // cargo build and beside each other, so their downloads and their one
+    // core each overlap it.
     let tools = target_dir.join("tools");
     let languages_dir = fixture_target_dir.join("languages");
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let names: Vec<&str> = crates.iter().map(|(name, _)| name.as_str()).collect();
     let (status, languages) = std::thread::scope(|scope| {
-        let languages = scope.spawn(|| {
-            [&PYTHON, &JS]
-                .map(|language| build_language(language, &workspace, &tools, &languages_dir))
+        let (workspace, tools, languages_dir) = (&workspace, &tools, &languages_dir);
+        let languages = [&PYTHON, &JS].map(|language| {
+            scope.spawn(move || build_language(language, workspace, tools, languages_dir))
         });
-        let status = handler_build(cargo, &workspace, &target_dir, &names).status();
-        (status, languages.join())
+        let status = handler_build(cargo, workspace, &target_dir, &names).status();
+        (status, languages.map(|built| built.join()))
     });
     let status = status.expect("cannot run cargo to build the handler fixtures");
     assert!(
         status.success(),
         "building the handler fixtures for {WASM_TARGET} failed (see above)"
     );
-    let languages = languages.expect("the Python and JavaScript builds panicked");
+    let languages = languages.map(|built| built.expect("the Python or JavaScript build panicked"));
 
     let out_dir = handler_dir(&target_dir);
     let mut consts = String::new();

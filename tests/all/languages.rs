@@ -127,25 +127,3 @@ fn javascript_races_a_read_and_a_timer_and_counts_visits() {
     crate::contract::check_timeout_greet(crate::fixtures::TIMEOUT_GREET_JS);
     crate::shared_state::check_visits(crate::fixtures::VISITS_JS);
 }
-
-#[test]
-#[cfg_attr(
-    wasmserve_no_python,
-    ignore = "componentize-py could not be installed or run (see the build's warning)"
-)]
-fn a_first_compile_is_announced_and_a_cached_start_is_quiet() {
-    // A Python handler takes seconds to compile without the cache.
-    let compiling = Server::start(ECHO_PY, &["--no-cache"]);
-    compiling.wait_for_log(&[
-        "compiling",
-        "echo-py.wasm",
-        "(first start; cached afterwards)",
-    ]);
-    // A handler from the cache loads in milliseconds: no such line (the
-    // first start fills the cache, if no other test did).
-    drop(Server::start(crate::fixtures::ECHO, &[]));
-    let cached = Server::start(crate::fixtures::ECHO, &[]);
-    let mut client = BufReader::new(cached.connect());
-    assert_eq!(exchange_line(&mut client, "hi"), "hi\n");
-    assert!(!cached.log_text().contains("first start; cached afterwards"));
-}

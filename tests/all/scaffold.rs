@@ -79,9 +79,24 @@ fn a_new_rust_handler_builds_and_echoes() {
     wasmserve_no_python,
     ignore = "componentize-py could not be installed or run here (tests/build.rs printed why)"
 )]
-fn a_new_python_handler_builds_and_echoes() {
+fn a_new_python_handler_builds_echoes_and_its_first_compile_is_announced() {
     let dir = scratch();
-    assert_echoes(&scaffold_and_build(dir.path(), "pyecho", "python"));
+    let handler = scaffold_and_build(dir.path(), "pyecho", "python");
+    // A Python handler takes seconds to compile: its first start says so
+    // (a cache of its own, so this handler is never found compiled).
+    let cache = scratch();
+    let cache_dir = cache.path().to_string_lossy().into_owned();
+    let compiling = Server::start(&handler, &["--cache-dir", &cache_dir]);
+    compiling.wait_for_log(&["compiling", "pyecho", "(first start; cached afterwards)"]);
+    let mut stream = BufReader::new(compiling.connect());
+    assert_eq!(exchange_line(&mut stream, "hello"), "hello\n");
+    // A handler from the cache loads in milliseconds: no such line (the
+    // first start fills the cache, if no other test did).
+    drop(Server::start(crate::fixtures::ECHO, &[]));
+    let cached = Server::start(crate::fixtures::ECHO, &[]);
+    let mut stream = BufReader::new(cached.connect());
+    assert_eq!(exchange_line(&mut stream, "hi"), "hi\n");
+    assert!(!cached.log_text().contains("first start; cached afterwards"));
 }
 
 #[test]
