@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,8 @@ pub const CACHE_DIR: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/compile-cache
 /// handler at that moment wait for that compile instead of repeating it (a
 /// Python or JavaScript handler takes about 10 CPU-seconds). `true` once a
 /// server of it has started.
-static FIRST_STARTS: Mutex<Option<HashMap<String, Arc<Mutex<bool>>>>> = Mutex::new(None);
+static FIRST_STARTS: LazyLock<Mutex<HashMap<String, Arc<Mutex<bool>>>>> =
+    LazyLock::new(Mutex::default);
 
 /// How long a server may take to print its `listening` lines.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -78,14 +79,13 @@ impl Server {
             .map(|path| path.to_string_lossy().into_owned());
         let first_start = handler.map(|path| {
             let mut starts = FIRST_STARTS.lock().unwrap_or_else(PoisonError::into_inner);
-            Arc::clone(starts.get_or_insert_default().entry(path).or_default())
+            Arc::clone(starts.entry(path).or_default())
         });
-        let mut started = first_start
+        // Held until this server listens, if no server of it has yet.
+        let started = first_start
             .as_ref()
-            .map(|lock| lock.lock().unwrap_or_else(PoisonError::into_inner));
-        if started.as_deref() == Some(&true) {
-            started = None;
-        }
+            .map(|lock| lock.lock().unwrap_or_else(PoisonError::into_inner))
+            .filter(|done| !**done);
         let mut child = command
             .env("RUST_LOG", "info,wasmserve=debug")
             .env("WASMSERVE_CACHE_DIR", CACHE_DIR)
