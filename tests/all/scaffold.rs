@@ -86,8 +86,29 @@ fn a_new_python_handler_builds_echoes_and_its_first_compile_is_announced() {
     // (a cache of its own, so this handler is never found compiled).
     let cache = scratch();
     let cache_dir = cache.path().to_string_lossy().into_owned();
+    // It shares the per-function store (CPython's functions, compiled once
+    // for every Python handler: a fixture's first start puts them there);
+    // the whole handler is still not in that cache.
+    drop(Server::start(crate::fixtures::ECHO_PY, &[]));
+    let shared_functions = std::path::Path::new(crate::support::CACHE_DIR).join("functions");
+    std::fs::create_dir_all(&shared_functions).expect("shared function store");
+    std::os::unix::fs::symlink(&shared_functions, cache.path().join("functions"))
+        .expect("link the function store");
     let compiling = Server::start(&handler, &["--cache-dir", &cache_dir]);
     compiling.wait_for_log(&["compiling", "pyecho", "(first start; cached afterwards)"]);
+    // Most of it came from the function store.
+    let compiled = compiling.wait_for_log(&["compiled", "pyecho", "from the function cache"]);
+    let counts: Vec<u64> = compiled
+        .rsplit('(')
+        .next()
+        .unwrap_or_default()
+        .split(' ')
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    assert!(
+        matches!(counts[..], [hits, lookups] if hits * 2 > lookups),
+        "most functions should come from the store: {compiled}"
+    );
     let mut stream = BufReader::new(compiling.connect());
     assert_eq!(exchange_line(&mut stream, "hello"), "hello\n");
     // A handler from the cache loads in milliseconds: no such line (the

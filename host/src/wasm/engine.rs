@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::function_cache::FunctionCache;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// The sizes the engine is built for. They bound what one instance, and all
@@ -142,6 +143,9 @@ pub(crate) fn build_engine(
         // write): it gets a folder of its own, beside the registry cache.
         cache.with_directory(dir.join("compiled"));
         config.cache(Some(wasmtime::Cache::new(cache)?));
+        // And each function Cranelift compiles, so the next handler that
+        // shares it (every Python handler shares CPython) skips it.
+        config.enable_incremental_compilation(std::sync::Arc::new(FunctionCache::new(dir)))?;
     }
     let engine = Engine::new(&config)?;
     start_epoch_ticker(&engine)?;

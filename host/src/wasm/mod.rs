@@ -18,6 +18,7 @@ mod connection;
 mod datagram;
 mod engine;
 mod failure;
+mod function_cache;
 mod guest_output;
 mod guest_text;
 mod hand_off;

@@ -13,6 +13,7 @@ use std::sync::{Arc, RwLock};
 use wasmtime::Engine;
 
 use super::component::Handler;
+use super::function_cache::FunctionCacheCounts;
 use super::state::HandlerEnv;
 use crate::error::LoadError;
 
@@ -112,14 +113,25 @@ pub(crate) async fn load_off_runtime(
     };
     let source: PathBuf = path.to_owned();
     let name = file.display().to_string();
+    let started = std::time::Instant::now();
+    let functions_before = FunctionCacheCounts::now();
     let mut compiling = tokio::task::spawn_blocking(move || Handler::load(&engine, &file, env));
     // A cached handler loads in milliseconds; a first compile (a Python
-    // handler: several seconds) says so rather than leave a silent pause.
+    // handler: several seconds) says so rather than leave a silent pause,
+    // and says when it is done what the function cache saved.
     let compiled = tokio::select! {
         compiled = &mut compiling => compiled,
         () = tokio::time::sleep(COMPILE_NOTICE_AFTER) => {
             tracing::info!("compiling {name} (first start; cached afterwards)");
-            compiling.await
+            let compiled = compiling.await;
+            let functions = FunctionCacheCounts::now().since(functions_before);
+            tracing::info!(
+                "compiled {name} in {:.1} s ({} of {} functions from the function cache)",
+                started.elapsed().as_secs_f64(),
+                functions.hits,
+                functions.lookups,
+            );
+            compiled
         }
     };
     let loaded = compiled.map_err(|err| LoadError::Compile {
