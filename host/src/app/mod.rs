@@ -4,6 +4,7 @@
 //! file → [`ServiceSpec`]s → [`service::validate`] → supervisor.
 
 mod check;
+mod heap_trimmer;
 mod inetd;
 mod log_writer;
 mod logging;
@@ -41,6 +42,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    heap_trimmer::start();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
