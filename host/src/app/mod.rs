@@ -4,7 +4,6 @@
 //! file → [`ServiceSpec`]s → [`service::validate`] → supervisor.
 
 mod check;
-mod heap_trimmer;
 mod inetd;
 mod log_writer;
 mod logging;
@@ -42,7 +41,6 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    heap_trimmer::start();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
