@@ -62,13 +62,14 @@ struct Args {
     /// bench/throughput.svg.
     #[arg(long, conflicts_with = "only")]
     write_results: bool,
-    /// Run only the main-table workloads whose name contains TEXT, or only
-    /// the fairness table with `fairness`, or only the contract 0.1/0.2
-    /// echo table with `contract`, or only the shared-state tables
-    /// (redis-benchmark against kvstore and redis-server, chat fan-out)
-    /// with `state`, or only the proxy comparison with HAProxy with
-    /// `proxy` (e.g. "Unix"), and nothing else: for quick comparisons while
-    /// tuning.
+    /// Run only the main-table workloads whose name contains TEXT (e.g.
+    /// "Unix"), or only the fairness table with `fairness`, or only the
+    /// contract 0.1/0.2 echo table with `contract`, or only the
+    /// shared-state tables (redis-benchmark against kvstore and
+    /// redis-server, chat fan-out) with `state`, or only the proxy
+    /// comparison with HAProxy with `proxy`, or only the idle-connection
+    /// memory table with `idle`, and nothing else: for quick comparisons
+    /// while tuning.
     #[arg(long, value_name = "TEXT")]
     only: Option<String>,
     /// Rounds of the main table: every server measured once per round,
@@ -86,6 +87,10 @@ struct Args {
     drive: Option<String>,
 }
 
+/// How long the idle table waits after the connections close before it
+/// reads RSS: long enough for the allocator to give freed memory back
+/// (jemalloc's background thread, `dirty_decay_ms` in .cargo/config.toml).
+const IDLE_SETTLE: Duration = Duration::from_secs(3);
 /// Connection counts the chart sweeps.
 const CHART_CONNECTIONS: [usize; 5] = [1, 4, 16, 64, 256];
 /// Where the measured part of RESULTS.md starts and ends.
@@ -159,6 +164,11 @@ async fn main() -> anyhow::Result<()> {
         print!("{report}");
         return Ok(());
     }
+    if args.only.as_deref() == Some("idle") {
+        report.push_str(&idle_table(&paths, args.idle, IDLE_SETTLE).await?);
+        print!("{report}");
+        return Ok(());
+    }
     if args.only.as_deref() == Some("fairness") {
         report.push_str(&fairness::fairness_table(&paths, duration).await?);
         print!("{report}");
@@ -178,11 +188,10 @@ async fn main() -> anyhow::Result<()> {
         print!("{report}");
         return Ok(());
     }
-    // Long enough for the allocator to give freed memory back (see
-    // host/src/main.rs); the smoke run only proves the steps work.
+    // The smoke run only proves the steps work.
     let settle = match args.smoke {
         true => Duration::from_millis(300),
-        false => Duration::from_secs(3),
+        false => IDLE_SETTLE,
     };
     report.push_str(&idle_table(&paths, args.idle, settle).await?);
     report.push_str(&instantiation_table(&paths, duration).await?);
