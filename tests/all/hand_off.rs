@@ -252,25 +252,15 @@ fn the_python_proxy_hands_off_too() {
 #[test]
 fn a_tls_connection_is_handed_off_as_plaintext() {
     let pki = crate::pki::Pki::new();
-    let pem = pki.issue("server", "localhost", &["localhost", "127.0.0.1"], false);
-    let (cert, key) = (
-        pem.cert.to_string_lossy().into_owned(),
-        pem.key.to_string_lossy().into_owned(),
-    );
     let echo = echo_upstream();
-    let server = Server::start(
-        PROXY,
-        &[
-            "--tls-cert",
-            &cert,
-            "--tls-key",
-            &key,
-            "--set",
-            &format!("upstreams=127.0.0.1:{echo}"),
-            "--allow-connect",
-            &format!("127.0.0.1:{echo}"),
-        ],
+    let (upstreams, allowed) = (
+        format!("upstreams=127.0.0.1:{echo}"),
+        format!("127.0.0.1:{echo}"),
     );
+    let flags = pki.server_flags();
+    let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    args.extend(["--set", &upstreams, "--allow-connect", &allowed]);
+    let server = Server::start(PROXY, &args);
     let mut stream =
         crate::pki::tls_connect(pki.client_config(None, &[]), &server.addrs[0], "localhost")
             .expect("handshake");

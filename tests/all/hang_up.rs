@@ -79,22 +79,10 @@ fn a_tls_request_whose_client_reset_is_ended_too() {
     // TLS is terminated by the host's relay: the relay, not the handler's
     // (plaintext) socket, sees the reset.
     let pki = crate::pki::Pki::new();
-    let pem = pki.issue("server", "localhost", &["localhost", "127.0.0.1"], false);
-    let (cert, key) = (
-        pem.cert.to_string_lossy().into_owned(),
-        pem.key.to_string_lossy().into_owned(),
-    );
-    let server = Server::start_with_metrics(
-        FAULTY,
-        &[
-            "--tls-cert",
-            &cert,
-            "--tls-key",
-            &key,
-            "--hangup-grace",
-            "300ms",
-        ],
-    );
+    let flags = pki.server_flags();
+    let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    args.extend(["--hangup-grace", "300ms"]);
+    let server = Server::start_with_metrics(FAULTY, &args);
     let mut client =
         crate::pki::tls_connect(pki.client_config(None, &[]), &server.addrs[0], "localhost")
             .expect("handshake");

@@ -37,6 +37,18 @@ impl Pki {
         self.sign(file, cn, names, expired, &self.ca)
     }
 
+    /// The flags that serve TLS with a certificate for `localhost` and
+    /// 127.0.0.1 signed by this CA: `--tls-cert FILE --tls-key FILE`.
+    pub fn server_flags(&self) -> [String; 4] {
+        let pem = self.issue("server", "localhost", &["localhost", "127.0.0.1"], false);
+        [
+            "--tls-cert".to_owned(),
+            pem.cert.to_string_lossy().into_owned(),
+            "--tls-key".to_owned(),
+            pem.key.to_string_lossy().into_owned(),
+        ]
+    }
+
     /// A certificate from a CA nobody trusts.
     pub fn untrusted(&self, file: &str, cn: &str, names: &[&str]) -> Pem {
         self.sign(file, cn, names, false, &new_ca("someone else's CA"))

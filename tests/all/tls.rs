@@ -13,9 +13,8 @@ use crate::pki::{Pki, tls_connect};
 use crate::support::{Server, assert_one_line_error, first_line, pattern, rss_kib};
 
 fn tls_server(handler: &str, pki: &Pki, extra: &[&str]) -> Server {
-    let server_pem = pki.issue("server", "localhost", &["localhost", "127.0.0.1"], false);
-    let (cert, key) = (path(&server_pem.cert), path(&server_pem.key));
-    let mut args = vec!["--tls-cert", cert.as_str(), "--tls-key", key.as_str()];
+    let flags = pki.server_flags();
+    let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
     args.extend_from_slice(extra);
     Server::start_with_metrics(handler, &args)
 }
