@@ -124,13 +124,17 @@ pub(crate) async fn load_off_runtime(
         () = tokio::time::sleep(COMPILE_NOTICE_AFTER) => {
             tracing::info!("compiling {name} (first start; cached afterwards)");
             let compiled = compiling.await;
-            let functions = FunctionCacheCounts::now().since(functions_before);
-            tracing::info!(
-                "compiled {name} in {:.1} s ({} of {} functions from the function cache)",
-                started.elapsed().as_secs_f64(),
-                functions.hits,
-                functions.lookups,
-            );
+            if matches!(compiled, Ok(Ok(_))) {
+                let seconds = started.elapsed().as_secs_f64();
+                let functions = FunctionCacheCounts::now().since(functions_before);
+                match functions.lookups {
+                    0 => tracing::info!("compiled {name} in {seconds:.1} s"),
+                    lookups => tracing::info!(
+                        "compiled {name} in {seconds:.1} s ({} of {lookups} functions from the function cache)",
+                        functions.hits,
+                    ),
+                }
+            }
             compiled
         }
     };
