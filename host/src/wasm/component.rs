@@ -89,6 +89,16 @@ impl Handler {
             path: path.to_owned(),
             reason: one_line(&err),
         })?;
+        // The copy-on-write images of the component's memories, made now
+        // (this runs off the runtime) rather than in the first request's
+        // instantiation, whose CPU budget they would spend: a 13 MB
+        // JavaScript image took over 100 ms there on a loaded machine.
+        component
+            .initialize_copy_on_write_image()
+            .map_err(|err| LoadError::Compile {
+                path: path.to_owned(),
+                reason: one_line(&err),
+            })?;
         if let Some((import, needs)) = newer_contract(engine, &component, current::VERSION) {
             return Err(LoadError::NewerContract {
                 path: path.to_owned(),
