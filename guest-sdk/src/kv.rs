@@ -23,6 +23,10 @@
 //! bytes a service holds; over a limit, a call returns an error naming it.
 
 use crate::bindings::wasi::keyvalue::{atomics, batch, store};
+pub use crate::keyspace::{
+    Expiry, ExpiryCondition, RenameOutcome, ScanPage, WriteCondition, WriteExpiry, WriteOutcome,
+    now_millis,
+};
 
 /// Why a key-value call failed.
 ///
@@ -93,7 +97,7 @@ pub fn open(name: &str) -> Result<Bucket, Error> {
 /// # Ok::<(), wasmserve_sdk::kv::Error>(())
 /// ```
 #[derive(Debug)]
-pub struct Bucket(store::Bucket);
+pub struct Bucket(pub(crate) store::Bucket);
 
 impl Bucket {
     /// The value at `key`, or `None`.
@@ -223,11 +227,10 @@ impl Bucket {
     /// # Ok::<(), wasmserve_sdk::kv::Error>(())
     /// ```
     pub fn set_many(&self, pairs: &[(&str, &[u8])]) -> Result<(), Error> {
-        let owned: Vec<(String, Vec<u8>)> = pairs
-            .iter()
-            .map(|(key, value)| ((*key).to_owned(), value.to_vec()))
-            .collect();
-        Ok(batch::set_many(&self.0, &owned)?)
+        Ok(batch::set_many(
+            &self.0,
+            &crate::keyspace::owned_pairs(pairs),
+        )?)
     }
 
     /// Deletes several keys in one call.

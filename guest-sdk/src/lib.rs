@@ -99,6 +99,7 @@ use std::io;
 pub mod aio;
 pub mod channels;
 mod hand_off;
+mod keyspace;
 pub mod kv;
 mod pending;
 mod readiness;
@@ -134,6 +135,7 @@ pub mod bindings {
             "wasi:keyvalue/store@0.2.0-draft2": generate,
             "wasi:keyvalue/atomics@0.2.0-draft2": generate,
             "wasi:keyvalue/batch@0.2.0-draft2": generate,
+            "wasmserve:handler/keyspace@0.2.3": generate,
         },
         pub_export_macro: true,
         export_macro_name: "__export_handler_world",

@@ -15,11 +15,12 @@ const WIT: &str = include_str!("../../wit/handler.wit");
 const WIT_WASI_IO: &str = include_str!("../../wit/deps/io.wit");
 const WIT_WASI_CLOCKS: &str = include_str!("../../wit/deps/clocks.wit");
 const WIT_CHANNELS: &str = include_str!("../../wit/channels.wit");
+const WIT_KEYSPACE: &str = include_str!("../../wit/keyspace.wit");
 const WIT_KEYVALUE: &str = include_str!("../../wit/deps/keyvalue.wit");
 /// The JavaScript guest SDK, copied into JavaScript projects.
 const JS_SDK: &str = include_str!("../../guest-sdk/js/wasmserve.js");
 /// The Rust guest SDK's source, copied into Rust projects as a local crate.
-const RUST_SDK: [(&str, &str); 9] = [
+const RUST_SDK: [(&str, &str); 10] = [
     (
         "wasmserve-sdk/src/lib.rs",
         include_str!("../../guest-sdk/src/lib.rs"),
@@ -43,6 +44,10 @@ const RUST_SDK: [(&str, &str); 9] = [
     (
         "wasmserve-sdk/src/kv.rs",
         include_str!("../../guest-sdk/src/kv.rs"),
+    ),
+    (
+        "wasmserve-sdk/src/keyspace.rs",
+        include_str!("../../guest-sdk/src/keyspace.rs"),
     ),
     (
         "wasmserve-sdk/src/channels.rs",
@@ -304,6 +309,7 @@ fn contract_files() -> Files {
         ("wit/deps/clocks.wit", WIT_WASI_CLOCKS.to_owned()),
         ("wit/deps/keyvalue.wit", WIT_KEYVALUE.to_owned()),
         ("wit/channels.wit", WIT_CHANNELS.to_owned()),
+        ("wit/keyspace.wit", WIT_KEYSPACE.to_owned()),
     ]
 }
 
@@ -436,7 +442,7 @@ mod tests {
         };
         assert!(file("handler.js").contains("from \"./wasmserve.js\""));
         assert!(file("wasmserve.js").contains("export function serve"));
-        assert!(file("wit/handler.wit").contains("package wasmserve:handler@0.2.2;"));
+        assert!(file("wit/handler.wit").contains("package wasmserve:handler@0.2.3;"));
     }
 
     #[test]

@@ -4,7 +4,6 @@ use wasmserve_sdk::kv;
 
 use crate::commands::key;
 use crate::resp::Replies;
-use crate::stored::Stored;
 
 /// Consecutive pipelined GETs, or plain SETs, gathered into one `get-many`
 /// or `set-many` call (the `wasi:keyvalue/batch` interface): a pipeline of
@@ -34,10 +33,10 @@ impl Batch {
                 self.flush(data, out);
                 *self = Batch::Gets(vec![key(&args[1])]);
             }
-            ("SET", 3, Batch::Sets(pairs)) => pairs.push((key(&args[1]), plain(&args[2]))),
+            ("SET", 3, Batch::Sets(pairs)) => pairs.push((key(&args[1]), args[2].clone())),
             ("SET", 3, _) => {
                 self.flush(data, out);
-                *self = Batch::Sets(vec![(key(&args[1]), plain(&args[2]))]);
+                *self = Batch::Sets(vec![(key(&args[1]), args[2].clone())]);
             }
             _ => return false,
         }
@@ -51,7 +50,7 @@ impl Batch {
             // A batch of one (no pipelining) takes the single-key call:
             // no list of keys to lift, no key echoed back in the answer.
             Batch::Gets(keys) if keys.len() == 1 => match data.get(&keys[0]) {
-                Ok(raw) => out.optional(raw.and_then(Stored::decode).map(|s| s.value).as_deref()),
+                Ok(value) => out.optional(value.as_deref()),
                 Err(err) => out.error(&format!("ERR {err}")),
             },
             Batch::Sets(pairs) if pairs.len() == 1 => match data.set(&pairs[0].0, &pairs[0].1) {
@@ -62,8 +61,8 @@ impl Batch {
                 let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
                 match data.get_many(&refs) {
                     Ok(found) => {
-                        for raw in found {
-                            out.optional(raw.and_then(Stored::decode).map(|s| s.value).as_deref());
+                        for value in found {
+                            out.optional(value.as_deref());
                         }
                     }
                     Err(err) => keys.iter().for_each(|_| out.error(&format!("ERR {err}"))),
@@ -81,13 +80,4 @@ impl Batch {
             }
         }
     }
-}
-
-/// A value without expiry, as stored.
-fn plain(value: &[u8]) -> Vec<u8> {
-    Stored {
-        value: value.to_vec(),
-        expires: None,
-    }
-    .encode()
 }

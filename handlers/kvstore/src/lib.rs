@@ -1,11 +1,11 @@
 //! `kvstore`: a Redis-compatible server written as a handler, over the
 //! service's key-value bucket and channels. It speaks RESP (what
 //! `redis-cli`, `redis-benchmark` and every Redis client speak), with
-//! pipelining: PING, ECHO, GET, SET (EX, PX, NX, XX, KEEPTTL), DEL,
-//! EXISTS, INCR, INCRBY, DECR, DECRBY, MGET, MSET, EXPIRE, PEXPIRE, TTL,
-//! PTTL, PUBLISH, SUBSCRIBE, UNSUBSCRIBE, QUIT; anything else gets Redis's
-//! own error. Keys live in the `data` bucket: with `--state redis://…`
-//! they are stored in a real Redis, with `--state file:PATH` on disk.
+//! pipelining, Redis's strings, counters, keyspace and expiry commands
+//! (`commands/`), PUBLISH, SUBSCRIBE and UNSUBSCRIBE; anything else gets
+//! Redis's own error. Keys live in the `data` bucket, their deadlines in
+//! the host (contract 0.2.3's `keyspace`): with `--state redis://…` they
+//! are stored in a real Redis, with `--state file:PATH` on disk.
 //!
 //! Build: `cargo build --release --target wasm32-wasip2 -p kvstore`
 //! Serve: `wasmserve --handler target/wasm32-wasip2/release/kvstore.wasm --tcp 6380`
@@ -14,7 +14,6 @@
 mod batch;
 mod commands;
 mod resp;
-mod stored;
 mod subscriber;
 
 use wasmserve_sdk::{Error, Request, kv};

@@ -260,6 +260,7 @@ fn host_linker(engine: &Engine) -> wasmtime::Result<Linker<InstanceState>> {
     current::keyvalue::store::add_to_linker::<InstanceState, Data>(&mut linker, |state| state)?;
     current::keyvalue::atomics::add_to_linker::<InstanceState, Data>(&mut linker, |state| state)?;
     current::keyvalue::batch::add_to_linker::<InstanceState, Data>(&mut linker, |state| state)?;
+    current::keyspace::add_to_linker::<InstanceState, Data>(&mut linker, |state| state)?;
     current::channels::add_to_linker::<InstanceState, Data>(&mut linker, |state| state)?;
     super::write::link_bounded_writes(&mut linker)?;
     Ok(linker)

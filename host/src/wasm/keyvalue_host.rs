@@ -29,7 +29,7 @@ impl From<KvError> for store::Error {
 type KvResult<T> = wasmtime::Result<Result<T, store::Error>>;
 
 impl InstanceState {
-    fn bucket(&self, this: &Resource<Bucket>) -> wasmtime::Result<Bucket> {
+    pub(super) fn bucket(&self, this: &Resource<Bucket>) -> wasmtime::Result<Bucket> {
         Ok(self.table.get(this)?.clone())
     }
 }

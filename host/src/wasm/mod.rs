@@ -25,6 +25,7 @@ mod hand_off;
 mod heavy_lane;
 mod instance;
 mod io_failure;
+mod keyspace_host;
 mod keyvalue_host;
 mod limits;
 mod optional_imports;

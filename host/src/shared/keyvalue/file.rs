@@ -101,7 +101,7 @@ impl FileKv {
     /// One write transaction: `change` gets the table and the account's
     /// bytes, returns the new total (checked against `max` unless it
     /// shrank) and a result.
-    fn write<T>(
+    fn transact<T>(
         &self,
         id: &BucketId,
         max: u64,
@@ -175,7 +175,7 @@ impl FileKv {
     ) -> Result<(), KvError> {
         let id = id.clone();
         self.off_runtime(move |kv| {
-            kv.write(&id, max, |table, mut total| {
+            kv.transact(&id, max, |table, mut total| {
                 for (key, value) in &pairs {
                     let old = table
                         .insert(row(&id, key).as_str(), value.as_slice())
@@ -196,7 +196,7 @@ impl FileKv {
     ) -> Result<(), KvError> {
         let id = id.clone();
         self.off_runtime(move |kv| {
-            kv.write(&id, u64::MAX, |table, mut total| {
+            kv.transact(&id, u64::MAX, |table, mut total| {
                 for key in &keys {
                     if let Some(old) = table
                         .remove(row(&id, key).as_str())
@@ -246,7 +246,7 @@ impl FileKv {
     ) -> Result<T, KvError> {
         let (id, key) = (id.clone(), key.to_owned());
         self.off_runtime(move |kv| {
-            kv.write(&id, max, |table, held| {
+            kv.transact(&id, max, |table, held| {
                 let row = row(&id, &key);
                 let old = table
                     .get(row.as_str())

@@ -6,14 +6,32 @@
 //! Counters (`increment`) are stored as their decimal text, as Redis does,
 //! so every backend reads them back alike and `get` returns `b"42"`.
 
+/// Calls the same method on whichever backend this is.
+macro_rules! on_backend {
+    ($backend:expr, $method:ident($($arg:expr),*)) => {
+        match $backend {
+            KvBackend::Memory(kv) => kv.$method($($arg),*),
+            KvBackend::File(kv) => kv.$method($($arg),*).await,
+            KvBackend::Redis(kv) => kv.$method($($arg),*).await,
+        }
+    };
+}
+
 mod file;
+mod file_keyspace;
+mod keyspace;
 mod memory;
+mod pattern;
 mod redis;
+mod redis_keyspace;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 pub(super) use self::file::FileKv;
+pub(crate) use self::keyspace::{
+    Expiry, ExpiryCondition, RenameOutcome, WriteCondition, WriteExpiry,
+};
 pub(super) use self::memory::MemoryKv;
 pub(super) use self::redis::{REDIS_TIMEOUT, RedisKv, manager_config, query};
 use super::limits::StateLimits;
@@ -89,17 +107,6 @@ pub(crate) type Found = Vec<Option<(String, Vec<u8>)>>;
 
 /// The outcome of a compare-and-swap.
 pub(crate) type Swapped = bool;
-
-/// Calls the same method on whichever backend this is.
-macro_rules! on_backend {
-    ($backend:expr, $method:ident($($arg:expr),*)) => {
-        match $backend {
-            KvBackend::Memory(kv) => kv.$method($($arg),*),
-            KvBackend::File(kv) => kv.$method($($arg),*).await,
-            KvBackend::Redis(kv) => kv.$method($($arg),*).await,
-        }
-    };
-}
 
 /// A service's view of the key-value backend.
 #[derive(Debug, Clone)]

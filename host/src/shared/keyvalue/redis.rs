@@ -86,12 +86,15 @@ impl RedisKv {
         Ok(Self { connection, shown })
     }
 
-    fn key(id: &BucketId, key: &str) -> String {
+    pub(super) fn key(id: &BucketId, key: &str) -> String {
         format!("wasmserve:{}:{key}", id.full)
     }
 
     /// Runs `command`, bounded in time, with errors that name Redis.
-    async fn run<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Result<T, KvError> {
+    pub(super) async fn run<T: redis::FromRedisValue>(
+        &self,
+        command: &redis::Cmd,
+    ) -> Result<T, KvError> {
         match query(&self.connection, command).await {
             Ok(value) => Ok(value),
             Err(Some(err)) if err.to_string().contains("not an integer") => {
@@ -225,7 +228,7 @@ impl RedisKv {
 }
 
 /// `text` with Redis's glob characters escaped, for `SCAN MATCH`.
-fn glob_escaped(text: &str) -> String {
+pub(super) fn glob_escaped(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(c, '*' | '?' | '[' | ']' | '\\') {

@@ -1,0 +1,193 @@
+//! What the memory backend's lock guards: every bucket, the bytes each
+//! account holds, and the deadlines of keys that expire, in order, so that
+//! expired keys are reclaimed (and stop counting against the cap) without
+//! anyone reading them.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use super::super::{BUCKET_OVERHEAD, BucketId, KvError, footprint};
+use super::table::{Entry, Table};
+
+/// A deadline: when, the bucket's full name, the key.
+type Deadline = (u64, Arc<str>, Box<str>);
+
+/// The state behind the memory backend's lock.
+#[derive(Debug, Default)]
+pub(super) struct Buckets {
+    tables: HashMap<Arc<str>, Table>,
+    accounts: HashMap<Arc<str>, u64>,
+    deadlines: BTreeSet<Deadline>,
+}
+
+/// The account a bucket's full name (`ACCOUNT/BUCKET`) belongs to.
+fn account_of(full: &str) -> &str {
+    full.rsplit_once('/').map_or(full, |(account, _)| account)
+}
+
+impl Buckets {
+    pub(super) fn held(&self, account: &str) -> u64 {
+        self.accounts.get(account).copied().unwrap_or(0)
+    }
+
+    pub(super) fn table(&self, id: &BucketId) -> Option<&Table> {
+        self.tables.get(&id.full)
+    }
+
+    /// The entry at `key` unless it has expired by `now` (an expired one is
+    /// reclaimed here).
+    pub(super) fn live(&mut self, id: &BucketId, key: &str, now: u64) -> Option<&Entry> {
+        let expired = self.table(id)?.get(key)?.expired(now);
+        if expired {
+            self.remove(id, key);
+            return None;
+        }
+        self.table(id)?.get(key)
+    }
+
+    /// The value at `key` unless it has expired by `now`.
+    pub(super) fn value(&mut self, id: &BucketId, key: &str, now: u64) -> Option<Vec<u8>> {
+        self.live(id, key, now).map(|entry| entry.value.clone())
+    }
+
+    /// Writes every `(key, value, deadline)` if the account stays within
+    /// `max` bytes (or shrinks).
+    pub(super) fn put_all(
+        &mut self,
+        id: &BucketId,
+        mut writes: Vec<(String, Vec<u8>, Option<u64>)>,
+        max: u64,
+    ) -> Result<(), KvError> {
+        if writes.len() > 1 {
+            // A key given twice is written once, with its last value.
+            let mut seen = std::collections::HashSet::new();
+            writes.reverse();
+            writes.retain(|(key, _, _)| seen.insert(key.clone()));
+            writes.reverse();
+        }
+        let held = self.held(&id.account);
+        let table = self.tables.get(&id.full);
+        let mut total = held;
+        if table.is_none() && !writes.is_empty() {
+            total += BUCKET_OVERHEAD;
+        }
+        for (key, value, _) in &writes {
+            let old = table
+                .and_then(|table| table.get(key))
+                .map_or(0, |old| footprint(&id.full, key, &old.value));
+            total = total.saturating_sub(old) + footprint(&id.full, key, value);
+        }
+        if total > max && total > held {
+            return Err(KvError::Full {
+                account: id.account.to_string(),
+                held,
+                max,
+            });
+        }
+        let table = self.tables.entry(Arc::clone(&id.full)).or_default();
+        for (key, value, expires) in writes {
+            let old = table.put(&key, value, expires);
+            let old_expires = old.and_then(|old| old.expires);
+            if old_expires != expires {
+                if let Some(at) = old_expires {
+                    self.deadlines
+                        .remove(&(at, Arc::clone(&id.full), key.as_str().into()));
+                }
+                if let Some(at) = expires {
+                    self.deadlines
+                        .insert((at, Arc::clone(&id.full), key.into()));
+                }
+            }
+        }
+        self.accounts.insert(Arc::clone(&id.account), total);
+        Ok(())
+    }
+
+    /// Writes one key (see [`Self::put_all`]).
+    pub(super) fn put(
+        &mut self,
+        id: &BucketId,
+        key: &str,
+        value: Vec<u8>,
+        expires: Option<u64>,
+        max: u64,
+    ) -> Result<(), KvError> {
+        self.put_all(id, vec![(key.to_owned(), value, expires)], max)
+    }
+
+    /// Changes the deadline of an existing key.
+    pub(super) fn set_expires(&mut self, id: &BucketId, key: &str, expires: Option<u64>) {
+        let Some(table) = self.tables.get_mut(&id.full) else {
+            return;
+        };
+        let old = table.set_expires(key, expires);
+        if old != expires {
+            if let Some(at) = old {
+                self.deadlines
+                    .remove(&(at, Arc::clone(&id.full), key.into()));
+            }
+            if let Some(at) = expires {
+                self.deadlines
+                    .insert((at, Arc::clone(&id.full), key.into()));
+            }
+        }
+    }
+
+    /// Deletes `key`, giving its bytes back to the account.
+    pub(super) fn remove(&mut self, id: &BucketId, key: &str) -> Option<Entry> {
+        self.forget(&id.full, key)
+    }
+
+    fn forget(&mut self, full: &Arc<str>, key: &str) -> Option<Entry> {
+        let table = self.tables.get_mut(full)?;
+        let old = table.remove(key)?;
+        let mut freed = footprint(full, key, &old.value);
+        if table.is_empty() {
+            self.tables.remove(full);
+            freed += BUCKET_OVERHEAD;
+        }
+        if let Some(at) = old.expires {
+            self.deadlines.remove(&(at, Arc::clone(full), key.into()));
+        }
+        if let Some(held) = self.accounts.get_mut(account_of(full)) {
+            *held = held.saturating_sub(freed);
+        }
+        Some(old)
+    }
+
+    /// Deletes every key of the bucket.
+    pub(super) fn clear(&mut self, id: &BucketId) {
+        let Some(table) = self.tables.remove(&id.full) else {
+            return;
+        };
+        let mut freed = BUCKET_OVERHEAD;
+        for (key, entry) in table.drain() {
+            freed += footprint(&id.full, &key, &entry.value);
+            if let Some(at) = entry.expires {
+                self.deadlines
+                    .remove(&(at, Arc::clone(&id.full), (*key).into()));
+            }
+        }
+        if let Some(held) = self.accounts.get_mut(&id.account) {
+            *held = held.saturating_sub(freed);
+        }
+    }
+
+    /// Deletes up to `limit` keys whose deadline is at or before `now`;
+    /// how many it deleted.
+    pub(super) fn reclaim(&mut self, now: u64, limit: usize) -> usize {
+        let mut reclaimed = 0;
+        while reclaimed < limit {
+            let due = self.deadlines.first().is_some_and(|(at, _, _)| *at <= now);
+            if !due {
+                break;
+            }
+            let Some((_, full, key)) = self.deadlines.pop_first() else {
+                break;
+            };
+            self.forget(&full, &key);
+            reclaimed += 1;
+        }
+        reclaimed
+    }
+}

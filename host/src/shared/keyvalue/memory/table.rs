@@ -1,0 +1,139 @@
+//! One bucket of the memory backend: a hash map from key to entry (a
+//! lookup costs the same among 10 keys or 10 million; a B-tree's string
+//! comparisons made a GET among 100,000 keys twice a PING's CPU), and the
+//! keys in the order they were first written, by a sequence number, for
+//! scans: a key keeps its number while it exists, so a scan that goes by
+//! number returns every key present for the whole scan, whatever is
+//! written or deleted meanwhile (`SCAN`'s guarantee).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use super::super::pattern::glob_matches;
+
+/// A value, its deadline and its place in the scan order.
+#[derive(Debug)]
+pub(super) struct Entry {
+    /// The bytes.
+    pub(super) value: Vec<u8>,
+    /// When it expires, in Unix milliseconds.
+    pub(super) expires: Option<u64>,
+    /// Its number in [`Table::order`].
+    seq: u64,
+}
+
+impl Entry {
+    /// Whether it has expired by `now`.
+    pub(super) fn expired(&self, now: u64) -> bool {
+        self.expires.is_some_and(|at| at <= now)
+    }
+}
+
+/// One bucket's entries.
+#[derive(Debug, Default)]
+pub(super) struct Table {
+    entries: HashMap<Arc<str>, Entry>,
+    order: BTreeMap<u64, Arc<str>>,
+    /// The number the next new key gets (0 is the scan's start).
+    next_seq: u64,
+}
+
+impl Table {
+    pub(super) fn get(&self, key: &str) -> Option<&Entry> {
+        self.entries.get(key)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Writes `key`; returns the entry it replaced (whose place the key
+    /// keeps).
+    pub(super) fn put(&mut self, key: &str, value: Vec<u8>, expires: Option<u64>) -> Option<Entry> {
+        if let Some(entry) = self.entries.get_mut(key) {
+            let value = std::mem::replace(&mut entry.value, value);
+            let old_expires = std::mem::replace(&mut entry.expires, expires);
+            return Some(Entry {
+                value,
+                expires: old_expires,
+                seq: entry.seq,
+            });
+        }
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        let key: Arc<str> = key.into();
+        self.order.insert(seq, Arc::clone(&key));
+        self.entries.insert(
+            key,
+            Entry {
+                value,
+                expires,
+                seq,
+            },
+        );
+        None
+    }
+
+    /// Sets the deadline of an existing key; returns the one it had.
+    pub(super) fn set_expires(&mut self, key: &str, expires: Option<u64>) -> Option<u64> {
+        self.entries
+            .get_mut(key)
+            .and_then(|entry| std::mem::replace(&mut entry.expires, expires))
+    }
+
+    pub(super) fn remove(&mut self, key: &str) -> Option<Entry> {
+        let entry = self.entries.remove(key)?;
+        self.order.remove(&entry.seq);
+        Some(entry)
+    }
+
+    /// Every entry, for clearing the bucket.
+    pub(super) fn drain(self) -> impl Iterator<Item = (Arc<str>, Entry)> {
+        self.entries.into_iter()
+    }
+
+    /// Up to `count` keys from `cursor` on, those unexpired at `now` that
+    /// match `pattern`; the next cursor (0 at the end).
+    pub(super) fn scan(
+        &self,
+        cursor: u64,
+        count: usize,
+        pattern: Option<&[u8]>,
+        now: u64,
+    ) -> (Vec<String>, u64) {
+        let mut keys = Vec::new();
+        let mut seen = self.order.range(cursor..);
+        for (_, key) in seen.by_ref().take(count) {
+            let live = self
+                .entries
+                .get(key)
+                .is_some_and(|entry| !entry.expired(now));
+            if live && pattern.is_none_or(|pattern| glob_matches(pattern, key.as_bytes())) {
+                keys.push(key.to_string());
+            }
+        }
+        let next = seen.next().map_or(0, |(seq, _)| *seq);
+        (keys, next)
+    }
+
+    /// An unexpired key near the place `random` picks, if any.
+    pub(super) fn random(&self, random: u64, now: u64) -> Option<String> {
+        let (first, _) = self.order.first_key_value()?;
+        let (last, _) = self.order.last_key_value()?;
+        let start = first + random % (last - first + 1);
+        self.order
+            .range(start..)
+            .chain(self.order.range(..start))
+            .map(|(_, key)| key)
+            .find(|key| {
+                self.entries
+                    .get(*key)
+                    .is_some_and(|entry| !entry.expired(now))
+            })
+            .map(|key| key.to_string())
+    }
+}
