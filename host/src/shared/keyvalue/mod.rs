@@ -10,7 +10,7 @@
 macro_rules! on_backend {
     ($backend:expr, $method:ident($($arg:expr),*)) => {
         match $backend {
-            KvBackend::Memory(kv) => kv.$method($($arg),*),
+            KvBackend::Memory(kv) => kv.lock().$method($($arg),*),
             KvBackend::File(kv) => kv.$method($($arg),*).await,
             KvBackend::Redis(kv) => kv.$method($($arg),*).await,
         }
@@ -18,7 +18,6 @@ macro_rules! on_backend {
 }
 
 mod file;
-mod file_keyspace;
 mod keyspace;
 mod memory;
 mod pattern;

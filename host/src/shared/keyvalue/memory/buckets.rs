@@ -14,10 +14,13 @@ type Deadline = (u64, Arc<str>, Box<str>);
 
 /// The state behind the memory backend's lock.
 #[derive(Debug, Default)]
-pub(super) struct Buckets {
+pub(crate) struct Buckets {
     tables: HashMap<Arc<str>, Table>,
     accounts: HashMap<Arc<str>, u64>,
     deadlines: BTreeSet<Deadline>,
+    /// The keys changed since [`Self::start_journal`], when a backend that
+    /// persists them asked (the file backend).
+    journal: Option<Vec<(Arc<str>, Box<str>)>>,
 }
 
 /// The account a bucket's full name (`ACCOUNT/BUCKET`) belongs to.
@@ -26,7 +29,24 @@ fn account_of(full: &str) -> &str {
 }
 
 impl Buckets {
-    pub(super) fn held(&self, account: &str) -> u64 {
+    /// Starts noting every key a change touches.
+    pub(crate) fn start_journal(&mut self) {
+        self.journal = Some(Vec::new());
+    }
+
+    /// The keys changed since [`Self::start_journal`] (bucket full name,
+    /// key), and stops noting.
+    pub(crate) fn take_journal(&mut self) -> Vec<(Arc<str>, Box<str>)> {
+        self.journal.take().unwrap_or_default()
+    }
+
+    fn note(&mut self, full: &Arc<str>, key: &str) {
+        if let Some(journal) = &mut self.journal {
+            journal.push((Arc::clone(full), key.into()));
+        }
+    }
+
+    pub(crate) fn held(&self, account: &str) -> u64 {
         self.accounts.get(account).copied().unwrap_or(0)
     }
 
@@ -84,6 +104,11 @@ impl Buckets {
                 max,
             });
         }
+        if self.journal.is_some() {
+            for (key, _, _) in &writes {
+                self.note(&id.full, key);
+            }
+        }
         let table = self.tables.entry(Arc::clone(&id.full)).or_default();
         for (key, value, expires) in writes {
             let old = table.put(&key, value, expires);
@@ -121,6 +146,7 @@ impl Buckets {
             return;
         };
         let old = table.set_expires(key, expires);
+        self.note(&id.full, key);
         if old != expires {
             if let Some(at) = old {
                 self.deadlines
@@ -133,6 +159,34 @@ impl Buckets {
         }
     }
 
+    /// The value and deadline stored at `key` of the bucket `full`, expired
+    /// or not (what the file backend writes).
+    pub(crate) fn stored(&self, full: &str, key: &str) -> Option<(&[u8], Option<u64>)> {
+        let entry = self.tables.get(full)?.get(key)?;
+        Some((entry.value.as_slice(), entry.expires))
+    }
+
+    /// Puts back what the file holds for `key` of the bucket `full` (a
+    /// value and a deadline, or nothing), whatever the cap.
+    pub(crate) fn restore(
+        &mut self,
+        full: &Arc<str>,
+        key: &str,
+        stored: Option<(Vec<u8>, Option<u64>)>,
+    ) {
+        let id = BucketId {
+            account: account_of(full).into(),
+            full: Arc::clone(full),
+        };
+        let _ = match stored {
+            Some((value, expires)) => self.put(&id, key, value, expires, u64::MAX),
+            None => {
+                self.remove(&id, key);
+                Ok(())
+            }
+        };
+    }
+
     /// Deletes `key`, giving its bytes back to the account.
     pub(super) fn remove(&mut self, id: &BucketId, key: &str) -> Option<Entry> {
         self.forget(&id.full, key)
@@ -142,6 +196,9 @@ impl Buckets {
         let table = self.tables.get_mut(full)?;
         let old = table.remove(key)?;
         let mut freed = footprint(full, key, &old.value);
+        if let Some(journal) = &mut self.journal {
+            journal.push((Arc::clone(full), key.into()));
+        }
         if table.is_empty() {
             self.tables.remove(full);
             freed += BUCKET_OVERHEAD;
@@ -156,13 +213,14 @@ impl Buckets {
     }
 
     /// Deletes every key of the bucket.
-    pub(super) fn clear(&mut self, id: &BucketId) {
+    pub(super) fn clear_table(&mut self, id: &BucketId) {
         let Some(table) = self.tables.remove(&id.full) else {
             return;
         };
         let mut freed = BUCKET_OVERHEAD;
         for (key, entry) in table.drain() {
             freed += footprint(&id.full, &key, &entry.value);
+            self.note(&id.full, &key);
             if let Some(at) = entry.expires {
                 self.deadlines
                     .remove(&(at, Arc::clone(&id.full), (*key).into()));
@@ -175,7 +233,7 @@ impl Buckets {
 
     /// Deletes up to `limit` keys whose deadline is at or before `now`;
     /// how many it deleted.
-    pub(super) fn reclaim(&mut self, now: u64, limit: usize) -> usize {
+    pub(crate) fn reclaim(&mut self, now: u64, limit: usize) -> usize {
         let mut reclaimed = 0;
         while reclaimed < limit {
             let due = self.deadlines.first().is_some_and(|(at, _, _)| *at <= now);

@@ -1,0 +1,315 @@
+//! The key-value operations on [`Buckets`], whichever backend holds
+//! them: the memory backend runs them under its lock, the file backend
+//! under its lock and then writes what they changed to its file.
+
+use std::hash::{BuildHasher, RandomState};
+
+use super::buckets::Buckets;
+use crate::shared::keyvalue::keyspace::{
+    Expiry, ExpiryCondition, RenameOutcome, ScanPage, WriteCondition, WriteExpiry, WriteOutcome,
+    now_millis,
+};
+use crate::shared::keyvalue::{BucketId, Found, KvError, Swapped, incremented};
+
+impl Buckets {
+    pub(crate) fn get(&mut self, id: &BucketId, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        Ok(self.value(id, key, now_millis()))
+    }
+
+    pub(crate) fn exists(&mut self, id: &BucketId, key: &str) -> Result<bool, KvError> {
+        Ok(self.live(id, key, now_millis()).is_some())
+    }
+
+    pub(crate) fn get_many(&mut self, id: &BucketId, keys: Vec<String>) -> Result<Found, KvError> {
+        let buckets = self;
+        let now = now_millis();
+        Ok(keys
+            .into_iter()
+            .map(|key| buckets.value(id, &key, now).map(|value| (key, value)))
+            .collect())
+    }
+
+    pub(crate) fn set_many(
+        &mut self,
+        id: &BucketId,
+        pairs: Vec<(String, Vec<u8>)>,
+        max: u64,
+    ) -> Result<(), KvError> {
+        let writes = pairs
+            .into_iter()
+            .map(|(key, value)| (key, value, None))
+            .collect();
+        self.put_all(id, writes, max)
+    }
+
+    pub(crate) fn delete_many(&mut self, id: &BucketId, keys: Vec<String>) -> Result<(), KvError> {
+        let buckets = self;
+        for key in keys {
+            buckets.remove(id, &key);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn list_keys(
+        &mut self,
+        id: &BucketId,
+        cursor: u64,
+        page: usize,
+    ) -> Result<(Vec<String>, Option<u64>), KvError> {
+        let buckets = &*self;
+        let Some(table) = buckets.table(id) else {
+            return Ok((Vec::new(), None));
+        };
+        let (keys, next) = table.scan(cursor, page, None, now_millis());
+        Ok((keys, (next != 0).then_some(next)))
+    }
+
+    pub(crate) fn increment(
+        &mut self,
+        id: &BucketId,
+        key: &str,
+        delta: i64,
+        max: u64,
+    ) -> Result<i64, KvError> {
+        let buckets = self;
+        let current = buckets.live(id, key, now_millis());
+        let expires = current.and_then(|entry| entry.expires);
+        let value = incremented(current.map(|entry| entry.value.as_slice()), delta)?;
+        buckets.put(id, key, value.to_string().into_bytes(), expires, max)?;
+        Ok(value)
+    }
+
+    pub(crate) fn swap(
+        &mut self,
+        id: &BucketId,
+        key: &str,
+        seen: Option<Vec<u8>>,
+        value: Vec<u8>,
+        max: u64,
+    ) -> Result<Swapped, KvError> {
+        let buckets = self;
+        if buckets.value(id, key, now_millis()) != seen {
+            return Ok(false);
+        }
+        buckets.put(id, key, value, None, max)?;
+        Ok(true)
+    }
+
+    pub(crate) fn expiry(&mut self, id: &BucketId, key: &str) -> Result<Expiry, KvError> {
+        Ok(match self.live(id, key, now_millis()) {
+            None => Expiry::Absent,
+            Some(entry) => entry.expires.map_or(Expiry::Persistent, Expiry::At),
+        })
+    }
+
+    pub(crate) fn set_expiry(
+        &mut self,
+        id: &BucketId,
+        key: &str,
+        deadline: Option<u64>,
+        condition: ExpiryCondition,
+    ) -> Result<bool, KvError> {
+        let buckets = self;
+        let now = now_millis();
+        let Some(entry) = buckets.live(id, key, now) else {
+            return Ok(false);
+        };
+        let current = entry.expires;
+        if !condition.allows(current, deadline) || (deadline.is_none() && current.is_none()) {
+            return Ok(false);
+        }
+        match deadline {
+            Some(at) if at <= now => {
+                buckets.remove(id, key);
+            }
+            _ => buckets.set_expires(id, key, deadline),
+        }
+        Ok(true)
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the contract's `write` takes these"
+    )]
+    pub(crate) fn write(
+        &mut self,
+        id: &BucketId,
+        key: &str,
+        value: Vec<u8>,
+        condition: WriteCondition,
+        expiry: WriteExpiry,
+        want_previous: bool,
+        max: u64,
+    ) -> Result<WriteOutcome, KvError> {
+        let buckets = self;
+        let now = now_millis();
+        let current = buckets.live(id, key, now);
+        let allowed = condition.allows(current.map(|entry| entry.value.as_slice()));
+        let expires = expiry.resolve(current.and_then(|entry| entry.expires));
+        let previous = match want_previous {
+            true => current.map(|entry| entry.value.clone()),
+            false => None,
+        };
+        if !allowed {
+            return Ok(WriteOutcome {
+                written: false,
+                previous,
+            });
+        }
+        match expires {
+            Some(at) if at <= now => {
+                buckets.remove(id, key);
+            }
+            _ => buckets.put(id, key, value, expires, max)?,
+        }
+        Ok(WriteOutcome {
+            written: true,
+            previous,
+        })
+    }
+
+    pub(crate) fn get_and_expire(
+        &mut self,
+        id: &BucketId,
+        key: &str,
+        deadline: Option<u64>,
+    ) -> Result<Option<Vec<u8>>, KvError> {
+        let buckets = self;
+        let now = now_millis();
+        let Some(value) = buckets.value(id, key, now) else {
+            return Ok(None);
+        };
+        match deadline {
+            Some(at) if at <= now => {
+                buckets.remove(id, key);
+            }
+            _ => buckets.set_expires(id, key, deadline),
+        }
+        Ok(Some(value))
+    }
+
+    pub(crate) fn take(&mut self, id: &BucketId, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        let buckets = self;
+        let live = buckets.live(id, key, now_millis()).is_some();
+        Ok(live
+            .then(|| buckets.remove(id, key))
+            .flatten()
+            .map(|entry| entry.value))
+    }
+
+    pub(crate) fn count(&mut self, id: &BucketId) -> Result<u64, KvError> {
+        let buckets = self;
+        buckets.reclaim(now_millis(), usize::MAX);
+        Ok(buckets.table(id).map_or(0, |table| table.len() as u64))
+    }
+
+    pub(crate) fn clear(&mut self, id: &BucketId) -> Result<(), KvError> {
+        self.clear_table(id);
+        Ok(())
+    }
+
+    pub(crate) fn scan(
+        &mut self,
+        id: &BucketId,
+        cursor: u64,
+        pattern: Option<String>,
+        count: u32,
+    ) -> Result<ScanPage, KvError> {
+        let buckets = &*self;
+        let Some(table) = buckets.table(id) else {
+            return Ok(ScanPage {
+                keys: Vec::new(),
+                cursor: 0,
+            });
+        };
+        let pattern = pattern.as_ref().map(String::as_bytes);
+        let (keys, cursor) = table.scan(cursor, count as usize, pattern, now_millis());
+        Ok(ScanPage { keys, cursor })
+    }
+
+    pub(crate) fn random_key(&mut self, id: &BucketId) -> Result<Option<String>, KvError> {
+        let buckets = self;
+        let now = now_millis();
+        buckets.reclaim(now, usize::MAX);
+        let random = RandomState::new().hash_one(now);
+        Ok(buckets
+            .table(id)
+            .and_then(|table| table.random(random, now)))
+    }
+
+    pub(crate) fn rename(
+        &mut self,
+        id: &BucketId,
+        from: &str,
+        to: &str,
+        replace: bool,
+        max: u64,
+    ) -> Result<RenameOutcome, KvError> {
+        let buckets = self;
+        let now = now_millis();
+        if buckets.live(id, from, now).is_none() {
+            return Ok(RenameOutcome::NoSuchKey);
+        }
+        if from == to || (!replace && buckets.live(id, to, now).is_some()) {
+            return Ok(match replace {
+                true => RenameOutcome::Renamed,
+                false => RenameOutcome::TargetExists,
+            });
+        }
+        let Some(entry) = buckets.remove(id, from) else {
+            return Ok(RenameOutcome::NoSuchKey);
+        };
+        let expires = entry.expires;
+        if let Err(full) = buckets.put(id, to, entry.value.clone(), expires, max) {
+            // Put back what was there: it fitted before.
+            buckets.put(id, from, entry.value, expires, u64::MAX)?;
+            return Err(full);
+        }
+        Ok(RenameOutcome::Renamed)
+    }
+
+    pub(crate) fn copy(
+        &mut self,
+        id: &BucketId,
+        from: &str,
+        to: &str,
+        replace: bool,
+        max: u64,
+    ) -> Result<bool, KvError> {
+        let buckets = self;
+        let now = now_millis();
+        let Some((value, expires)) = buckets
+            .live(id, from, now)
+            .map(|entry| (entry.value.clone(), entry.expires))
+        else {
+            return Ok(false);
+        };
+        if from == to || (!replace && buckets.live(id, to, now).is_some()) {
+            return Ok(false);
+        }
+        buckets.put(id, to, value, expires, max)?;
+        Ok(true)
+    }
+
+    pub(crate) fn set_many_if_none_exist(
+        &mut self,
+        id: &BucketId,
+        pairs: Vec<(String, Vec<u8>)>,
+        max: u64,
+    ) -> Result<bool, KvError> {
+        let buckets = self;
+        let now = now_millis();
+        if pairs
+            .iter()
+            .any(|(key, _)| buckets.live(id, key, now).is_some())
+        {
+            return Ok(false);
+        }
+        let writes = pairs
+            .into_iter()
+            .map(|(key, value)| (key, value, None))
+            .collect();
+        buckets.put_all(id, writes, max)?;
+        Ok(true)
+    }
+}
