@@ -164,6 +164,39 @@ fn main() {
         }
     }
 
+    // Redis's own test suite (`tests/all/redis_suite.rs`): tclsh and the
+    // Debian source of the installed redis, which `.ci/run` unpacks into
+    // target/redis-tests (watched, so unpacking it later reruns this).
+    println!("cargo:rustc-check-cfg=cfg(wasmserve_no_redis_suite)");
+    let suites = workspace.join("target/redis-tests");
+    let _ = fs::create_dir_all(&suites);
+    println!("cargo:rerun-if-changed={}", suites.display());
+    let source = fs::read_dir(&suites)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| path.join("tests/test_helper.tcl").exists());
+    let tclsh = Command::new("tclsh")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .is_ok();
+    match source {
+        Some(source) if tclsh => {
+            println!(
+                "cargo:rustc-env=WASMSERVE_REDIS_SOURCE={}",
+                source.display()
+            );
+        }
+        _ => {
+            println!(
+                "cargo:warning=tclsh (Debian package tcl) or Redis's source in target/redis-tests (`.ci/run` unpacks it) not found: the Redis test-suite tests are ignored"
+            );
+            println!("cargo:rustc-cfg=wasmserve_no_redis_suite");
+            println!("cargo:rustc-env=WASMSERVE_REDIS_SOURCE=");
+        }
+    }
+
     // Dropping root (`--user`) can only be tested as root.
     println!("cargo:rustc-check-cfg=cfg(wasmserve_not_root)");
     let root = Command::new("id")

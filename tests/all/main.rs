@@ -39,6 +39,7 @@ mod pki;
 mod poll_limits;
 mod privileges;
 mod redis_server;
+mod redis_suite;
 mod registry_server;
 mod reload;
 mod scaffold;

@@ -106,9 +106,17 @@ impl Replies {
         self.0.extend_from_slice(b"\r\n");
     }
 
+    /// An error line; a line break in `text` (a client's argument quoted
+    /// back) becomes a space, as Redis does, so the reply stays one line.
     pub(crate) fn error(&mut self, text: &str) {
         self.0.push(b'-');
-        self.0.extend_from_slice(text.as_bytes());
+        self.0.extend(text.bytes().map(|byte| {
+            if byte == b'\r' || byte == b'\n' {
+                b' '
+            } else {
+                byte
+            }
+        }));
         self.0.extend_from_slice(b"\r\n");
     }
 
@@ -141,6 +149,13 @@ impl Replies {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_quoting_a_line_break_stays_one_line() {
+        let mut out = Replies(Vec::new());
+        out.error("ERR unknown command 'a\r\nb'");
+        assert_eq!(out.0, b"-ERR unknown command 'a  b'\r\n");
+    }
 
     #[test]
     fn reads_arrays_inline_and_partial_commands() {
