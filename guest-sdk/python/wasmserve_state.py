@@ -23,7 +23,9 @@ A broadcast in an async handler::
 from dataclasses import dataclass
 
 from componentize_py_types import Err
-from wit_world.imports import atomics, channels, store
+import time
+
+from wit_world.imports import atomics, channels, keyspace, store
 
 from wasmserve_loop import wait_for_pollable
 
@@ -33,6 +35,7 @@ __all__ = [
     "KeyValueError",
     "Message",
     "Subscription",
+    "now_millis",
     "open_bucket",
     "publish",
     "subscribe",
@@ -169,6 +172,161 @@ class Bucket:
                     ticket = err.value.value
         except Err as err:
             raise _kv_error(err) from None
+
+    # Contract 0.2.3's keyspace: deadlines (Unix milliseconds), conditional
+    # writes, count, clear, scan and steps over several keys.
+
+    def _call(self, function, *args):
+        try:
+            return function(self._inner, *args)
+        except Err as err:
+            raise _kv_error(err) from None
+
+    def set_expiring(self, key: str, value: bytes, ttl: float) -> None:
+        """Sets ``key`` to ``value``, to expire after ``ttl`` seconds.
+
+        Example: ``bucket.set_expiring("otp", b"123456", 60)``
+        """
+        deadline = now_millis() + int(ttl * 1000)
+        self.write(key, value, deadline=deadline)
+
+    def deadline(self, key: str) -> int | None:
+        """When ``key`` expires (Unix milliseconds); ``None`` if it never
+        does or does not exist (``exists`` tells which).
+
+        Example: ``left_ms = bucket.deadline("otp") - now_millis()``
+        """
+        expiry = self._call(keyspace.get_expiry, key)
+        return expiry.value if isinstance(expiry, keyspace.Expiry_At) else None
+
+    def set_deadline(self, key: str, deadline: int | None, *, only_if_none=False,
+                     only_if_some=False, only_if_later=False, only_if_earlier=False) -> bool:
+        """Sets (an int) or removes (``None``) the deadline of an existing
+        ``key`` if the conditions hold (Redis's ``EXPIRE`` NX, XX, GT, LT);
+        true if it changed. A deadline already past deletes the key.
+
+        Example: ``bucket.set_deadline("otp", None, only_if_some=True)`` (``PERSIST``)
+        """
+        condition = keyspace.ExpiryCondition(0)
+        for wanted, flag in [(only_if_none, keyspace.ExpiryCondition.IF_NONE),
+                             (only_if_some, keyspace.ExpiryCondition.IF_SOME),
+                             (only_if_later, keyspace.ExpiryCondition.IF_LATER),
+                             (only_if_earlier, keyspace.ExpiryCondition.IF_EARLIER)]:
+            if wanted:
+                condition |= flag
+        return self._call(keyspace.set_expiry, key, deadline, condition)
+
+    def write(self, key: str, value: bytes, *, only_if: str | None = None,
+              if_equal: bytes | None = None, deadline: int | None = None,
+              keep_deadline=False, previous=False) -> tuple[bool, bytes | None]:
+        """Writes ``value`` at ``key`` in one step if the condition holds
+        (``only_if="absent"`` or ``"present"``, or ``if_equal=`` the bytes it
+        must hold), with ``deadline`` (Unix ms), the one it had
+        (``keep_deadline``) or none; returns whether it wrote and, with
+        ``previous=True``, the value before (Redis's ``SET`` options).
+
+        Example: ``won, _ = bucket.write("lock", b"me", only_if="absent", deadline=now_millis() + 5000)``
+        """
+        if if_equal is not None:
+            condition = keyspace.WriteCondition_IfEqual(if_equal)
+        elif only_if == "absent":
+            condition = keyspace.WriteCondition_IfAbsent()
+        elif only_if == "present":
+            condition = keyspace.WriteCondition_IfPresent()
+        elif only_if is None:
+            condition = keyspace.WriteCondition_Always()
+        else:
+            raise ValueError(f"only_if must be 'absent' or 'present', not {only_if!r}")
+        if deadline is not None:
+            expiry = keyspace.WriteExpiry_At(deadline)
+        elif keep_deadline:
+            expiry = keyspace.WriteExpiry_Keep()
+        else:
+            expiry = keyspace.WriteExpiry_Clear()
+        outcome = self._call(keyspace.write, key, value, condition, expiry, previous)
+        return outcome.written, outcome.previous
+
+    def get_and_expire(self, key: str, deadline: int | None) -> bytes | None:
+        """Reads ``key`` and sets (an int) or removes (``None``) its deadline
+        in one step (Redis's ``GETEX``).
+
+        Example: ``value = bucket.get_and_expire("session", now_millis() + 60_000)``
+        """
+        return self._call(keyspace.get_and_expire, key, deadline)
+
+    def take(self, key: str) -> bytes | None:
+        """Reads and deletes ``key`` in one step (Redis's ``GETDEL``).
+
+        Example: ``token = bucket.take("one-time-token")``
+        """
+        return self._call(keyspace.take, key)
+
+    def count(self) -> int:
+        """How many keys the bucket holds.
+
+        Example: ``size = bucket.count()``
+        """
+        return self._call(keyspace.count)
+
+    def clear(self) -> None:
+        """Deletes every key of the bucket.
+
+        Example: ``bucket.clear()``
+        """
+        self._call(keyspace.clear)
+
+    def scan(self, cursor: int = 0, pattern: str | None = None,
+             count: int = 100) -> tuple[list[str], int]:
+        """One page of keys from ``cursor`` (0 to begin) matching the glob
+        ``pattern``; returns the keys and the next cursor (0 at the end).
+        Every key present for the whole scan comes back at least once.
+
+        Example: ``keys, cursor = bucket.scan(cursor, "user:*")``
+        """
+        page = self._call(keyspace.scan, cursor, pattern, count)
+        return page.keys, page.cursor
+
+    def random_key(self) -> str | None:
+        """A key picked at random, ``None`` if the bucket is empty.
+
+        Example: ``any_key = bucket.random_key()``
+        """
+        return self._call(keyspace.random_key)
+
+    def rename(self, source: str, target: str, replace=True) -> bool:
+        """Moves ``source``'s value and deadline to ``target`` (replacing it
+        unless ``replace`` is false); false if ``target`` existed and was
+        kept. Raises ``KeyError`` if there is no ``source``.
+
+        Example: ``bucket.rename("draft", "final")``
+        """
+        outcome = self._call(keyspace.rename, source, target, replace)
+        if outcome == keyspace.RenameOutcome.NO_SUCH_KEY:
+            raise KeyError(source)
+        return outcome == keyspace.RenameOutcome.RENAMED
+
+    def copy(self, source: str, target: str, replace=False) -> bool:
+        """Copies ``source``'s value and deadline to ``target`` (replacing
+        it only if ``replace``); true if it copied.
+
+        Example: ``bucket.copy("template", "page-1")``
+        """
+        return self._call(keyspace.copy, source, target, replace)
+
+    def set_many_if_none_exist(self, pairs: dict[str, bytes]) -> bool:
+        """Sets every pair, only if none of the keys exists; true if it did.
+
+        Example: ``bucket.set_many_if_none_exist({"a": b"1", "b": b"2"})``
+        """
+        return self._call(keyspace.set_many_if_none_exist, list(pairs.items()))
+
+
+def now_millis() -> int:
+    """The wall clock in Unix milliseconds: what deadlines count from.
+
+    Example: ``in_a_minute = now_millis() + 60_000``
+    """
+    return time.time_ns() // 1_000_000
 
 
 def open_bucket(name: str) -> Bucket:

@@ -11,9 +11,12 @@ Build (see docs/python.md):
 import asyncio
 
 from wasmserve_sdk import BaseRequestHandler, serve
-from wasmserve_state import open_bucket, publish, subscribe
+from wasmserve_state import now_millis, open_bucket, publish, subscribe
 
 ROOM = "room"
+# A member's entry expires a day after it was written, so the names of
+# members whose host stopped without saying goodbye come free again.
+MEMBER_TTL = 24 * 3600
 
 
 class ChatHandler(BaseRequestHandler):
@@ -22,7 +25,7 @@ class ChatHandler(BaseRequestHandler):
         self.members = open_bucket("members")
         self.id = open_bucket("default").increment("guests", 1)
         self.name = f"guest-{self.id}"
-        self.members.set(self.name, str(self.id).encode())
+        self.members.set_expiring(self.name, str(self.id).encode(), MEMBER_TTL)
         self.announce(f"* {self.name} joined\n")
         await self.request.sendall(
             f"* welcome, you are {self.name}; /nick NAME, /who, /quit\n".encode()
@@ -55,7 +58,7 @@ class ChatHandler(BaseRequestHandler):
             await self.request.sendall(b"* bye\n")
             return False
         if command == "/who":
-            who = ", ".join(sorted(self.members.keys()))
+            who = ", ".join(sorted(self.member_names()))
             await self.request.sendall(f"* members: {who}\n".encode())
         elif command == "/nick":
             await self.rename(rest.strip())
@@ -63,12 +66,22 @@ class ChatHandler(BaseRequestHandler):
             self.announce(f"{self.name}: {line}\n")
         return True
 
+    def member_names(self) -> list[str]:
+        names, cursor = [], 0
+        while True:
+            page, cursor = self.members.scan(cursor, count=100)
+            names.extend(page)
+            if cursor == 0:
+                return names
+
     async def rename(self, name: str) -> None:
         if not name or len(name) > 32 or not all(c.isalnum() or c in "-_." for c in name):
             await self.request.sendall(b"* names are 1 to 32 letters, digits, '-', '_' or '.'\n")
             return
         mine = str(self.id).encode()
-        if self.members.update(name, lambda holder: holder or mine) != mine:
+        deadline = now_millis() + MEMBER_TTL * 1000
+        claimed, _ = self.members.write(name, mine, only_if="absent", deadline=deadline)
+        if not claimed and self.members.get(name) != mine:
             await self.request.sendall(f"* {name} is taken\n".encode())
             return
         self.members.delete(self.name)
