@@ -84,10 +84,16 @@ fn without_colours(line: &str) -> String {
     plain
 }
 
+/// Held while a suite runs: one at a time keeps the load they add to the
+/// rest of the tests (some of which time their clients) to one suite's.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// `base` is where `runtest` looks for a free port for its own test
-/// server: apart for each backend, so that the three suites running at once
-/// never race for one.
+/// server: apart for each backend, so that suites never race for one.
 fn check_backend(backend: &str, base: u16, state: &[&str]) {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let flags: Vec<&str> = FLAGS.iter().chain(state).copied().collect();
     let server = Server::start(KVSTORE, &flags);
     let (passed, failed) = run_units(&server, base);

@@ -25,11 +25,7 @@ pub(crate) type Outcome = Result<(), kv::Error>;
 /// `name` is `args[0]` upper-cased.
 pub(crate) fn run(data: &kv::Bucket, name: &str, args: &[Vec<u8>], out: &mut Replies) {
     let rest = &args[1..];
-    let Some(arity) = ARITY
-        .iter()
-        .find(|(known, _)| *known == name)
-        .map(|(_, a)| *a)
-    else {
+    let Some((family, arity)) = command(name) else {
         out.error(&unknown(name, rest));
         return;
     };
@@ -44,17 +40,31 @@ pub(crate) fn run(data: &kv::Bucket, name: &str, args: &[Vec<u8>], out: &mut Rep
         ));
         return;
     }
-    let outcome = strings::run(data, name, rest, out)
-        .or_else(|| counters::run(data, name, rest, out))
-        .or_else(|| keys::run(data, name, rest, out))
-        .or_else(|| expiry::run(data, name, rest, out))
-        .or_else(|| server::run(name, rest, out));
+    let outcome = match family {
+        Family::Strings => strings::run(data, name, rest, out),
+        Family::Counters => counters::run(data, name, rest, out),
+        Family::Keys => keys::run(data, name, rest, out),
+        Family::Expiry => expiry::run(data, name, rest, out),
+        Family::Server => server::run(name, rest, out),
+    };
     match outcome {
         Some(Ok(())) => {}
         Some(Err(err)) => out.error(&format!("ERR {err}")),
         None => out.error(&unknown(name, rest)),
     }
 }
+
+/// Which file a command's code is in.
+#[derive(Clone, Copy)]
+enum Family {
+    Strings,
+    Counters,
+    Keys,
+    Expiry,
+    Server,
+}
+
+use Family::{Counters, Expiry, Keys, Server, Strings};
 
 /// How many arguments (after the name) a command takes.
 #[derive(Clone, Copy)]
@@ -65,64 +75,69 @@ enum Arity {
 
 use Arity::{AtLeast, Exactly};
 
-/// Every command kvstore knows (besides the subscription ones and QUIT).
-const ARITY: &[(&str, Arity)] = &[
-    ("PING", AtLeast(0)),
-    ("ECHO", Exactly(1)),
-    ("GET", Exactly(1)),
-    ("SET", AtLeast(2)),
-    ("SETNX", Exactly(2)),
-    ("SETEX", Exactly(3)),
-    ("PSETEX", Exactly(3)),
-    ("GETSET", Exactly(2)),
-    ("GETDEL", Exactly(1)),
-    ("GETEX", AtLeast(1)),
-    ("MGET", AtLeast(1)),
-    ("MSET", AtLeast(2)),
-    ("MSETNX", AtLeast(2)),
-    ("APPEND", Exactly(2)),
-    ("STRLEN", Exactly(1)),
-    ("SETRANGE", Exactly(3)),
-    ("GETRANGE", Exactly(3)),
-    ("SUBSTR", Exactly(3)),
-    ("SETBIT", Exactly(3)),
-    ("GETBIT", Exactly(2)),
-    ("INCR", Exactly(1)),
-    ("DECR", Exactly(1)),
-    ("INCRBY", Exactly(2)),
-    ("DECRBY", Exactly(2)),
-    ("INCRBYFLOAT", Exactly(2)),
-    ("DEL", AtLeast(1)),
-    ("UNLINK", AtLeast(1)),
-    ("EXISTS", AtLeast(1)),
-    ("TOUCH", AtLeast(1)),
-    ("TYPE", Exactly(1)),
-    ("KEYS", Exactly(1)),
-    ("SCAN", AtLeast(1)),
-    ("DBSIZE", Exactly(0)),
-    ("FLUSHDB", AtLeast(0)),
-    ("FLUSHALL", AtLeast(0)),
-    ("RENAME", Exactly(2)),
-    ("RENAMENX", Exactly(2)),
-    ("COPY", AtLeast(2)),
-    ("RANDOMKEY", Exactly(0)),
-    ("EXPIRE", AtLeast(2)),
-    ("PEXPIRE", AtLeast(2)),
-    ("EXPIREAT", AtLeast(2)),
-    ("PEXPIREAT", AtLeast(2)),
-    ("PERSIST", Exactly(1)),
-    ("TTL", Exactly(1)),
-    ("PTTL", Exactly(1)),
-    ("EXPIRETIME", Exactly(1)),
-    ("PEXPIRETIME", Exactly(1)),
-    ("PUBLISH", Exactly(2)),
-    ("CONFIG", AtLeast(1)),
-    ("SELECT", Exactly(1)),
-    ("COMMAND", AtLeast(0)),
-    ("INFO", AtLeast(0)),
-    ("FUNCTION", AtLeast(1)),
-    ("TIME", Exactly(0)),
-];
+/// Every command kvstore knows (besides the subscription ones and QUIT):
+/// its family and how many arguments it takes. One `match`, so finding a
+/// command costs a few comparisons, not one per known name.
+fn command(name: &str) -> Option<(Family, Arity)> {
+    Some(match name {
+        "PING" => (Server, AtLeast(0)),
+        "ECHO" => (Server, Exactly(1)),
+        "GET" => (Strings, Exactly(1)),
+        "SET" => (Strings, AtLeast(2)),
+        "SETNX" => (Strings, Exactly(2)),
+        "SETEX" => (Strings, Exactly(3)),
+        "PSETEX" => (Strings, Exactly(3)),
+        "GETSET" => (Strings, Exactly(2)),
+        "GETDEL" => (Strings, Exactly(1)),
+        "GETEX" => (Strings, AtLeast(1)),
+        "MGET" => (Strings, AtLeast(1)),
+        "MSET" => (Strings, AtLeast(2)),
+        "MSETNX" => (Strings, AtLeast(2)),
+        "APPEND" => (Strings, Exactly(2)),
+        "STRLEN" => (Strings, Exactly(1)),
+        "SETRANGE" => (Strings, Exactly(3)),
+        "GETRANGE" => (Strings, Exactly(3)),
+        "SUBSTR" => (Strings, Exactly(3)),
+        "SETBIT" => (Strings, Exactly(3)),
+        "GETBIT" => (Strings, Exactly(2)),
+        "INCR" => (Counters, Exactly(1)),
+        "DECR" => (Counters, Exactly(1)),
+        "INCRBY" => (Counters, Exactly(2)),
+        "DECRBY" => (Counters, Exactly(2)),
+        "INCRBYFLOAT" => (Counters, Exactly(2)),
+        "DEL" => (Keys, AtLeast(1)),
+        "UNLINK" => (Keys, AtLeast(1)),
+        "EXISTS" => (Keys, AtLeast(1)),
+        "TOUCH" => (Keys, AtLeast(1)),
+        "TYPE" => (Keys, Exactly(1)),
+        "KEYS" => (Keys, Exactly(1)),
+        "SCAN" => (Keys, AtLeast(1)),
+        "DBSIZE" => (Keys, Exactly(0)),
+        "FLUSHDB" => (Keys, AtLeast(0)),
+        "FLUSHALL" => (Keys, AtLeast(0)),
+        "RENAME" => (Keys, Exactly(2)),
+        "RENAMENX" => (Keys, Exactly(2)),
+        "COPY" => (Keys, AtLeast(2)),
+        "RANDOMKEY" => (Keys, Exactly(0)),
+        "EXPIRE" => (Expiry, AtLeast(2)),
+        "PEXPIRE" => (Expiry, AtLeast(2)),
+        "EXPIREAT" => (Expiry, AtLeast(2)),
+        "PEXPIREAT" => (Expiry, AtLeast(2)),
+        "PERSIST" => (Expiry, Exactly(1)),
+        "TTL" => (Expiry, Exactly(1)),
+        "PTTL" => (Expiry, Exactly(1)),
+        "EXPIRETIME" => (Expiry, Exactly(1)),
+        "PEXPIRETIME" => (Expiry, Exactly(1)),
+        "PUBLISH" => (Server, Exactly(2)),
+        "CONFIG" => (Server, AtLeast(1)),
+        "SELECT" => (Server, Exactly(1)),
+        "COMMAND" => (Server, AtLeast(0)),
+        "INFO" => (Server, AtLeast(0)),
+        "FUNCTION" => (Server, AtLeast(1)),
+        "TIME" => (Server, Exactly(0)),
+        _ => return None,
+    })
+}
 
 /// Redis's message for an unknown command.
 fn unknown(name: &str, rest: &[Vec<u8>]) -> String {

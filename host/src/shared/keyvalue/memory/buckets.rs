@@ -65,9 +65,40 @@ impl Buckets {
         self.table(id)?.get(key)
     }
 
-    /// The value at `key` unless it has expired by `now`.
+    /// The value and deadline at `key` unless it has expired by `now`: one
+    /// lookup (these are the hot paths: GET, INCR).
+    pub(super) fn value_and_deadline(
+        &mut self,
+        id: &BucketId,
+        key: &str,
+        now: u64,
+    ) -> Option<(Vec<u8>, Option<u64>)> {
+        match self.table(id)?.get(key) {
+            Some(entry) if !entry.expired(now) => {
+                return Some((entry.value.clone(), entry.expires));
+            }
+            Some(_) => {}
+            None => return None,
+        }
+        self.remove(id, key);
+        None
+    }
+
+    /// The value at `key` unless it has expired by `now` (one lookup).
     pub(super) fn value(&mut self, id: &BucketId, key: &str, now: u64) -> Option<Vec<u8>> {
-        self.live(id, key, now).map(|entry| entry.value.clone())
+        self.value_and_deadline(id, key, now)
+            .map(|(value, _)| value)
+    }
+
+    /// Whether `key` is there and unexpired at `now` (one lookup).
+    pub(super) fn is_live(&mut self, id: &BucketId, key: &str, now: u64) -> bool {
+        match self.table(id).and_then(|table| table.get(key)) {
+            Some(entry) if !entry.expired(now) => return true,
+            Some(_) => {}
+            None => return false,
+        }
+        self.remove(id, key);
+        false
     }
 
     /// Writes every `(key, value, deadline)` if the account stays within

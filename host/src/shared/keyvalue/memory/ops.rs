@@ -17,7 +17,7 @@ impl Buckets {
     }
 
     pub(crate) fn exists(&mut self, id: &BucketId, key: &str) -> Result<bool, KvError> {
-        Ok(self.live(id, key, now_millis()).is_some())
+        Ok(self.is_live(id, key, now_millis()))
     }
 
     pub(crate) fn get_many(&mut self, id: &BucketId, keys: Vec<String>) -> Result<Found, KvError> {
@@ -72,9 +72,9 @@ impl Buckets {
         max: u64,
     ) -> Result<i64, KvError> {
         let buckets = self;
-        let current = buckets.live(id, key, now_millis());
-        let expires = current.and_then(|entry| entry.expires);
-        let value = incremented(current.map(|entry| entry.value.as_slice()), delta)?;
+        let current = buckets.value_and_deadline(id, key, now_millis());
+        let expires = current.as_ref().and_then(|(_, expires)| *expires);
+        let value = incremented(current.as_ref().map(|(value, _)| value.as_slice()), delta)?;
         buckets.put(id, key, value.to_string().into_bytes(), expires, max)?;
         Ok(value)
     }
