@@ -20,6 +20,7 @@ mod docs;
 mod docs_runner;
 mod echo;
 mod examples;
+mod expiry;
 mod greet;
 mod guest_failures;
 mod hand_off;

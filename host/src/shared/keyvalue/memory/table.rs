@@ -137,3 +137,49 @@ impl Table {
             .map(|key| key.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Table;
+
+    /// Keys present for the whole scan come back, however many others are
+    /// written and deleted between its pages.
+    #[test]
+    fn a_scan_returns_every_key_present_throughout_whatever_changes_between_pages() {
+        let mut table = Table::default();
+        for n in 0..1000 {
+            table.put(&format!("stay{n}"), Vec::new(), None);
+            table.put(&format!("go{n}"), Vec::new(), None);
+        }
+        let (mut seen, mut cursor, mut page) = (std::collections::BTreeSet::new(), 0, 0);
+        loop {
+            let (keys, next) = table.scan(cursor, 50, None, 0);
+            seen.extend(keys);
+            // Between pages: delete some keys, add new ones, rewrite others.
+            for n in (page * 40)..(page * 40 + 40) {
+                table.remove(&format!("go{n}"));
+                table.put(&format!("new{page}-{n}"), Vec::new(), None);
+                table.put(&format!("stay{}", (n * 7) % 1000), b"again".to_vec(), None);
+            }
+            page += 1;
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        let missing: Vec<usize> = (0..1000)
+            .filter(|n| !seen.contains(&format!("stay{n}")))
+            .collect();
+        assert!(missing.is_empty(), "never returned: {missing:?}");
+    }
+
+    #[test]
+    fn a_scan_skips_expired_keys_and_filters_by_pattern() {
+        let mut table = Table::default();
+        table.put("user:1", Vec::new(), None);
+        table.put("user:2", Vec::new(), Some(5));
+        table.put("other", Vec::new(), None);
+        let (keys, next) = table.scan(0, 10, Some(b"user:*"), 10);
+        assert_eq!((keys, next), (vec!["user:1".to_owned()], 0));
+    }
+}
