@@ -7,6 +7,7 @@
 mod counters;
 mod expiry;
 mod keys;
+mod lcs;
 mod server;
 mod strings;
 
@@ -100,6 +101,7 @@ fn command(name: &str) -> Option<(Family, Arity)> {
         "SUBSTR" => (Strings, Exactly(3)),
         "SETBIT" => (Strings, Exactly(3)),
         "GETBIT" => (Strings, Exactly(2)),
+        "LCS" => (Strings, AtLeast(2)),
         "INCR" => (Counters, Exactly(1)),
         "DECR" => (Counters, Exactly(1)),
         "INCRBY" => (Counters, Exactly(2)),

@@ -85,6 +85,7 @@ pub(super) fn run(
         "SETRANGE" => setrange(data, rest, out),
         "GETRANGE" | "SUBSTR" => getrange(data, rest, out),
         "SETBIT" => setbit(data, rest, out),
+        "LCS" => super::lcs::lcs(data, rest, out),
         "GETBIT" => match integer(&rest[1]).and_then(|offset| u64::try_from(offset).ok()) {
             None => {
                 out.error("ERR bit offset is not an integer or out of range");
