@@ -173,23 +173,9 @@ impl RedisKv {
         cursor: u64,
         page: usize,
     ) -> Result<(Vec<String>, Option<u64>), KvError> {
-        let prefix = Self::key(id, "");
-        let pattern = format!("{}*", glob_escaped(&prefix));
-        let (next, keys): (u64, Vec<String>) = self
-            .run(
-                redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(pattern)
-                    .arg("COUNT")
-                    .arg(page),
-            )
-            .await?;
-        let keys = keys
-            .into_iter()
-            .filter_map(|key| key.strip_prefix(&prefix).map(str::to_owned))
-            .collect();
-        Ok((keys, (next != 0).then_some(next)))
+        let page = u32::try_from(page).unwrap_or(u32::MAX);
+        let found = self.scan(id, cursor, None, page).await?;
+        Ok((found.keys, (found.cursor != 0).then_some(found.cursor)))
     }
 
     pub(super) async fn increment(
