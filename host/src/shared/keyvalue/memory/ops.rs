@@ -21,11 +21,10 @@ impl Buckets {
     }
 
     pub(crate) fn get_many(&mut self, id: &BucketId, keys: Vec<String>) -> Result<Found, KvError> {
-        let buckets = self;
         let now = now_millis();
         Ok(keys
             .into_iter()
-            .map(|key| buckets.value(id, &key, now).map(|value| (key, value)))
+            .map(|key| self.value(id, &key, now).map(|value| (key, value)))
             .collect())
     }
 
@@ -43,9 +42,8 @@ impl Buckets {
     }
 
     pub(crate) fn delete_many(&mut self, id: &BucketId, keys: Vec<String>) -> Result<(), KvError> {
-        let buckets = self;
         for key in keys {
-            buckets.remove(id, &key);
+            self.remove(id, &key);
         }
         Ok(())
     }
@@ -56,8 +54,7 @@ impl Buckets {
         cursor: u64,
         page: usize,
     ) -> Result<(Vec<String>, Option<u64>), KvError> {
-        let buckets = &*self;
-        let Some(table) = buckets.table(id) else {
+        let Some(table) = self.table(id) else {
             return Ok((Vec::new(), None));
         };
         let (keys, next) = table.scan(cursor, page, None, now_millis());
@@ -71,11 +68,10 @@ impl Buckets {
         delta: i64,
         max: u64,
     ) -> Result<i64, KvError> {
-        let buckets = self;
-        let current = buckets.value_and_deadline(id, key, now_millis());
+        let current = self.value_and_deadline(id, key, now_millis());
         let expires = current.as_ref().and_then(|(_, expires)| *expires);
         let value = incremented(current.as_ref().map(|(value, _)| value.as_slice()), delta)?;
-        buckets.put(id, key, value.to_string().into_bytes(), expires, max)?;
+        self.put(id, key, value.to_string().into_bytes(), expires, max)?;
         Ok(value)
     }
 
@@ -87,11 +83,10 @@ impl Buckets {
         value: Vec<u8>,
         max: u64,
     ) -> Result<Swapped, KvError> {
-        let buckets = self;
-        if buckets.value(id, key, now_millis()) != seen {
+        if self.value(id, key, now_millis()) != seen {
             return Ok(false);
         }
-        buckets.put(id, key, value, None, max)?;
+        self.put(id, key, value, None, max)?;
         Ok(true)
     }
 
@@ -109,9 +104,8 @@ impl Buckets {
         deadline: Option<u64>,
         condition: ExpiryCondition,
     ) -> Result<bool, KvError> {
-        let buckets = self;
         let now = now_millis();
-        let Some(entry) = buckets.live(id, key, now) else {
+        let Some(entry) = self.live(id, key, now) else {
             return Ok(false);
         };
         let current = entry.expires;
@@ -120,9 +114,9 @@ impl Buckets {
         }
         match deadline {
             Some(at) if at <= now => {
-                buckets.remove(id, key);
+                self.remove(id, key);
             }
-            _ => buckets.set_expires(id, key, deadline),
+            _ => self.set_expires(id, key, deadline),
         }
         Ok(true)
     }
@@ -141,9 +135,8 @@ impl Buckets {
         want_previous: bool,
         max: u64,
     ) -> Result<WriteOutcome, KvError> {
-        let buckets = self;
         let now = now_millis();
-        let current = buckets.live(id, key, now);
+        let current = self.live(id, key, now);
         let allowed = condition.allows(current.map(|entry| entry.value.as_slice()));
         let expires = expiry.resolve(current.and_then(|entry| entry.expires));
         let previous = match want_previous {
@@ -158,9 +151,9 @@ impl Buckets {
         }
         match expires {
             Some(at) if at <= now => {
-                buckets.remove(id, key);
+                self.remove(id, key);
             }
-            _ => buckets.put(id, key, value, expires, max)?,
+            _ => self.put(id, key, value, expires, max)?,
         }
         Ok(WriteOutcome {
             written: true,
@@ -174,33 +167,30 @@ impl Buckets {
         key: &str,
         deadline: Option<u64>,
     ) -> Result<Option<Vec<u8>>, KvError> {
-        let buckets = self;
         let now = now_millis();
-        let Some(value) = buckets.value(id, key, now) else {
+        let Some(value) = self.value(id, key, now) else {
             return Ok(None);
         };
         match deadline {
             Some(at) if at <= now => {
-                buckets.remove(id, key);
+                self.remove(id, key);
             }
-            _ => buckets.set_expires(id, key, deadline),
+            _ => self.set_expires(id, key, deadline),
         }
         Ok(Some(value))
     }
 
     pub(crate) fn take(&mut self, id: &BucketId, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        let buckets = self;
-        let live = buckets.live(id, key, now_millis()).is_some();
+        let live = self.live(id, key, now_millis()).is_some();
         Ok(live
-            .then(|| buckets.remove(id, key))
+            .then(|| self.remove(id, key))
             .flatten()
             .map(|entry| entry.value))
     }
 
     pub(crate) fn count(&mut self, id: &BucketId) -> Result<u64, KvError> {
-        let buckets = self;
-        buckets.reclaim(now_millis(), usize::MAX);
-        Ok(buckets.table(id).map_or(0, |table| table.len() as u64))
+        self.reclaim(now_millis(), usize::MAX);
+        Ok(self.table(id).map_or(0, |table| table.len() as u64))
     }
 
     pub(crate) fn clear(&mut self, id: &BucketId) -> Result<(), KvError> {
@@ -215,8 +205,7 @@ impl Buckets {
         pattern: Option<String>,
         count: u32,
     ) -> Result<ScanPage, KvError> {
-        let buckets = &*self;
-        let Some(table) = buckets.table(id) else {
+        let Some(table) = self.table(id) else {
             return Ok(ScanPage {
                 keys: Vec::new(),
                 cursor: 0,
@@ -228,13 +217,10 @@ impl Buckets {
     }
 
     pub(crate) fn random_key(&mut self, id: &BucketId) -> Result<Option<String>, KvError> {
-        let buckets = self;
         let now = now_millis();
-        buckets.reclaim(now, usize::MAX);
+        self.reclaim(now, usize::MAX);
         let random = RandomState::new().hash_one(now);
-        Ok(buckets
-            .table(id)
-            .and_then(|table| table.random(random, now)))
+        Ok(self.table(id).and_then(|table| table.random(random, now)))
     }
 
     pub(crate) fn rename(
@@ -245,24 +231,23 @@ impl Buckets {
         replace: bool,
         max: u64,
     ) -> Result<RenameOutcome, KvError> {
-        let buckets = self;
         let now = now_millis();
-        if buckets.live(id, from, now).is_none() {
+        if self.live(id, from, now).is_none() {
             return Ok(RenameOutcome::NoSuchKey);
         }
-        if from == to || (!replace && buckets.live(id, to, now).is_some()) {
+        if from == to || (!replace && self.live(id, to, now).is_some()) {
             return Ok(match replace {
                 true => RenameOutcome::Renamed,
                 false => RenameOutcome::TargetExists,
             });
         }
-        let Some(entry) = buckets.remove(id, from) else {
+        let Some(entry) = self.remove(id, from) else {
             return Ok(RenameOutcome::NoSuchKey);
         };
         let expires = entry.expires;
-        if let Err(full) = buckets.put(id, to, entry.value.clone(), expires, max) {
+        if let Err(full) = self.put(id, to, entry.value.clone(), expires, max) {
             // Put back what was there: it fitted before.
-            buckets.put(id, from, entry.value, expires, u64::MAX)?;
+            self.put(id, from, entry.value, expires, u64::MAX)?;
             return Err(full);
         }
         Ok(RenameOutcome::Renamed)
@@ -276,18 +261,17 @@ impl Buckets {
         replace: bool,
         max: u64,
     ) -> Result<bool, KvError> {
-        let buckets = self;
         let now = now_millis();
-        let Some((value, expires)) = buckets
+        let Some((value, expires)) = self
             .live(id, from, now)
             .map(|entry| (entry.value.clone(), entry.expires))
         else {
             return Ok(false);
         };
-        if from == to || (!replace && buckets.live(id, to, now).is_some()) {
+        if from == to || (!replace && self.live(id, to, now).is_some()) {
             return Ok(false);
         }
-        buckets.put(id, to, value, expires, max)?;
+        self.put(id, to, value, expires, max)?;
         Ok(true)
     }
 
@@ -297,11 +281,10 @@ impl Buckets {
         pairs: Vec<(String, Vec<u8>)>,
         max: u64,
     ) -> Result<bool, KvError> {
-        let buckets = self;
         let now = now_millis();
         if pairs
             .iter()
-            .any(|(key, _)| buckets.live(id, key, now).is_some())
+            .any(|(key, _)| self.live(id, key, now).is_some())
         {
             return Ok(false);
         }
@@ -309,7 +292,7 @@ impl Buckets {
             .into_iter()
             .map(|(key, value)| (key, value, None))
             .collect();
-        buckets.put_all(id, writes, max)?;
+        self.put_all(id, writes, max)?;
         Ok(true)
     }
 }
