@@ -9,9 +9,9 @@ use std::time::Duration;
 use crate::fixtures::KVSTORE;
 use crate::support::Server;
 
-/// Fills a store of 64 KiB with 1 KiB values that live 300 ms, until it
+/// Fills a store of 64 KiB with 1 KiB values that live a second, until it
 /// is full; then, without reading any, waits for them to expire and
-/// stores again.
+/// stores as many again, without deadlines.
 fn check_expired_keys_free_the_cap(state: &[&str]) {
     let mut flags = vec!["--kv-max-bytes", "65536"];
     flags.extend_from_slice(state);
@@ -25,7 +25,7 @@ fn check_expired_keys_free_the_cap(state: &[&str]) {
             .arg(format!("k{n}"))
             .arg(&value)
             .arg("PX")
-            .arg(300)
+            .arg(1000)
             .query(&mut connection);
         match set {
             Ok(()) => {
@@ -37,18 +37,21 @@ fn check_expired_keys_free_the_cap(state: &[&str]) {
     });
     let full = full.expect("the 64 KiB store never filled up");
     assert!(full.contains("store is full"), "{full}");
-    assert!(stored > 10, "only {stored} keys fitted");
+    // How many the full store holds (on a loaded machine the first keys may
+    // have expired while it filled).
+    let held: u64 = redis::cmd("DBSIZE").query(&mut connection).expect("DBSIZE");
+    assert!(held > 10, "only {held} of {stored} keys held");
     // Nothing reads the keys: the host's reclaimer alone frees them.
-    thread::sleep(Duration::from_millis(1500));
-    for n in 0..stored {
+    thread::sleep(Duration::from_millis(2500));
+    for n in 0..held {
         let set: redis::RedisResult<()> = redis::cmd("SET")
             .arg(format!("fresh{n}"))
             .arg(&value)
             .query(&mut connection);
-        assert!(set.is_ok(), "fresh key {n} of {stored}: {set:?}");
+        assert!(set.is_ok(), "fresh key {n} of {held}: {set:?}");
     }
     let count: u64 = redis::cmd("DBSIZE").query(&mut connection).expect("DBSIZE");
-    assert_eq!(count, stored as u64, "only the fresh keys are left");
+    assert_eq!(count, held, "only the fresh keys are left");
 }
 
 #[test]
