@@ -3,7 +3,7 @@
 
 use wasmserve_sdk::kv::{self, RenameOutcome};
 
-use super::{NOT_AN_INTEGER, Outcome, SYNTAX, integer, key, keys_of, refs};
+use super::{NOT_AN_INTEGER, Outcome, SYNTAX, integer, key, keys_of, option_integer, refs};
 use crate::resp::Replies;
 
 /// Keys a `KEYS` looks at per host call.
@@ -140,18 +140,14 @@ fn copy(data: &kv::Bucket, rest: &[Vec<u8>], out: &mut Replies) -> Outcome {
     while let Some(option) = options.next() {
         match option.to_ascii_uppercase().as_slice() {
             b"REPLACE" => replace = true,
-            b"DB" => match options.next().map(|index| integer(index)) {
-                Some(Some(0)) => {}
-                Some(Some(_)) => {
+            b"DB" => match option_integer(options.next()) {
+                Ok(0) => {}
+                Ok(_) => {
                     out.error("ERR DB index is out of range");
                     return Ok(());
                 }
-                Some(None) => {
-                    out.error(NOT_AN_INTEGER);
-                    return Ok(());
-                }
-                None => {
-                    out.error(SYNTAX);
+                Err(message) => {
+                    out.error(message);
                     return Ok(());
                 }
             },

@@ -4,7 +4,7 @@
 
 use wasmserve_sdk::kv;
 
-use super::{NOT_AN_INTEGER, Outcome, SYNTAX, integer, key};
+use super::{Outcome, SYNTAX, key, option_integer};
 use crate::resp::Replies;
 
 /// The largest table (one `u32` per pair of positions) kvstore builds: 64
@@ -25,14 +25,10 @@ pub(super) fn lcs(data: &kv::Bucket, rest: &[Vec<u8>], out: &mut Replies) -> Out
             b"LEN" => len_only = true,
             b"IDX" => indexes = true,
             b"WITHMATCHLEN" => with_lengths = true,
-            b"MINMATCHLEN" => match options.next().map(|n| integer(n)) {
-                Some(Some(n)) => min_length = usize::try_from(n).unwrap_or(0),
-                Some(None) => {
-                    out.error(NOT_AN_INTEGER);
-                    return Ok(());
-                }
-                None => {
-                    out.error(SYNTAX);
+            b"MINMATCHLEN" => match option_integer(options.next()) {
+                Ok(n) => min_length = usize::try_from(n).unwrap_or(0),
+                Err(message) => {
+                    out.error(message);
                     return Ok(());
                 }
             },

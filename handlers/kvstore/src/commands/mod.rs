@@ -163,6 +163,13 @@ pub(crate) fn integer(arg: &[u8]) -> Option<i64> {
     std::str::from_utf8(arg).ok()?.parse().ok()
 }
 
+/// The integer argument of an option (`EX 10`, `DB 0`, `MINMATCHLEN 4`),
+/// or the error Redis answers: a syntax error when it is missing, "not an
+/// integer" when it is not one.
+pub(crate) fn option_integer(value: Option<&Vec<u8>>) -> Result<i64, &'static str> {
+    integer(value.ok_or(SYNTAX)?).ok_or(NOT_AN_INTEGER)
+}
+
 pub(crate) fn key(arg: &[u8]) -> String {
     String::from_utf8_lossy(arg).into_owned()
 }

@@ -3,7 +3,9 @@
 
 use wasmserve_sdk::kv::{self, WriteCondition, WriteExpiry};
 
-use super::{NOT_AN_INTEGER, Outcome, SYNTAX, deadline, integer, key, keys_of, refs};
+use super::{
+    NOT_AN_INTEGER, Outcome, SYNTAX, deadline, integer, key, keys_of, option_integer, refs,
+};
 use crate::resp::Replies;
 
 /// Redis's largest string (`proto-max-bulk-len`).
@@ -152,13 +154,12 @@ fn set(data: &kv::Bucket, rest: &[Vec<u8>], out: &mut Replies) -> Outcome {
             b"GET" => get = true,
             b"KEEPTTL" if matches!(expiry, WriteExpiry::Clear) => expiry = WriteExpiry::Keep,
             unit @ (b"EX" | b"PX" | b"EXAT" | b"PXAT") if matches!(expiry, WriteExpiry::Clear) => {
-                let Some(amount) = options.next() else {
-                    out.error(SYNTAX);
-                    return Ok(());
-                };
-                let Some(amount) = integer(amount) else {
-                    out.error(NOT_AN_INTEGER);
-                    return Ok(());
+                let amount = match option_integer(options.next()) {
+                    Ok(amount) => amount,
+                    Err(message) => {
+                        out.error(message);
+                        return Ok(());
+                    }
                 };
                 let Some(at) = deadline(unit, amount) else {
                     out.error("ERR invalid expire time in 'set' command");

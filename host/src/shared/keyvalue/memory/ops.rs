@@ -181,7 +181,7 @@ impl Buckets {
     }
 
     pub(crate) fn take(&mut self, id: &BucketId, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        let live = self.live(id, key, now_millis()).is_some();
+        let live = self.is_live(id, key, now_millis());
         Ok(live
             .then(|| self.remove(id, key))
             .flatten()
@@ -232,10 +232,10 @@ impl Buckets {
         max: u64,
     ) -> Result<RenameOutcome, KvError> {
         let now = now_millis();
-        if self.live(id, from, now).is_none() {
+        if !self.is_live(id, from, now) {
             return Ok(RenameOutcome::NoSuchKey);
         }
-        if from == to || (!replace && self.live(id, to, now).is_some()) {
+        if from == to || (!replace && self.is_live(id, to, now)) {
             return Ok(match replace {
                 true => RenameOutcome::Renamed,
                 false => RenameOutcome::TargetExists,
@@ -262,13 +262,10 @@ impl Buckets {
         max: u64,
     ) -> Result<bool, KvError> {
         let now = now_millis();
-        let Some((value, expires)) = self
-            .live(id, from, now)
-            .map(|entry| (entry.value.clone(), entry.expires))
-        else {
+        let Some((value, expires)) = self.value_and_deadline(id, from, now) else {
             return Ok(false);
         };
-        if from == to || (!replace && self.live(id, to, now).is_some()) {
+        if from == to || (!replace && self.is_live(id, to, now)) {
             return Ok(false);
         }
         self.put(id, to, value, expires, max)?;
@@ -282,10 +279,7 @@ impl Buckets {
         max: u64,
     ) -> Result<bool, KvError> {
         let now = now_millis();
-        if pairs
-            .iter()
-            .any(|(key, _)| self.live(id, key, now).is_some())
-        {
+        if pairs.iter().any(|(key, _)| self.is_live(id, key, now)) {
             return Ok(false);
         }
         let writes = pairs
