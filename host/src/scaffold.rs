@@ -287,7 +287,7 @@ version = "0.1.0"
 edition = "2024"
 
 [dependencies]
-wit-bindgen = { version = "0.61", default-features = false, features = ["macros", "realloc"] }
+wit-bindgen = { version = "0.61", default-features = false, features = ["macros", "realloc", "bitflags"] }
 wasip2 = "1.0.4"
 wstd = { version = "0.6.8", default-features = false }
 futures-lite = { version = "1.13", default-features = false, features = ["std"] }
