@@ -44,7 +44,11 @@ fn reused_datagram_instances_keep_their_state_until_a_trap() {
         counts(&client, 3),
         vec!["count 1\n", "count 2\n", "count 3\n"]
     );
-    // A trap drops the instance; the next datagram gets a fresh one.
+    // A trap drops the instance; the next datagram gets a fresh one. (The
+    // third answer reaches the client before its instance is back among
+    // the warm ones, which its access line follows: were the trap sent
+    // sooner, a second instance could take it and the first live on.)
+    server.wait_for_count("outcome=\"ok\"", 3);
     client.send(b"panic\n").expect("send");
     server.wait_for_log(&["request ended by handler failure", "cause=\"trap\""]);
     assert_eq!(counts(&client, 2), vec!["count 1\n", "count 2\n"]);

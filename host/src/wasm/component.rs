@@ -89,16 +89,7 @@ impl Handler {
             path: path.to_owned(),
             reason: one_line(&err),
         })?;
-        // The copy-on-write images of the component's memories, made now
-        // (this runs off the runtime) rather than in the first request's
-        // instantiation, whose CPU budget they would spend: a 13 MB
-        // JavaScript image took over 100 ms there on a loaded machine.
-        component
-            .initialize_copy_on_write_image()
-            .map_err(|err| LoadError::Compile {
-                path: path.to_owned(),
-                reason: one_line(&err),
-            })?;
+        prepare_memory_images(&component, path);
         if let Some((import, needs)) = newer_contract(engine, &component, current::VERSION) {
             return Err(LoadError::NewerContract {
                 path: path.to_owned(),
@@ -277,5 +268,34 @@ fn export_names(engine: &Engine, component: &Component) -> String {
         "nothing".to_owned()
     } else {
         names.join(", ")
+    }
+}
+
+/// Makes the copy-on-write images of `component`'s memories now (this runs
+/// off the runtime) rather than in the first request's instantiation, whose
+/// CPU budget they would spend: a 13 MB JavaScript image took over 100 ms
+/// there on a loaded machine. Each image is a sealed memfd, and the kernel
+/// refuses the seal while pages just written are still held elsewhere (in
+/// another core's page batches, on a loaded machine): that passes, so the
+/// making is tried again a few times; if it still fails, the first request
+/// makes the images (and says why if it cannot).
+fn prepare_memory_images(component: &Component, path: &Path) {
+    const TRIES: u32 = 5;
+    let mut pause = std::time::Duration::from_millis(10);
+    for tried in 1..=TRIES {
+        match component.initialize_copy_on_write_image() {
+            Ok(()) => return,
+            Err(err) if tried == TRIES => {
+                tracing::warn!(
+                    handler = %path.display(),
+                    error = %one_line(&err),
+                    "the handler's memory images are left to its first request"
+                );
+            }
+            Err(_) => {
+                std::thread::sleep(pause);
+                pause *= 2;
+            }
+        }
     }
 }
