@@ -90,14 +90,15 @@ pub async fn language_speed_table(
     }
     writeln!(
         out,
-        "\n| RSS per idle connection after one echo ({IDLE} held) | KiB (target for Python ≤ 512) |\n|---|---|"
+        "\n| RSS per idle connection after one echo ({IDLE} held) | KiB (target for Python ≤ 512) | of which private (`RssAnon`) |\n|---|---|---|"
     )?;
     let socketserver =
         crate::idle_rss(paths, Kind::Python, "echo", IDLE, &[], Duration::ZERO).await?;
     writeln!(
         out,
-        "| Python socketserver | {:.1} |",
-        socketserver.per_connection(IDLE)
+        "| Python socketserver | {:.1} | {:.1} |",
+        socketserver.per_connection(IDLE),
+        socketserver.private_per_connection(IDLE)
     )?;
     for (language, suffix) in &variants {
         let held = crate::idle_rss(
@@ -111,8 +112,9 @@ pub async fn language_speed_table(
         .await?;
         writeln!(
             out,
-            "| wasmserve, {language} handler | {:.1} |",
-            held.per_connection(IDLE)
+            "| wasmserve, {language} handler | {:.1} | {:.1} |",
+            held.per_connection(IDLE),
+            held.private_per_connection(IDLE)
         )?;
     }
     Ok(out)

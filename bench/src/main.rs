@@ -379,12 +379,20 @@ struct IdleRss {
     before: u64,
     held: u64,
     after: u64,
+    /// The private part (`RssAnon`) before and while they are held.
+    private_before: u64,
+    private_held: u64,
 }
 
 impl IdleRss {
     /// KiB per connection held.
     fn per_connection(&self, count: usize) -> f64 {
         self.held.saturating_sub(self.before) as f64 / count.max(1) as f64
+    }
+
+    /// KiB of private memory per connection held.
+    fn private_per_connection(&self, count: usize) -> f64 {
+        self.private_held.saturating_sub(self.private_before) as f64 / count.max(1) as f64
     }
 }
 
@@ -407,7 +415,7 @@ async fn idle_rss(
     load::exchange_byte(&mut first, b'x').await?;
     drop(first);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = server.rss_kib();
+    let (before, private_before) = (server.rss_kib(), server.private_kib());
     let mut held = Vec::with_capacity(count);
     for _ in 0..count {
         let mut stream = tokio::net::TcpStream::connect(&server.addr).await?;
@@ -415,7 +423,7 @@ async fn idle_rss(
         held.push(stream);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let held_rss = server.rss_kib();
+    let (held_rss, private_held) = (server.rss_kib(), server.private_kib());
     for stream in &mut held {
         load::exchange_byte(stream, b'y').await?;
     }
@@ -425,6 +433,8 @@ async fn idle_rss(
         before,
         held: held_rss,
         after: server.rss_kib(),
+        private_before,
+        private_held,
     })
 }
 

@@ -254,11 +254,24 @@ impl Server {
 
     /// Resident set size, in KiB.
     pub fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    /// The resident memory private to the process (`RssAnon`: heap, stacks,
+    /// copy-on-write copies), in KiB — without the pages of files and
+    /// shared memory it maps (a handler's memory image, mapped into every
+    /// instance's slot and counted in the RSS once per slot, is one copy).
+    pub fn private_kib(&self) -> u64 {
+        self.status_kib("RssAnon:")
+    }
+
+    /// A `/proc/PID/status` line's figure in KiB (0 if unreadable).
+    fn status_kib(&self, field: &str) -> u64 {
         let status =
             std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         status
             .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .find_map(|line| line.strip_prefix(field))
             .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap_or_default()
     }
