@@ -275,10 +275,10 @@ fn export_names(engine: &Engine, component: &Component) -> String {
 /// off the runtime) rather than in the first request's instantiation, whose
 /// CPU budget they would spend: a 13 MB JavaScript image took over 100 ms
 /// there on a loaded machine. Each image is a sealed memfd, and the kernel
-/// refuses the seal while pages just written are still held elsewhere (in
-/// another core's page batches, on a loaded machine): that passes, so the
-/// making is tried again a few times; if it still fails, the first request
-/// makes the images (and says why if it cannot).
+/// refuses the seal while pages just written still hold extra references
+/// (seen on a loaded machine; most likely another core's page batches):
+/// that passes, so the making is tried again a few times; if it still
+/// fails, the first request makes the images (and says why if it cannot).
 fn prepare_memory_images(component: &Component, path: &Path) {
     const TRIES: u32 = 5;
     let mut pause = std::time::Duration::from_millis(10);
