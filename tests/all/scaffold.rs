@@ -72,12 +72,13 @@ fn scaffold_and_build(dir: &Path, name: &str, lang: &str) -> String {
     handler.to_owned()
 }
 
-/// The scaffolded handler echoes lines over TCP.
-fn assert_echoes(handler: &str) {
+/// The scaffolded handler echoes lines over TCP; returns its server.
+fn assert_echoes(handler: &str) -> Server {
     let server = Server::start(handler, &[]);
     let mut stream = BufReader::new(server.connect());
     assert_eq!(exchange_line(&mut stream, "hello"), "hello\n");
     assert_eq!(exchange_line(&mut stream, "again"), "again\n");
+    server
 }
 
 fn scratch() -> tempfile::TempDir {
@@ -146,7 +147,11 @@ fn a_new_python_handler_builds_echoes_and_its_first_compile_is_announced() {
 )]
 fn a_new_javascript_handler_builds_and_echoes() {
     let dir = scratch();
-    assert_echoes(&scaffold_and_build(dir.path(), "jsecho", "js"));
+    let server = assert_echoes(&scaffold_and_build(dir.path(), "jsecho", "js"));
+    // The template logs each line with `console.log`, and says that goes
+    // to the host's log: it does, as the handler's own output.
+    server.wait_for_log(&["said hello"]);
+    server.wait_for_log(&["said again"]);
 }
 
 #[test]
