@@ -257,3 +257,25 @@ fn promtool_accepts_the_metrics() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn a_perf_map_names_the_handlers_functions() {
+    let server = Server::start(ECHO, &["--perf-map"]);
+    let mut stream = BufReader::new(server.connect());
+    assert_eq!(exchange_line(&mut stream, "hi"), "hi\n");
+    let map = std::path::PathBuf::from(format!("/tmp/perf-{}.map", server.pid()));
+    let text = std::fs::read_to_string(&map).expect("--perf-map writes /tmp/perf-PID.map");
+    let _ = std::fs::remove_file(&map);
+    // perf's format, `START SIZE NAME` a line: the handler's own `handle`
+    // among them, whether compiled now or taken from the cache.
+    let handle = text
+        .lines()
+        .find(|line| line.ends_with(" handle"))
+        .unwrap_or_else(|| panic!("no `handle` in the perf map:\n{text}"));
+    let fields: Vec<&str> = handle.split(' ').collect();
+    assert!(fields[0].starts_with("0x"), "{handle}");
+    assert!(
+        u64::from_str_radix(fields[1], 16).is_ok_and(|size| size > 0),
+        "{handle}"
+    );
+}

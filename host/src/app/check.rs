@@ -29,7 +29,7 @@ pub(super) async fn run(args: &ServiceArgs, cache_dir: Option<PathBuf>) -> anyho
         Ok(ServiceSource::File(path)) => (service::load_config(&path)?, Origin::File(path)),
     };
     validate_with(&services, &origin, origin != Origin::Flags)?;
-    let engine = build_engine(EngineLimits::default(), cache_dir.as_deref())
+    let engine = build_engine(EngineLimits::default(), cache_dir.as_deref(), false)
         .map_err(|err| anyhow::anyhow!("configuring the wasm engine: {}", one_line(&err)))?;
     let mut findings: Vec<(&ServiceSpec, Option<String>, Vec<String>)> = Vec::new();
     let mut resolved = Vec::new();

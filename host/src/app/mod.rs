@@ -166,6 +166,7 @@ async fn serve(args: ServiceArgs, process: ProcessArgs) -> anyhow::Result<()> {
                 .unwrap_or_default(),
         },
         cache.as_deref(),
+        process.perf_map,
     )
     .map_err(|err| anyhow::anyhow!("configuring the wasm engine: {}", one_line(&err)))?;
     let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())

@@ -104,6 +104,13 @@ pub(crate) struct ProcessArgs {
     #[arg(long)]
     pub(crate) no_cache: bool,
 
+    /// Write /tmp/perf-PID.map, naming every compiled function of the
+    /// handlers (`wasm[N]::function[M]::NAME`), so `perf record -p PID` and
+    /// `perf report` show where a handler's own code spends its time. For
+    /// profiling: the map grows with every handler loaded and is not removed.
+    #[arg(long, help_heading = "Observing")]
+    pub(crate) perf_map: bool,
+
     /// Switch to this user (a name or uid) once every socket is bound and
     /// before any handler runs: bind ports below 1024 as root, serve as
     /// nobody. Its primary group unless --group says otherwise.

@@ -97,10 +97,12 @@ fn memory_slots(instances: u32) -> u32 {
 ///
 /// With `cache_dir`, compiled handlers are kept on disk, keyed by a hash of
 /// the component and of this engine's configuration, so a restart with an
-/// unchanged handler skips Cranelift.
+/// unchanged handler skips Cranelift. With `perf_map`, wasmtime writes
+/// /tmp/perf-PID.map naming each compiled function, for `perf`.
 pub(crate) fn build_engine(
     limits: EngineLimits,
     cache_dir: Option<&Path>,
+    perf_map: bool,
 ) -> wasmtime::Result<Engine> {
     let instances = limits.max_instances.max(1);
 
@@ -146,6 +148,9 @@ pub(crate) fn build_engine(
         // And each function Cranelift compiles, so the next handler that
         // shares it (every Python handler shares CPython) skips it.
         config.enable_incremental_compilation(std::sync::Arc::new(FunctionCache::new(dir)))?;
+    }
+    if perf_map {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
     }
     let engine = Engine::new(&config)?;
     start_epoch_ticker(&engine)?;
