@@ -6,4 +6,4 @@
 /// componentize-py, from PyPI, as pip names it.
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 /// `@bytecodealliance/componentize-js` (StarlingMonkey), from npm.
-const COMPONENTIZE_JS_VERSION: &str = "0.22.0";
+const COMPONENTIZE_JS_VERSION: &str = "0.23.0";

@@ -309,6 +309,10 @@ fn build_language(
             let prefix = tools.join("js");
             let tool = prefix.join("node_modules/.bin/componentize-js");
             if !tool.exists() || !installed(&prefix, COMPONENTIZE_JS_VERSION) {
+                // Another version installed over an older one can be left
+                // without a dependency (0.23.0 over 0.22.0 lost
+                // preview2-shim): every install starts from an empty folder.
+                let _ = fs::remove_dir_all(&prefix);
                 run(Command::new("npm")
                     .arg("install")
                     .arg("--prefix")
