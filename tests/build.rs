@@ -283,7 +283,10 @@ fn build_language(
         "py" => {
             let venv = tools.join("python");
             let tool = venv.join("bin/componentize-py");
-            if !tool.exists() {
+            if !tool.exists() || !python_installed(&venv, COMPONENTIZE_PY) {
+                // A new version goes into a new venv, as the JavaScript
+                // tool goes into an empty folder.
+                let _ = fs::remove_dir_all(&venv);
                 run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
                 run(Command::new(venv.join("bin/pip")).args([
                     "install",
@@ -348,6 +351,26 @@ fn installed(prefix: &Path, version: &str) -> bool {
     let manifest = prefix.join("node_modules/@bytecodealliance/componentize-js/package.json");
     fs::read_to_string(manifest)
         .is_ok_and(|text| text.contains(&format!("\"version\": \"{version}\"")))
+}
+
+/// Whether the venv holds `requirement` (`name==version`): pip leaves a
+/// `name-version.dist-info` folder (with `_` for `-`) in site-packages.
+fn python_installed(venv: &Path, requirement: &str) -> bool {
+    let Some((name, version)) = requirement.split_once("==") else {
+        return false;
+    };
+    let dist_info = format!("{}-{version}.dist-info", name.replace('-', "_"));
+    fs::read_dir(venv.join("lib"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|python| {
+            python
+                .path()
+                .join("site-packages")
+                .join(&dist_info)
+                .is_dir()
+        })
 }
 
 /// Runs `command`; its failure, with the end of what it printed, as the error.
