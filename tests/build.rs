@@ -311,7 +311,7 @@ fn build_language(
         _ => {
             let prefix = tools.join("js");
             let tool = prefix.join("node_modules/.bin/componentize-js");
-            if !tool.exists() || !installed(&prefix, COMPONENTIZE_JS_VERSION) {
+            if !tool.exists() || !js_installed(&prefix, COMPONENTIZE_JS_VERSION) {
                 // Another version installed over an older one can be left
                 // without a dependency (0.23.0 over 0.22.0 lost
                 // preview2-shim): every install starts from an empty folder.
@@ -347,7 +347,7 @@ fn build_language(
 
 /// Whether the npm package installed under `prefix` is componentize-js
 /// `version`.
-fn installed(prefix: &Path, version: &str) -> bool {
+fn js_installed(prefix: &Path, version: &str) -> bool {
     let manifest = prefix.join("node_modules/@bytecodealliance/componentize-js/package.json");
     fs::read_to_string(manifest)
         .is_ok_and(|text| text.contains(&format!("\"version\": \"{version}\"")))
