@@ -1,9 +1,11 @@
 //! The echo handler over TCP: sizes, concurrency, and a Python client.
 
 use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
 use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::thread;
+use std::time::Duration;
 
 use crate::fixtures::ECHO;
 use crate::support::{Server, pattern, round_trip};
@@ -46,6 +48,45 @@ fn echoes_200_concurrent_connections_each_with_its_own_data() {
         client.join().expect("client thread");
     }
     assert!(!server.log_text().contains("handler failure"));
+}
+
+/// Small replies are held and sent together when the server's worker
+/// idles. A client sends 1 MiB as 1,000-byte pieces a little apart (so each
+/// is read, and its echo held, on its own) and reads nothing for 0.7 s: the
+/// Unix socket's buffer (no autotuning, unlike TCP's) fills, a held reply
+/// finds it full, and the serving task must send the rest as the client
+/// drains it. Every byte comes back, in order.
+#[test]
+fn a_client_that_reads_late_gets_every_small_reply_in_order() {
+    let dir = tempfile::Builder::new()
+        .prefix("wasmserve-held-")
+        .tempdir()
+        .expect("temp dir");
+    let path = dir.path().join("echo.sock");
+    let path_text = path.to_str().expect("utf-8 path");
+    let _server = Server::start_with(&["--handler", ECHO, "--unix", path_text], 1);
+    let mut stream = UnixStream::connect(&path).expect("connect unix");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("read timeout");
+    let data = pattern(1024 * 1024, 7);
+    let mut writer = stream.try_clone().expect("clone stream");
+    let sent = data.clone();
+    let sender = thread::spawn(move || {
+        for piece in sent.chunks(1000) {
+            writer.write_all(piece).expect("send");
+            thread::sleep(Duration::from_micros(300));
+        }
+        writer
+            .shutdown(std::net::Shutdown::Write)
+            .expect("half close");
+    });
+    thread::sleep(Duration::from_millis(700));
+    let mut echoed = Vec::new();
+    stream.read_to_end(&mut echoed).expect("receive");
+    sender.join().expect("sender thread");
+    assert_eq!(echoed.len(), data.len(), "echoed length");
+    assert!(echoed == data, "echoed bytes differ");
 }
 
 #[test]

@@ -43,6 +43,8 @@ pub fn main() -> ExitCode {
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Small replies are held and sent together when a worker idles.
+        .on_thread_park(crate::wasm::send_held_on_park)
         .build()
     {
         Ok(runtime) => runtime,

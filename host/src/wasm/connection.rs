@@ -58,6 +58,8 @@ pub(crate) struct Connection {
     /// reports a socket it has just registered readable until a read (or
     /// a peek) says otherwise.
     primed: AtomicBool,
+    /// Small writes held back until the worker idles (see `outbox`).
+    outbox: outbox::Outbox,
 }
 
 /// The socket, per transport.
@@ -106,6 +108,7 @@ impl Connection {
             books: OnceLock::new(),
             peer_reset: None,
             primed: AtomicBool::new(false),
+            outbox: outbox::Outbox::default(),
         }
     }
 
@@ -243,6 +246,10 @@ impl Connection {
 
     /// Like `try_write`, with `None` when the socket would block.
     pub(crate) fn write_now(&self, bytes: &[u8]) -> Result<Option<usize>, IoFailure> {
+        // What is held goes first.
+        if !self.send_held()? {
+            return Ok(None);
+        }
         let written = match &self.socket {
             Socket::Tcp(stream) => stream.try_write(bytes),
             Socket::Unix(stream) => stream.try_write(bytes),
@@ -282,8 +289,13 @@ impl Connection {
     }
 
     /// Writes all of `bytes` (a datagram: as one), waiting for the client
-    /// as needed.
-    pub(crate) async fn write_all(&self, mut bytes: &[u8]) -> Result<(), IoFailure> {
+    /// as needed; a small write on a stream is held, to be sent when the
+    /// worker idles (see `outbox`).
+    pub(crate) async fn write_all(self: &Arc<Self>, mut bytes: &[u8]) -> Result<(), IoFailure> {
+        if self.hold(bytes) {
+            self.sent(bytes.len());
+            return Ok(());
+        }
         loop {
             match self.write_now(bytes)? {
                 Some(written) if written >= bytes.len() || !self.is_stream() => return Ok(()),
@@ -327,6 +339,10 @@ impl Connection {
 
 #[path = "connection_readiness.rs"]
 mod readiness;
+
+#[path = "connection_outbox.rs"]
+mod outbox;
+pub(crate) use outbox::{LONG_POLL, send_held_on_park, send_listed, send_listed_if_old};
 
 #[cfg(test)]
 #[path = "connection_tests.rs"]

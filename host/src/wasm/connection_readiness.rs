@@ -17,6 +17,7 @@ impl Connection {
         self.prime();
         let mut first = true;
         std::future::poll_fn(|cx| {
+            self.poll_held(cx);
             let ready = match &self.socket {
                 Socket::Tcp(stream) => stream.poll_read_ready(cx).map(drop),
                 Socket::Unix(stream) => stream.poll_read_ready(cx).map(drop),

@@ -133,6 +133,15 @@ impl HandOff {
         span.in_scope(
             || tracing::debug!(upstream = %label, "relaying to the upstream the handler chose"),
         );
+        // What the handler wrote before handing off goes first.
+        let flushed = match idle {
+            Some(idle) => tokio::time::timeout(idle, client.flush()).await.ok(),
+            None => Some(client.flush().await),
+        };
+        if !matches!(flushed, Some(Ok(()))) {
+            span.in_scope(|| tracing::debug!("relay not started: the client took no bytes"));
+            return;
+        }
         let relayed = relay(&client, &upstream, &tally, first, idle);
         let ended = match deadline {
             Some(deadline) => tokio::time::timeout_at(deadline, relayed).await.ok(),

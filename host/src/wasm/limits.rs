@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use super::connection::{LONG_POLL, send_listed, send_listed_if_old};
 use super::heavy_lane::LaneSlot;
 
 /// How long a read waits for a silent client unless configured: finite, so
@@ -247,9 +248,14 @@ impl<F: Future> Future for Metered<F> {
         meter.poll_started.store(start + 1, Ordering::Relaxed);
         let output = this.inner.poll(cx);
         meter.poll_started.store(0, Ordering::Relaxed);
-        meter
-            .used
-            .fetch_add(meter.now().saturating_sub(start), Ordering::Relaxed);
+        let took = meter.now().saturating_sub(start);
+        meter.used.fetch_add(took, Ordering::Relaxed);
+        // Replies held on this thread wait for a long poll no longer.
+        if u128::from(took) >= LONG_POLL.as_nanos() {
+            send_listed();
+        } else {
+            send_listed_if_old();
+        }
         // Waiting — for the client, a timer, anything the guest polls — is
         // not computing: a heavy guest's lane permit goes back meanwhile.
         if output.is_pending() {

@@ -45,6 +45,7 @@ pub(crate) use activity::Activity;
 pub(crate) use books::Direction;
 pub(crate) use component::Handler;
 pub(crate) use connect_deadline::DEFAULT_CONNECT_TIMEOUT;
+pub(crate) use connection::send_held_on_park;
 pub(crate) use engine::{DEFAULT_KEEP_RESIDENT, EngineLimits, build_engine, fit_os_limits};
 pub(crate) use failure::FailureCause;
 pub(crate) use guest_text::sanitize;

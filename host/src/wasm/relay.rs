@@ -256,7 +256,9 @@ impl<'a> Pump<'a> {
                 Some(_) => {}
             }
         }
-        // A busy direction lets the worker's other tasks run.
+        // A busy direction lets the worker's other tasks run, and sends
+        // the replies they hold (a busy worker does not park).
+        super::connection::send_listed();
         cx.waker().wake_by_ref();
         Poll::Pending
     }

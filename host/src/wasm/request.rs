@@ -181,6 +181,12 @@ impl Request {
 /// timeout passes, or [`LINGER_MAX_BYTES`] were read (like Apache's lingering
 /// close). Closing with unread input would send a reset instead of a FIN.
 async fn linger(conn: Arc<Connection>) {
+    // What the guest's last writes left held goes out before the end of
+    // stream, within the same bound as the drain below.
+    match tokio::time::timeout(LINGER_TIMEOUT, conn.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) | Err(_) => return,
+    }
     if conn.shutdown_write().is_err() {
         return;
     }

@@ -47,6 +47,9 @@ macro_rules! shared_request_methods {
             this: Resource<Request>,
         ) -> wasmtime::Result<Result<(), $version::RequestError>> {
             let conn = self.table.get(&this)?.connection();
+            if let Err(failure) = conn.flush().await {
+                return Ok(Err(failure.into()));
+            }
             Ok(conn.shutdown_write().map_err(Into::into))
         }
 
