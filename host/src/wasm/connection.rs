@@ -244,6 +244,19 @@ impl Connection {
         Ok(self.write_now(bytes)?.unwrap_or(0))
     }
 
+    /// Holds all of `bytes` to send when the worker idles, or writes what
+    /// the socket takes now (see `write_now`).
+    pub(crate) fn hold_or_write(
+        self: &Arc<Self>,
+        bytes: &[u8],
+    ) -> Result<Option<usize>, IoFailure> {
+        if self.hold(bytes) {
+            self.sent(bytes.len());
+            return Ok(Some(bytes.len()));
+        }
+        self.write_now(bytes)
+    }
+
     /// Like `try_write`, with `None` when the socket would block.
     pub(crate) fn write_now(&self, bytes: &[u8]) -> Result<Option<usize>, IoFailure> {
         // What is held goes first.

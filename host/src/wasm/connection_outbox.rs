@@ -50,7 +50,7 @@ pub(crate) const LONG_POLL: Duration = Duration::from_micros(200);
 
 /// An outbox's capacity kept between replies; a larger one is freed once
 /// sent, so an idle connection holds no buffer.
-const KEEP_CAPACITY: usize = 512;
+const KEEP_CAPACITY: usize = 4 * 1024;
 
 thread_local! {
     /// Whether this thread sends its list when it parks (a runtime worker).
@@ -155,7 +155,7 @@ impl Connection {
 
     /// Sends what the outbox holds, as much as the socket takes now:
     /// `Ok(true)` once nothing is held.
-    pub(super) fn send_held(&self) -> Result<bool, IoFailure> {
+    pub(crate) fn send_held(&self) -> Result<bool, IoFailure> {
         if !self.outbox.held.load(Ordering::Relaxed) {
             return Ok(true);
         }

@@ -84,7 +84,7 @@ impl Drop for Tally<'_> {
 /// One side of the relay.
 #[derive(Clone, Copy)]
 enum Side<'a> {
-    Client(&'a Connection),
+    Client(&'a Arc<Connection>),
     Upstream(&'a TcpStream, &'a Tally<'a>),
 }
 
@@ -111,7 +111,7 @@ impl Side<'_> {
     /// Writes what the socket takes now: `None` when it takes nothing.
     fn write(self, bytes: &[u8]) -> io::Result<Option<usize>> {
         match self {
-            Side::Client(conn) => conn.write_now(bytes).map_err(failure_to_io),
+            Side::Client(conn) => conn.hold_or_write(bytes).map_err(failure_to_io),
             Side::Upstream(stream, tally) => match stream.try_write(bytes) {
                 Ok(len) => {
                     tally.count(Direction::Out, len);
@@ -132,13 +132,19 @@ impl Side<'_> {
         }
     }
 
-    /// Passes an end of stream on: the peer reads the end after the last
-    /// byte written.
-    fn shutdown_write(self) -> io::Result<()> {
+    /// Passes an end of stream on once every byte before it is sent (a
+    /// client's held replies first): `false` while some are still held.
+    fn shutdown_write(self) -> io::Result<bool> {
         match self {
-            Side::Client(conn) => conn.shutdown_write().map_err(failure_to_io),
-            Side::Upstream(stream, _) => shutdown_write(stream),
+            Side::Client(conn) => {
+                if !conn.send_held().map_err(failure_to_io)? {
+                    return Ok(false);
+                }
+                conn.shutdown_write().map_err(failure_to_io)?;
+            }
+            Side::Upstream(stream, _) => shutdown_write(stream)?,
         }
+        Ok(true)
     }
 }
 
@@ -162,7 +168,7 @@ fn failed(upstream: bool) -> impl Fn(io::Error) -> RelayEnd {
 /// ended, one failed, or nothing moved for `idle`; `first` goes to the
 /// upstream before the client's bytes.
 pub(crate) async fn relay(
-    client: &Connection,
+    client: &Arc<Connection>,
     upstream: &TcpStream,
     tally: &Arc<dyn UpstreamTally>,
     first: Vec<u8>,
@@ -199,6 +205,8 @@ struct Pump<'a> {
     to: Side<'a>,
     /// What `to` did not take yet (at most one read).
     pending: Vec<u8>,
+    /// `from` ended; the end is passed on once `to` has every byte.
+    ending: bool,
     /// `from` ended and the end was passed on.
     done: bool,
 }
@@ -209,6 +217,7 @@ impl<'a> Pump<'a> {
             from,
             to,
             pending,
+            ending: false,
             done: false,
         }
     }
@@ -221,6 +230,16 @@ impl<'a> Pump<'a> {
         }
         let (from, to) = (self.from, self.to);
         for _ in 0..MOVES_PER_TURN {
+            if self.ending {
+                if to.shutdown_write().map_err(failed(to.is_upstream()))? {
+                    self.done = true;
+                    return Poll::Ready(Ok(()));
+                }
+                if to.poll_ready(cx, true).is_pending() {
+                    return Poll::Pending;
+                }
+                continue;
+            }
             // What the destination did not take yet goes first.
             if !self.pending.is_empty() {
                 if to.poll_ready(cx, true).is_pending() {
@@ -248,11 +267,7 @@ impl<'a> Pump<'a> {
             match read {
                 None if from.poll_ready(cx, false).is_pending() => return Poll::Pending,
                 None => {}
-                Some(0) => {
-                    self.done = true;
-                    to.shutdown_write().map_err(failed(to.is_upstream()))?;
-                    return Poll::Ready(Ok(()));
-                }
+                Some(0) => self.ending = true,
                 Some(_) => {}
             }
         }
