@@ -59,7 +59,7 @@ pub(crate) struct Connection {
     /// a peek) says otherwise.
     primed: AtomicBool,
     /// Small writes held back until the worker idles (see `outbox`).
-    outbox: outbox::Outbox,
+    outbox: super::outbox::Outbox,
 }
 
 /// The socket, per transport.
@@ -108,7 +108,7 @@ impl Connection {
             books: OnceLock::new(),
             peer_reset: None,
             primed: AtomicBool::new(false),
-            outbox: outbox::Outbox::default(),
+            outbox: super::outbox::Outbox::default(),
         }
     }
 
@@ -354,8 +354,7 @@ impl Connection {
 mod readiness;
 
 #[path = "connection_outbox.rs"]
-mod outbox;
-pub(crate) use outbox::{LONG_POLL, send_held_on_park, send_listed, send_listed_if_old};
+mod held;
 
 #[cfg(test)]
 #[path = "connection_tests.rs"]

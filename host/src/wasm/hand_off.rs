@@ -19,6 +19,7 @@ use wasmtime::component::Resource;
 use super::bindings::current::HandOffError;
 use super::connection::Connection;
 use super::guest_text::sanitize;
+use super::held_upstream::HeldUpstream;
 use super::relay::{RelayEnd, relay};
 use super::request::Request;
 use super::state::{InstanceState, OutboundResult, UpstreamTally};
@@ -142,6 +143,7 @@ impl HandOff {
             span.in_scope(|| tracing::debug!("relay not started: the client took no bytes"));
             return;
         }
+        let upstream = HeldUpstream::new(upstream);
         let relayed = relay(&client, &upstream, &tally, first, idle);
         let ended = match deadline {
             Some(deadline) => tokio::time::timeout_at(deadline, relayed).await.ok(),

@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use super::connection::{LONG_POLL, send_listed, send_listed_if_old};
 use super::heavy_lane::LaneSlot;
+use super::outbox::{LONG_POLL, send_listed, send_listed_if_old};
 
 /// How long a read waits for a silent client unless configured: finite, so
 /// that clients that connect and say nothing cannot hold slots for ever.

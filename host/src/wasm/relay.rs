@@ -22,13 +22,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::net::TcpStream;
-
 use super::activity::coarse_millis;
 use super::books::Direction;
 use super::connection::Connection;
+use super::held_upstream::HeldUpstream;
 use super::io_failure::IoFailure;
-use super::socket_io::{read_draining, shutdown_write, with_scratch};
+use super::socket_io::with_scratch;
 use super::state::UpstreamTally;
 
 /// The most one read moves: HAProxy's default buffer size.
@@ -85,7 +84,7 @@ impl Drop for Tally<'_> {
 #[derive(Clone, Copy)]
 enum Side<'a> {
     Client(&'a Arc<Connection>),
-    Upstream(&'a TcpStream, &'a Tally<'a>),
+    Upstream(&'a Arc<HeldUpstream>, &'a Tally<'a>),
 }
 
 impl Side<'_> {
@@ -97,7 +96,7 @@ impl Side<'_> {
     fn read(self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         match self {
             Side::Client(conn) => conn.read_now(buf).map_err(failure_to_io),
-            Side::Upstream(stream, tally) => match read_draining(stream, buf) {
+            Side::Upstream(upstream, tally) => match upstream.read(buf) {
                 Ok(len) => {
                     tally.count(Direction::In, len);
                     Ok(Some(len))
@@ -112,7 +111,7 @@ impl Side<'_> {
     fn write(self, bytes: &[u8]) -> io::Result<Option<usize>> {
         match self {
             Side::Client(conn) => conn.hold_or_write(bytes).map_err(failure_to_io),
-            Side::Upstream(stream, tally) => match stream.try_write(bytes) {
+            Side::Upstream(upstream, tally) => match upstream.write(bytes) {
                 Ok(len) => {
                     tally.count(Direction::Out, len);
                     Ok(Some(len))
@@ -127,8 +126,8 @@ impl Side<'_> {
     fn poll_ready(self, cx: &mut Context<'_>, write: bool) -> Poll<()> {
         match (self, write) {
             (Side::Client(conn), write) => conn.poll_ready(cx, write),
-            (Side::Upstream(stream, _), false) => stream.poll_read_ready(cx).map(drop),
-            (Side::Upstream(stream, _), true) => stream.poll_write_ready(cx).map(drop),
+            (Side::Upstream(upstream, _), false) => upstream.stream().poll_read_ready(cx).map(drop),
+            (Side::Upstream(upstream, _), true) => upstream.stream().poll_write_ready(cx).map(drop),
         }
     }
 
@@ -142,7 +141,7 @@ impl Side<'_> {
                 }
                 conn.shutdown_write().map_err(failure_to_io)?;
             }
-            Side::Upstream(stream, _) => shutdown_write(stream)?,
+            Side::Upstream(upstream, _) => return upstream.shutdown_write(),
         }
         Ok(true)
     }
@@ -169,7 +168,7 @@ fn failed(upstream: bool) -> impl Fn(io::Error) -> RelayEnd {
 /// upstream before the client's bytes.
 pub(crate) async fn relay(
     client: &Arc<Connection>,
-    upstream: &TcpStream,
+    upstream: &Arc<HeldUpstream>,
     tally: &Arc<dyn UpstreamTally>,
     first: Vec<u8>,
     idle: Option<Duration>,
@@ -182,6 +181,9 @@ pub(crate) async fn relay(
     let mut up = Pump::new(client_side, upstream_side, first);
     let mut down = Pump::new(upstream_side, client_side, Vec::new());
     let both = std::future::poll_fn(|cx| {
+        // What either side holds and could not send goes as it can.
+        client.poll_held(cx);
+        upstream.poll_held(cx);
         for pump in [&mut up, &mut down] {
             if let Poll::Ready(Err(end)) = pump.poll(cx) {
                 return Poll::Ready(Err(end));
@@ -273,7 +275,7 @@ impl<'a> Pump<'a> {
         }
         // A busy direction lets the worker's other tasks run, and sends
         // the replies they hold (a busy worker does not park).
-        super::connection::send_listed();
+        super::outbox::send_listed();
         cx.waker().wake_by_ref();
         Poll::Pending
     }
