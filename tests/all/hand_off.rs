@@ -104,6 +104,52 @@ fn every_refused_hand_off_says_why_and_the_request_stays_the_handlers() {
     assert!(reply.contains("a datagram cannot be handed off"), "{reply}");
 }
 
+/// The relay holds small messages both ways and sends them together when
+/// the worker idles. A client sends 8 MiB through the proxy to an echo
+/// upstream in 1,000-byte pieces; the upstream starts reading only after a
+/// second, and the client too, so held bytes meet full sockets both ways:
+/// every byte comes back, in order.
+#[test]
+fn late_readers_get_every_small_message_through_the_relay_in_order() {
+    let echo = upstream(|stream| {
+        thread::sleep(Duration::from_secs(1));
+        let mut out = stream.try_clone().expect("clone");
+        let mut input = stream;
+        let _ = std::io::copy(&mut input, &mut out);
+        let _ = out.shutdown(Shutdown::Write);
+    });
+    let target = format!("127.0.0.1:{echo}");
+    let server = Server::start(
+        PROXY,
+        &[
+            "--set",
+            &format!("upstreams={target}"),
+            "--allow-connect",
+            &target,
+        ],
+    );
+    let stream = server.connect();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("read timeout");
+    let data = crate::support::pattern(8 * 1024 * 1024, 11);
+    let mut writer = stream.try_clone().expect("clone stream");
+    let sent = data.clone();
+    let sender = thread::spawn(move || {
+        for piece in sent.chunks(1000) {
+            writer.write_all(piece).expect("send");
+        }
+        writer.shutdown(Shutdown::Write).expect("half close");
+    });
+    thread::sleep(Duration::from_millis(1500));
+    let mut echoed = Vec::new();
+    let mut reader = stream;
+    reader.read_to_end(&mut echoed).expect("receive");
+    sender.join().expect("sender thread");
+    assert_eq!(echoed.len(), data.len(), "echoed length");
+    assert!(echoed == data, "echoed bytes differ");
+}
+
 #[test]
 fn a_handler_that_fails_after_handing_off_relays_nothing() {
     let echo = echo_upstream();
