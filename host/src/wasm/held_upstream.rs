@@ -9,6 +9,7 @@ use std::task::Context;
 use tokio::net::TcpStream;
 
 use super::outbox::{HeldSend, Outbox};
+use super::relay::RELAY_HOLD_MAX;
 use super::socket_io::{read_draining, shutdown_write};
 
 /// A relayed upstream connection and the bytes held for it.
@@ -42,13 +43,14 @@ impl HeldUpstream {
         read_draining(&self.stream, buf)
     }
 
-    /// Holds all of `bytes`, or writes what the socket takes now after
+    /// Holds all of `bytes` (a small message), or writes what the socket takes now after
     /// what is held; `WouldBlock` when it takes nothing.
     pub(crate) fn write(self: &Arc<Self>, bytes: &[u8]) -> io::Result<usize> {
-        let held = self.outbox.hold(bytes, || {
-            let weak: Weak<dyn HeldSend> = Arc::downgrade(self) as Weak<HeldUpstream>;
-            weak
-        });
+        let held = bytes.len() <= RELAY_HOLD_MAX
+            && self.outbox.hold(bytes, || {
+                let weak: Weak<dyn HeldSend> = Arc::downgrade(self) as Weak<HeldUpstream>;
+                weak
+            });
         if held {
             return Ok(bytes.len());
         }

@@ -33,6 +33,12 @@ use super::state::UpstreamTally;
 /// The most one read moves: HAProxy's default buffer size.
 const CHUNK: usize = 16 * 1024;
 
+/// The largest message the relay holds to send when the worker idles
+/// (see `outbox`): small request/response messages, whose peer's wake-up
+/// costs more than the copy. A larger read, bulk data, goes at once, so a
+/// relay to a peer that does not read keeps one read at most.
+pub(crate) const RELAY_HOLD_MAX: usize = 2 * 1024;
+
 /// Reads a direction makes in a row before it lets its neighbours run.
 const MOVES_PER_TURN: u32 = 32;
 
@@ -110,7 +116,10 @@ impl Side<'_> {
     /// Writes what the socket takes now: `None` when it takes nothing.
     fn write(self, bytes: &[u8]) -> io::Result<Option<usize>> {
         match self {
-            Side::Client(conn) => conn.hold_or_write(bytes).map_err(failure_to_io),
+            Side::Client(conn) if bytes.len() <= RELAY_HOLD_MAX => {
+                conn.hold_or_write(bytes).map_err(failure_to_io)
+            }
+            Side::Client(conn) => conn.write_now(bytes).map_err(failure_to_io),
             Side::Upstream(upstream, tally) => match upstream.write(bytes) {
                 Ok(len) => {
                     tally.count(Direction::Out, len);
