@@ -10,11 +10,8 @@ use super::{Connection, IoFailure, Socket, io_failure};
 
 impl HeldSend for Connection {
     fn send_listed(&self) {
-        self.outbox.unlist();
-        if let Ok(true) = self.send_held() {
-            return;
-        }
-        self.outbox.stall();
+        self.outbox
+            .send_listed_by(|| matches!(self.send_held(), Ok(true)));
     }
 }
 

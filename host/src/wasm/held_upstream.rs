@@ -20,13 +20,10 @@ pub(crate) struct HeldUpstream {
 
 impl HeldSend for HeldUpstream {
     fn send_listed(&self) {
-        self.outbox.unlist();
-        if let Ok(true) = self.send_held() {
-            return;
-        }
-        // The relay's task, woken, sends the rest as the socket takes it
-        // (`poll_held`).
-        self.outbox.stall();
+        // What is left, the relay's task (woken) sends as the socket takes
+        // it (`poll_held`).
+        self.outbox
+            .send_listed_by(|| matches!(self.send_held(), Ok(true)));
     }
 }
 

@@ -53,7 +53,7 @@ const KEEP_CAPACITY: usize = 4 * 1024;
 /// A socket with an outbox, as the thread's list knows it.
 pub(crate) trait HeldSend: Send + Sync {
     /// The thread's send of this socket's outbox; what the socket does not
-    /// take is left to the socket's own task (see [`Outbox::stall`]).
+    /// take is left to the socket's own task (see [`Outbox::send_listed_by`]).
     fn send_listed(&self);
 }
 
@@ -202,16 +202,21 @@ impl Outbox {
         Ok(true)
     }
 
-    /// Marks the outbox off the thread's list; done before its send.
-    pub(crate) fn unlist(&self) {
+    /// The thread's send of this listed outbox, by `send_held` (the
+    /// socket's own send, true once nothing is held): what it leaves is
+    /// the socket's task's to send, which is woken for it.
+    pub(crate) fn send_listed_by(&self, send_held: impl FnOnce() -> bool) {
         if let Ok(mut state) = self.state.lock() {
             state.listed = false;
+        }
+        if !send_held() {
+            self.stall();
         }
     }
 
     /// After a thread's send that left bytes held: the socket's task is
     /// woken to send them as the socket takes them.
-    pub(crate) fn stall(&self) {
+    fn stall(&self) {
         let waker = match self.state.lock() {
             Ok(mut state) => {
                 state.stalled = !self.is_empty();
