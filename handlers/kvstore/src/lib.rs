@@ -68,12 +68,13 @@ fn run_all(
                 used += length;
                 let Some(first) = args.first() else { continue };
                 // The command's name, upper-cased once for every match below.
-                let name = String::from_utf8_lossy(first).to_ascii_uppercase();
+                let mut upper = [0; 24];
+                let name = upper_name(first, &mut upper);
                 if !subscriber.is_active() && batch.take(data, &name, &args, out) {
                     continue;
                 }
                 batch.flush(data, out);
-                match name.as_str() {
+                match &*name {
                     "QUIT" => {
                         out.simple("OK");
                         break false;
@@ -101,3 +102,18 @@ fn run_all(
 }
 
 wasmserve_sdk::export_handler!(handle);
+
+/// `first` upper-cased: in `buf` when it is short ASCII (every command
+/// name), without an allocation; otherwise a new string.
+fn upper_name<'a>(first: &[u8], buf: &'a mut [u8; 24]) -> std::borrow::Cow<'a, str> {
+    if first.is_ascii()
+        && let Some(upper) = buf.get_mut(..first.len())
+    {
+        upper.copy_from_slice(first);
+        upper.make_ascii_uppercase();
+        if let Ok(name) = std::str::from_utf8(upper) {
+            return std::borrow::Cow::Borrowed(name);
+        }
+    }
+    std::borrow::Cow::Owned(String::from_utf8_lossy(first).to_ascii_uppercase())
+}

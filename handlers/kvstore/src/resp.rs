@@ -93,10 +93,9 @@ pub(crate) struct Replies(pub(crate) Vec<u8>);
 impl Replies {
     /// `prefix`, the decimal `number`, CRLF.
     fn line(&mut self, prefix: u8, number: i64) {
-        use std::io::Write as _;
         self.0.push(prefix);
-        // Writing into a Vec cannot fail.
-        let _ = write!(self.0, "{number}");
+        self.0
+            .extend_from_slice(itoa::Buffer::new().format(number).as_bytes());
         self.0.extend_from_slice(b"\r\n");
     }
 
