@@ -251,7 +251,6 @@ impl Connection {
         bytes: &[u8],
     ) -> Result<Option<usize>, IoFailure> {
         if self.hold(bytes) {
-            self.sent(bytes.len());
             return Ok(Some(bytes.len()));
         }
         self.write_now(bytes)
@@ -306,7 +305,6 @@ impl Connection {
     /// worker idles (see `outbox`).
     pub(crate) async fn write_all(self: &Arc<Self>, mut bytes: &[u8]) -> Result<(), IoFailure> {
         if self.hold(bytes) {
-            self.sent(bytes.len());
             return Ok(());
         }
         loop {

@@ -16,14 +16,19 @@ impl HeldSend for Connection {
 }
 
 impl Connection {
-    /// Holds `bytes` to send when the thread idles; false when they must be
-    /// written now (not a stream, or see [`super::super::outbox::Outbox::hold`]).
+    /// Holds `bytes` to send when the thread idles, booked as sent; false
+    /// when they must be written now (not a stream, or see
+    /// [`super::super::outbox::Outbox::hold`]).
     pub(super) fn hold(self: &Arc<Self>, bytes: &[u8]) -> bool {
-        self.is_stream()
+        let held = self.is_stream()
             && self.outbox.hold(bytes, || {
                 let weak: Weak<dyn HeldSend> = Arc::downgrade(self) as Weak<Connection>;
                 weak
-            })
+            });
+        if held {
+            self.sent(bytes.len());
+        }
+        held
     }
 
     /// Sends what the outbox holds, as much as the socket takes now:
