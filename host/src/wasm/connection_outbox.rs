@@ -55,14 +55,11 @@ impl Connection {
     /// takes it; otherwise the waiting task is noted, to be woken should
     /// the thread's send stall.
     pub(crate) fn poll_held(&self, cx: &mut Context<'_>) {
-        if !self.outbox.note_waiter(cx) {
-            return;
-        }
-        while self.poll_ready(cx, true).is_ready() {
-            if !matches!(self.send_held(), Ok(false)) {
-                return;
-            }
-        }
+        self.outbox.poll_held(
+            cx,
+            |cx| self.poll_ready(cx, true).is_ready(),
+            || !matches!(self.send_held(), Ok(false)),
+        );
     }
 }
 

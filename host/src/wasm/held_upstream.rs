@@ -82,14 +82,11 @@ impl HeldUpstream {
     /// socket takes it; otherwise the relay's task is noted, to be woken
     /// should the thread's send stall.
     pub(crate) fn poll_held(&self, cx: &mut Context<'_>) {
-        if !self.outbox.note_waiter(cx) {
-            return;
-        }
-        while self.stream.poll_write_ready(cx).is_ready() {
-            if !matches!(self.send_held(), Ok(false)) {
-                return;
-            }
-        }
+        self.outbox.poll_held(
+            cx,
+            |cx| self.stream.poll_write_ready(cx).is_ready(),
+            || !matches!(self.send_held(), Ok(false)),
+        );
     }
 }
 

@@ -9,7 +9,7 @@
 //! each `send` to a peer that sleeps in `epoll_wait` wakes it (an
 //! inter-processor interrupt, a hypervisor exit on a VM), and replies sent
 //! in one burst find it awake. Measured (bench/RESULTS.md): kvstore GET and
-//! SET +35 %, 64-connection TCP echo +10 %, the proxy +15 %.
+//! SET +33 %, 64-connection TCP echo +10 %, the proxy +15 %.
 //!
 //! Bounds:
 //! - an outbox holds at most [`HOLD_MAX`] bytes; a larger write, or one to
@@ -229,14 +229,21 @@ impl Outbox {
         }
     }
 
-    /// For a read wait: true when the outbox is stalled (the caller sends
-    /// as the socket takes it); otherwise the waiting task is noted, to be
-    /// woken should the thread's send stall.
-    pub(crate) fn note_waiter(&self, cx: &Context<'_>) -> bool {
+    /// Part of every wait on the socket: a stalled outbox is sent with
+    /// `send_held` (the socket's own send, true once nothing is held)
+    /// whenever `writable` (its write readiness) says it may take more;
+    /// otherwise the waiting task is noted, to be woken should the
+    /// thread's send stall.
+    pub(crate) fn poll_held(
+        &self,
+        cx: &mut Context<'_>,
+        mut writable: impl FnMut(&mut Context<'_>) -> bool,
+        mut send_held: impl FnMut() -> bool,
+    ) {
         if self.is_empty() {
-            return false;
+            return;
         }
-        match self.state.lock() {
+        let stalled = match self.state.lock() {
             Ok(mut state) => {
                 if !state.stalled
                     && !state
@@ -249,6 +256,11 @@ impl Outbox {
                 state.stalled
             }
             Err(_) => false,
+        };
+        while stalled && writable(cx) {
+            if send_held() {
+                return;
+            }
         }
     }
 }
