@@ -29,11 +29,12 @@ fn handle(request: Request) -> Result<(), Error> {
     let data = kv::open("data")?;
     let mut input: Vec<u8> = Vec::new();
     let mut subscriber = Subscriber::default();
+    let mut out = Replies(Vec::new());
     loop {
-        let mut out = Replies(Vec::new());
         let more = run_all(&data, &mut input, &mut subscriber, &mut out);
         if !out.0.is_empty() {
             request.sendall(&out.0)?;
+            out.clear();
         }
         if !more {
             return Ok(());
@@ -62,9 +63,10 @@ fn run_all(
 ) -> bool {
     let mut used = 0;
     let mut batch = Batch::default();
+    let mut args = Vec::new();
     let more = loop {
-        match resp::parse(&input[used..]) {
-            Ok(Some((args, length))) => {
+        match resp::parse(&input[used..], &mut args) {
+            Ok(Some(length)) => {
                 used += length;
                 let Some(first) = args.first() else { continue };
                 // The command's name, upper-cased once for every match below.

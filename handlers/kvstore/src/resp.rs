@@ -11,17 +11,20 @@ const MAX_ARGS: usize = 64 * 1024;
 #[derive(Debug)]
 pub(crate) struct ProtocolError(pub(crate) String);
 
-/// A command's arguments (the name first) and the bytes it took.
-pub(crate) type Parsed = (Vec<Vec<u8>>, usize);
-
-/// The next complete command in `buffer` and the bytes it used; `Ok(None)`
-/// when more bytes are needed.
-pub(crate) fn parse(buffer: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
+/// The next complete command in `buffer`: its arguments (the name first)
+/// replace `args`, borrowed from `buffer` (no copy, no allocation once
+/// `args` has grown), and the bytes it used are returned; `Ok(None)` when
+/// more bytes are needed.
+pub(crate) fn parse<'a>(
+    buffer: &'a [u8],
+    args: &mut Vec<&'a [u8]>,
+) -> Result<Option<usize>, ProtocolError> {
+    args.clear();
     if buffer.is_empty() {
         return Ok(None);
     }
     if buffer[0] != b'*' {
-        return Ok(inline(buffer));
+        return Ok(inline(buffer, args));
     }
     let Some((count, mut at)) = number_line(buffer, 1)? else {
         return Ok(None);
@@ -29,7 +32,6 @@ pub(crate) fn parse(buffer: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
     if count > MAX_ARGS as i64 {
         return Err(ProtocolError("invalid multibulk length".into()));
     }
-    let mut args = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     for _ in 0..count.max(0) {
         match buffer.get(at) {
             None => return Ok(None),
@@ -48,49 +50,89 @@ pub(crate) fn parse(buffer: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
             .ok()
             .filter(|len| *len <= MAX_BULK)
             .ok_or_else(|| ProtocolError("invalid bulk length".into()))?;
+        let Some(arg) = buffer.get(start..start + len) else {
+            return Ok(None);
+        };
         if buffer.len() < start + len + 2 {
             return Ok(None);
         }
-        args.push(buffer[start..start + len].to_vec());
+        args.push(arg);
         at = start + len + 2;
     }
-    Ok(Some((args, at)))
+    Ok(Some(at))
 }
 
-/// A number ending in CRLF at `at`: the number and where the next line starts.
+/// A number ending in CRLF at `at`: the number and where the next line
+/// starts. Read digit by digit (this runs twice per argument).
 fn number_line(buffer: &[u8], at: usize) -> Result<Option<(i64, usize)>, ProtocolError> {
-    let Some(end) = buffer[at.min(buffer.len())..]
-        .windows(2)
-        .position(|pair| pair == b"\r\n")
-    else {
-        if buffer.len() - at.min(buffer.len()) > 32 {
+    let rest = buffer.get(at..).unwrap_or_default();
+    let Some(end) = rest.iter().position(|&byte| byte == b'\r') else {
+        if rest.len() > 32 {
             return Err(ProtocolError("length line too long".into()));
         }
         return Ok(None);
     };
-    let text = std::str::from_utf8(&buffer[at..at + end]).unwrap_or("");
-    let number = text
-        .parse::<i64>()
-        .map_err(|_| ProtocolError(format!("invalid length {text:?}")))?;
-    Ok(Some((number, at + end + 2)))
+    match rest.get(end + 1) {
+        None => return Ok(None),
+        Some(b'\n') => {}
+        Some(_) => return Err(invalid_length(&rest[..end])),
+    }
+    let text = &rest[..end];
+    let (negative, digits) = match text.split_first() {
+        Some((b'-', digits)) => (true, digits),
+        _ => (false, text),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        return Err(invalid_length(text));
+    }
+    let mut number: i64 = 0;
+    for &byte in digits {
+        if !byte.is_ascii_digit() {
+            return Err(invalid_length(text));
+        }
+        number = number * 10 + i64::from(byte - b'0');
+    }
+    Ok(Some((
+        if negative { -number } else { number },
+        at + end + 2,
+    )))
+}
+
+fn invalid_length(text: &[u8]) -> ProtocolError {
+    ProtocolError(format!(
+        "invalid length {:?}",
+        String::from_utf8_lossy(text)
+    ))
 }
 
 /// An inline command: a line of words.
-fn inline(buffer: &[u8]) -> Option<Parsed> {
+fn inline<'a>(buffer: &'a [u8], args: &mut Vec<&'a [u8]>) -> Option<usize> {
     let end = buffer.iter().position(|&b| b == b'\n')?;
     let line = &buffer[..end];
-    let args = line
-        .split(|b| b.is_ascii_whitespace())
-        .filter(|word| !word.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect();
-    Some((args, end + 1))
+    args.extend(
+        line.split(|b| b.is_ascii_whitespace())
+            .filter(|word| !word.is_empty()),
+    );
+    Some(end + 1)
 }
 
 /// Replies, appended to an output buffer (no allocation per reply).
 pub(crate) struct Replies(pub(crate) Vec<u8>);
 
+/// Reply capacity kept between reads; a larger buffer (a long value's
+/// reply) is given back.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
 impl Replies {
+    /// Empties the buffer once it was sent, keeping its capacity unless
+    /// that is large.
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+        if self.0.capacity() > KEEP_CAPACITY {
+            self.0 = Vec::new();
+        }
+    }
+
     /// `prefix`, the decimal `number`, CRLF.
     fn line(&mut self, prefix: u8, number: i64) {
         self.0.push(prefix);
@@ -159,11 +201,15 @@ mod tests {
     #[test]
     fn reads_arrays_inline_and_partial_commands() {
         let wire = b"*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\nPING\r\n";
-        let (args, used) = parse(wire).ok().flatten().unwrap_or_default();
-        assert_eq!(args, vec![b"ECHO".to_vec(), b"hi".to_vec()]);
-        let (args, _) = parse(&wire[used..]).ok().flatten().unwrap_or_default();
-        assert_eq!(args, vec![b"PING".to_vec()]);
-        assert!(matches!(parse(&wire[..10]), Ok(None)));
-        assert!(parse(b"*1\r\n$x\r\n").is_err());
+        let mut args = Vec::new();
+        let used = parse(wire, &mut args).ok().flatten().unwrap_or_default();
+        assert_eq!(args, [b"ECHO".as_slice(), b"hi"]);
+        assert_eq!(parse(&wire[used..], &mut args).ok().flatten(), Some(6));
+        assert_eq!(args, [b"PING".as_slice()]);
+        assert!(matches!(parse(&wire[..10], &mut args), Ok(None)));
+        assert!(parse(b"*1\r\n$x\r\n", &mut args).is_err());
+        assert!(parse(b"*1\r\n$1x\r\n", &mut args).is_err());
+        assert!(parse(b"*-1\r\n", &mut args).is_ok());
+        assert_eq!(number_line(b"-12\r\n", 0).ok().flatten(), Some((-12, 5)));
     }
 }

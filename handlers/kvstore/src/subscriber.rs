@@ -19,7 +19,7 @@ impl Subscriber {
     }
 
     /// `SUBSCRIBE ch…` or `UNSUBSCRIBE [ch…]`.
-    pub(crate) fn command(&mut self, args: &[Vec<u8>], out: &mut Replies) {
+    pub(crate) fn command(&mut self, args: &[&[u8]], out: &mut Replies) {
         let subscribe = args[0].eq_ignore_ascii_case(b"SUBSCRIBE");
         if subscribe && args.len() < 2 {
             out.error("ERR wrong number of arguments for 'subscribe' command");

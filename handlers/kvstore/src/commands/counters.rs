@@ -11,14 +11,14 @@ use crate::resp::Replies;
 pub(super) fn run(
     data: &kv::Bucket,
     name: &str,
-    rest: &[Vec<u8>],
+    rest: &[&[u8]],
     out: &mut Replies,
 ) -> Option<Outcome> {
     let by = match name {
         "INCR" => Some(1),
         "DECR" => Some(-1),
-        "INCRBY" => integer(&rest[1]),
-        "DECRBY" => match integer(&rest[1]) {
+        "INCRBY" => integer(rest[1]),
+        "DECRBY" => match integer(rest[1]) {
             Some(i64::MIN) => {
                 out.error("ERR decrement would overflow");
                 return Some(Ok(()));
@@ -32,7 +32,7 @@ pub(super) fn run(
         out.error(NOT_AN_INTEGER);
         return Some(Ok(()));
     };
-    match data.increment(&key(&rest[0]), by) {
+    match data.increment(&key(rest[0]), by) {
         Ok(value) => out.integer(value),
         // The host's only refusal of a well-formed key: not a number, or
         // out of range.
@@ -52,12 +52,12 @@ fn float(text: &[u8]) -> Option<f64> {
 }
 
 /// `INCRBYFLOAT key increment`.
-fn add_float(data: &kv::Bucket, rest: &[Vec<u8>], out: &mut Replies) -> Outcome {
-    let Some(by) = float(&rest[1]) else {
+fn add_float(data: &kv::Bucket, rest: &[&[u8]], out: &mut Replies) -> Outcome {
+    let Some(by) = float(rest[1]) else {
         out.error("ERR value is not a valid float");
         return Ok(());
     };
-    let result = modify(data, &key(&rest[0]), |current| {
+    let result = modify(data, &key(rest[0]), |current| {
         let current = match current {
             None => 0.0,
             Some(text) => float(text).ok_or("ERR value is not a valid float")?,

@@ -9,23 +9,21 @@ use crate::resp::Replies;
 pub(super) fn run(
     data: &kv::Bucket,
     name: &str,
-    rest: &[Vec<u8>],
+    rest: &[&[u8]],
     out: &mut Replies,
 ) -> Option<Outcome> {
     Some(match name {
         "EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT" => expire(data, name, rest, out),
         "PERSIST" => data
-            .set_expiry(&key(&rest[0]), None, ExpiryCondition::IF_SOME)
+            .set_expiry(&key(rest[0]), None, ExpiryCondition::IF_SOME)
             .map(|changed| out.integer(i64::from(changed))),
-        "TTL" | "PTTL" | "EXPIRETIME" | "PEXPIRETIME" => {
-            data.expiry(&key(&rest[0])).map(|expiry| {
-                out.integer(match expiry {
-                    Expiry::Absent => -2,
-                    Expiry::Persistent => -1,
-                    Expiry::At(at) => shown(name, at),
-                })
+        "TTL" | "PTTL" | "EXPIRETIME" | "PEXPIRETIME" => data.expiry(&key(rest[0])).map(|expiry| {
+            out.integer(match expiry {
+                Expiry::Absent => -2,
+                Expiry::Persistent => -1,
+                Expiry::At(at) => shown(name, at),
             })
-        }
+        }),
         _ => return None,
     })
 }
@@ -46,8 +44,8 @@ fn shown(name: &str, at: u64) -> i64 {
 }
 
 /// `EXPIRE key seconds [NX|XX|GT|LT]` and its three siblings.
-fn expire(data: &kv::Bucket, name: &str, rest: &[Vec<u8>], out: &mut Replies) -> Outcome {
-    let Some(amount) = integer(&rest[1]) else {
+fn expire(data: &kv::Bucket, name: &str, rest: &[&[u8]], out: &mut Replies) -> Outcome {
+    let Some(amount) = integer(rest[1]) else {
         out.error(NOT_AN_INTEGER);
         return Ok(());
     };
@@ -85,7 +83,7 @@ fn expire(data: &kv::Bucket, name: &str, rest: &[Vec<u8>], out: &mut Replies) ->
     };
     // A deadline before 1970 is as past as any: the key goes.
     let at = u64::try_from(at).unwrap_or(0);
-    data.set_expiry(&key(&rest[0]), Some(at), condition)
+    data.set_expiry(&key(rest[0]), Some(at), condition)
         .map(|changed| out.integer(i64::from(changed)))
 }
 

@@ -12,7 +12,7 @@ const KEYS_PAGE: u32 = 10_000;
 pub(super) fn run(
     data: &kv::Bucket,
     name: &str,
-    rest: &[Vec<u8>],
+    rest: &[&[u8]],
     out: &mut Replies,
 ) -> Option<Outcome> {
     Some(match name {
@@ -22,11 +22,11 @@ pub(super) fn run(
             data.get_many(&refs(&keys))
                 .map(|found| out.integer(found.iter().flatten().count() as i64))
         }
-        "TYPE" => data.exists(&key(&rest[0])).map(|exists| match exists {
+        "TYPE" => data.exists(&key(rest[0])).map(|exists| match exists {
             true => out.simple("string"),
             false => out.simple("none"),
         }),
-        "KEYS" => all_keys(data, &key(&rest[0])).map(|keys| {
+        "KEYS" => all_keys(data, &key(rest[0])).map(|keys| {
             out.array(keys.len());
             keys.iter().for_each(|key| out.bulk(key.as_bytes()));
         }),
@@ -44,7 +44,7 @@ pub(super) fn run(
         },
         "RENAME" | "RENAMENX" => {
             let replace = name == "RENAME";
-            data.rename(&key(&rest[0]), &key(&rest[1]), replace)
+            data.rename(&key(rest[0]), &key(rest[1]), replace)
                 .map(|outcome| match (outcome, replace) {
                     (RenameOutcome::NoSuchKey, _) => out.error("ERR no such key"),
                     (RenameOutcome::Renamed, true) => out.simple("OK"),
@@ -62,7 +62,7 @@ pub(super) fn run(
 
 /// `DEL key...`: how many of the keys existed (a key named twice counts
 /// once).
-fn delete(data: &kv::Bucket, rest: &[Vec<u8>], out: &mut Replies) -> Outcome {
+fn delete(data: &kv::Bucket, rest: &[&[u8]], out: &mut Replies) -> Outcome {
     let mut deleted = 0;
     for name in keys_of(rest) {
         if data.take(&name)?.is_some() {
@@ -88,8 +88,8 @@ fn all_keys(data: &kv::Bucket, pattern: &str) -> Result<Vec<String>, kv::Error> 
 }
 
 /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.
-fn scan(data: &kv::Bucket, rest: &[Vec<u8>], out: &mut Replies) -> Outcome {
-    let Some(cursor) = std::str::from_utf8(&rest[0])
+fn scan(data: &kv::Bucket, rest: &[&[u8]], out: &mut Replies) -> Outcome {
+    let Some(cursor) = std::str::from_utf8(rest[0])
         .ok()
         .and_then(|text| text.parse::<u64>().ok())
     else {
@@ -134,7 +134,7 @@ fn scan(data: &kv::Bucket, rest: &[Vec<u8>], out: &mut Replies) -> Outcome {
 }
 
 /// `COPY source destination [DB index] [REPLACE]`.
-fn copy(data: &kv::Bucket, rest: &[Vec<u8>], out: &mut Replies) -> Outcome {
+fn copy(data: &kv::Bucket, rest: &[&[u8]], out: &mut Replies) -> Outcome {
     let mut replace = false;
     let mut options = rest[2..].iter();
     while let Some(option) = options.next() {
@@ -161,6 +161,6 @@ fn copy(data: &kv::Bucket, rest: &[Vec<u8>], out: &mut Replies) -> Outcome {
         out.error("ERR source and destination objects are the same");
         return Ok(());
     }
-    data.copy(&key(&rest[0]), &key(&rest[1]), replace)
+    data.copy(&key(rest[0]), &key(rest[1]), replace)
         .map(|copied| out.integer(i64::from(copied)))
 }

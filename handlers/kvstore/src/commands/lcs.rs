@@ -17,7 +17,7 @@ struct Match {
     b: (usize, usize),
 }
 
-pub(super) fn lcs(data: &kv::Bucket, rest: &[Vec<u8>], out: &mut Replies) -> Outcome {
+pub(super) fn lcs(data: &kv::Bucket, rest: &[&[u8]], out: &mut Replies) -> Outcome {
     let (mut len_only, mut indexes, mut with_lengths, mut min_length) = (false, false, false, 0);
     let mut options = rest[2..].iter();
     while let Some(option) = options.next() {
@@ -42,8 +42,8 @@ pub(super) fn lcs(data: &kv::Bucket, rest: &[Vec<u8>], out: &mut Replies) -> Out
         out.error("ERR If you want both the length and indexes, please just use IDX.");
         return Ok(());
     }
-    let a = data.get(&key(&rest[0]))?.unwrap_or_default();
-    let b = data.get(&key(&rest[1]))?.unwrap_or_default();
+    let a = data.get(&key(rest[0]))?.unwrap_or_default();
+    let b = data.get(&key(rest[1]))?.unwrap_or_default();
     if (a.len() + 1).saturating_mul(b.len() + 1) > MAX_CELLS {
         out.error("ERR Insufficient memory, transient memory for LCS exceeds what kvstore allows");
         return Ok(());

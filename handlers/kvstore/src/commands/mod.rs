@@ -24,7 +24,7 @@ pub(crate) type Outcome = Result<(), kv::Error>;
 
 /// Runs one command (not the subscription ones) and appends its reply;
 /// `name` is `args[0]` upper-cased.
-pub(crate) fn run(data: &kv::Bucket, name: &str, args: &[Vec<u8>], out: &mut Replies) {
+pub(crate) fn run(data: &kv::Bucket, name: &str, args: &[&[u8]], out: &mut Replies) {
     let rest = &args[1..];
     let Some((family, arity)) = command(name) else {
         out.error(&unknown(name, rest));
@@ -142,7 +142,7 @@ fn command(name: &str) -> Option<(Family, Arity)> {
 }
 
 /// Redis's message for an unknown command.
-fn unknown(name: &str, rest: &[Vec<u8>]) -> String {
+fn unknown(name: &str, rest: &[&[u8]]) -> String {
     let shown: Vec<String> = rest
         .iter()
         .take(3)
@@ -166,7 +166,7 @@ pub(crate) fn integer(arg: &[u8]) -> Option<i64> {
 /// The integer argument of an option (`EX 10`, `DB 0`, `MINMATCHLEN 4`),
 /// or the error Redis answers: a syntax error when it is missing, "not an
 /// integer" when it is not one.
-pub(crate) fn option_integer(value: Option<&Vec<u8>>) -> Result<i64, &'static str> {
+pub(crate) fn option_integer(value: Option<&&[u8]>) -> Result<i64, &'static str> {
     integer(value.ok_or(SYNTAX)?).ok_or(NOT_AN_INTEGER)
 }
 
@@ -175,7 +175,7 @@ pub(crate) fn key(arg: &[u8]) -> String {
 }
 
 /// The keys of `args`, for the SDK's slices.
-pub(crate) fn keys_of(args: &[Vec<u8>]) -> Vec<String> {
+pub(crate) fn keys_of(args: &[&[u8]]) -> Vec<String> {
     args.iter().map(|arg| key(arg)).collect()
 }
 

@@ -16,10 +16,10 @@ const CONFIG: &[(&str, &str)] = &[
     ("maxmemory", "0"),
 ];
 
-pub(super) fn run(name: &str, rest: &[Vec<u8>], out: &mut Replies) -> Option<Outcome> {
+pub(super) fn run(name: &str, rest: &[&[u8]], out: &mut Replies) -> Option<Outcome> {
     match name {
         "PING" if rest.is_empty() => out.simple("PONG"),
-        "PING" | "ECHO" => out.bulk(&rest[0]),
+        "PING" | "ECHO" => out.bulk(rest[0]),
         "CONFIG" if rest[0].eq_ignore_ascii_case(b"GET") => config_get(&rest[1..], out),
         // Settings a client or a test sets are accepted and have no effect.
         "CONFIG" if rest[0].eq_ignore_ascii_case(b"SET") => out.simple("OK"),
@@ -45,7 +45,7 @@ pub(super) fn run(name: &str, rest: &[Vec<u8>], out: &mut Replies) -> Option<Out
         "PUBLISH" => {
             // A handler cannot count another host's subscribers: 0.
             return Some(
-                match channels::publish(&String::from_utf8_lossy(&rest[0]), &rest[1]) {
+                match channels::publish(&String::from_utf8_lossy(rest[0]), rest[1]) {
                     Ok(()) => {
                         out.integer(0);
                         Ok(())
@@ -64,7 +64,7 @@ pub(super) fn run(name: &str, rest: &[Vec<u8>], out: &mut Replies) -> Option<Out
 
 /// `CONFIG GET parameter...`: each known parameter named (or `*`) as a
 /// name and a value, as Redis answers; unknown ones are left out.
-fn config_get(parameters: &[Vec<u8>], out: &mut Replies) {
+fn config_get(parameters: &[&[u8]], out: &mut Replies) {
     let found: Vec<&(&str, &str)> = CONFIG
         .iter()
         .filter(|(name, _)| {

@@ -14,18 +14,18 @@ const MAX_STRING: u64 = 512 * 1024 * 1024;
 pub(super) fn run(
     data: &kv::Bucket,
     name: &str,
-    rest: &[Vec<u8>],
+    rest: &[&[u8]],
     out: &mut Replies,
 ) -> Option<Outcome> {
     Some(match name {
         "GET" => data
-            .get(&key(&rest[0]))
+            .get(&key(rest[0]))
             .map(|found| out.optional(found.as_deref())),
         "SET" => set(data, rest, out),
         "SETNX" => data
             .write(
-                &key(&rest[0]),
-                &rest[1],
+                &key(rest[0]),
+                rest[1],
                 WriteCondition::IfAbsent,
                 WriteExpiry::Clear,
                 false,
@@ -34,15 +34,15 @@ pub(super) fn run(
         "SETEX" | "PSETEX" => set_expiring(data, name, rest, out),
         "GETSET" => data
             .write(
-                &key(&rest[0]),
-                &rest[1],
+                &key(rest[0]),
+                rest[1],
                 WriteCondition::Always,
                 WriteExpiry::Clear,
                 true,
             )
             .map(|outcome| out.optional(outcome.previous.as_deref())),
         "GETDEL" => data
-            .take(&key(&rest[0]))
+            .take(&key(rest[0]))
             .map(|found| out.optional(found.as_deref())),
         "GETEX" => getex(data, rest, out),
         "MGET" => {
@@ -62,11 +62,11 @@ pub(super) fn run(
             Ok(())
         }
         "MSET" | "MSETNX" => {
-            let keys: Vec<String> = rest.chunks(2).map(|pair| key(&pair[0])).collect();
+            let keys: Vec<String> = rest.chunks(2).map(|pair| key(pair[0])).collect();
             let pairs: Vec<(&str, &[u8])> = keys
                 .iter()
                 .zip(rest.chunks(2))
-                .map(|(key, pair)| (key.as_str(), pair[1].as_slice()))
+                .map(|(key, pair)| (key.as_str(), pair[1]))
                 .collect();
             match name {
                 "MSET" => data.set_many(&pairs).map(|()| out.simple("OK")),
@@ -75,25 +75,25 @@ pub(super) fn run(
                     .map(|set| out.integer(i64::from(set))),
             }
         }
-        "APPEND" => modify(data, &key(&rest[0]), |current| {
-            let value = [current.unwrap_or_default(), &rest[1]].concat();
+        "APPEND" => modify(data, &key(rest[0]), |current| {
+            let value = [current.unwrap_or_default(), rest[1]].concat();
             let length = value.len() as i64;
             Ok((value, length))
         })
         .map(|result| reply_integer(result, out)),
         "STRLEN" => data
-            .get(&key(&rest[0]))
+            .get(&key(rest[0]))
             .map(|found| out.integer(found.map_or(0, |value| value.len() as i64))),
         "SETRANGE" => setrange(data, rest, out),
         "GETRANGE" | "SUBSTR" => getrange(data, rest, out),
         "SETBIT" => setbit(data, rest, out),
         "LCS" => super::lcs::lcs(data, rest, out),
-        "GETBIT" => match integer(&rest[1]).and_then(|offset| u64::try_from(offset).ok()) {
+        "GETBIT" => match integer(rest[1]).and_then(|offset| u64::try_from(offset).ok()) {
             None => {
                 out.error("ERR bit offset is not an integer or out of range");
                 Ok(())
             }
-            Some(offset) => data.get(&key(&rest[0])).map(|found| {
+            Some(offset) => data.get(&key(rest[0])).map(|found| {
                 out.integer(i64::from(bit(found.as_deref().unwrap_or_default(), offset)));
             }),
         },
@@ -137,8 +137,8 @@ pub(super) fn reply_integer(result: Result<i64, String>, out: &mut Replies) {
 }
 
 /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]`.
-fn set(data: &kv::Bucket, rest: &[Vec<u8>], out: &mut Replies) -> Outcome {
-    let (name, value) = (key(&rest[0]), &rest[1]);
+fn set(data: &kv::Bucket, rest: &[&[u8]], out: &mut Replies) -> Outcome {
+    let (name, value) = (key(rest[0]), &rest[1]);
     let mut condition = WriteCondition::Always;
     let (mut expiry, mut get) = (WriteExpiry::Clear, false);
     let mut options = rest[2..].iter();
@@ -186,8 +186,8 @@ fn set(data: &kv::Bucket, rest: &[Vec<u8>], out: &mut Replies) -> Outcome {
 }
 
 /// `SETEX key seconds value`, `PSETEX key milliseconds value`.
-fn set_expiring(data: &kv::Bucket, name: &str, rest: &[Vec<u8>], out: &mut Replies) -> Outcome {
-    let Some(amount) = integer(&rest[1]) else {
+fn set_expiring(data: &kv::Bucket, name: &str, rest: &[&[u8]], out: &mut Replies) -> Outcome {
+    let Some(amount) = integer(rest[1]) else {
         out.error(NOT_AN_INTEGER);
         return Ok(());
     };
@@ -200,8 +200,8 @@ fn set_expiring(data: &kv::Bucket, name: &str, rest: &[Vec<u8>], out: &mut Repli
         return Ok(());
     };
     data.write(
-        &key(&rest[0]),
-        &rest[2],
+        &key(rest[0]),
+        rest[2],
         WriteCondition::Always,
         WriteExpiry::At(at),
         false,
@@ -210,8 +210,8 @@ fn set_expiring(data: &kv::Bucket, name: &str, rest: &[Vec<u8>], out: &mut Repli
 }
 
 /// `GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]`.
-fn getex(data: &kv::Bucket, rest: &[Vec<u8>], out: &mut Replies) -> Outcome {
-    let name = key(&rest[0]);
+fn getex(data: &kv::Bucket, rest: &[&[u8]], out: &mut Replies) -> Outcome {
+    let name = key(rest[0]);
     let change = match &rest[1..] {
         [] => None,
         [persist] if persist.eq_ignore_ascii_case(b"PERSIST") => Some(None),
@@ -247,8 +247,8 @@ fn getex(data: &kv::Bucket, rest: &[Vec<u8>], out: &mut Replies) -> Outcome {
 }
 
 /// `SETRANGE key offset value`.
-fn setrange(data: &kv::Bucket, rest: &[Vec<u8>], out: &mut Replies) -> Outcome {
-    let Some(offset) = integer(&rest[1]) else {
+fn setrange(data: &kv::Bucket, rest: &[&[u8]], out: &mut Replies) -> Outcome {
+    let Some(offset) = integer(rest[1]) else {
         out.error(NOT_AN_INTEGER);
         return Ok(());
     };
@@ -257,7 +257,7 @@ fn setrange(data: &kv::Bucket, rest: &[Vec<u8>], out: &mut Replies) -> Outcome {
         return Ok(());
     };
     let patch = &rest[2];
-    let name = key(&rest[0]);
+    let name = key(rest[0]);
     if patch.is_empty() {
         return data
             .get(&name)
@@ -282,12 +282,12 @@ fn setrange(data: &kv::Bucket, rest: &[Vec<u8>], out: &mut Replies) -> Outcome {
 }
 
 /// `GETRANGE key start end` (and the older `SUBSTR`).
-fn getrange(data: &kv::Bucket, rest: &[Vec<u8>], out: &mut Replies) -> Outcome {
-    let (Some(start), Some(end)) = (integer(&rest[1]), integer(&rest[2])) else {
+fn getrange(data: &kv::Bucket, rest: &[&[u8]], out: &mut Replies) -> Outcome {
+    let (Some(start), Some(end)) = (integer(rest[1]), integer(rest[2])) else {
         out.error(NOT_AN_INTEGER);
         return Ok(());
     };
-    let value = data.get(&key(&rest[0]))?.unwrap_or_default();
+    let value = data.get(&key(rest[0]))?.unwrap_or_default();
     let length = value.len() as i64;
     if start < 0 && end < 0 && start > end {
         out.bulk(b"");
@@ -318,15 +318,15 @@ fn bit(value: &[u8], offset: u64) -> bool {
 }
 
 /// `SETBIT key offset 0|1`: the bit's old value.
-fn setbit(data: &kv::Bucket, rest: &[Vec<u8>], out: &mut Replies) -> Outcome {
-    let Some(offset) = integer(&rest[1])
+fn setbit(data: &kv::Bucket, rest: &[&[u8]], out: &mut Replies) -> Outcome {
+    let Some(offset) = integer(rest[1])
         .and_then(|offset| u64::try_from(offset).ok())
         .filter(|offset| *offset < MAX_STRING * 8)
     else {
         out.error("ERR bit offset is not an integer or out of range");
         return Ok(());
     };
-    let on = match rest[2].as_slice() {
+    let on = match rest[2] {
         b"1" => true,
         b"0" => false,
         _ => {
@@ -336,7 +336,7 @@ fn setbit(data: &kv::Bucket, rest: &[Vec<u8>], out: &mut Replies) -> Outcome {
     };
     let byte = (offset / 8) as usize;
     let mask = 0x80u8 >> (offset % 8);
-    let result = modify(data, &key(&rest[0]), |current| {
+    let result = modify(data, &key(rest[0]), |current| {
         let mut value = current.unwrap_or_default().to_vec();
         if value.len() <= byte {
             value.resize(byte + 1, 0);
