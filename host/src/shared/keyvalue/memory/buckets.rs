@@ -6,7 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use super::super::{BUCKET_OVERHEAD, BucketId, KvError, footprint};
+use super::super::{BUCKET_OVERHEAD, BucketId, KvError, footprint, incremented};
 use super::table::{Entry, Table};
 
 /// A deadline: when, the bucket's full name, the key.
@@ -159,6 +159,47 @@ impl Buckets {
         Ok(())
     }
 
+    /// Adds `delta` to the integer at `key` where it is live at `now`, in
+    /// place: one lookup of the bucket, one of the key, one of the account
+    /// (INCR's hot path; [`Self::put`] would look each up again, and copy
+    /// the key). `None` when the key is missing or expired, for the caller
+    /// to take the general way.
+    pub(super) fn increment_live(
+        &mut self,
+        id: &BucketId,
+        key: &str,
+        delta: i64,
+        now: u64,
+        max: u64,
+    ) -> Option<Result<i64, KvError>> {
+        let entry = self.tables.get_mut(&id.full)?.get_mut(key)?;
+        if entry.expired(now) {
+            return None;
+        }
+        let value = match incremented(Some(&entry.value), delta) {
+            Ok(value) => value,
+            Err(err) => return Some(Err(err)),
+        };
+        let mut text = itoa::Buffer::new();
+        let text = text.format(value).as_bytes();
+        let held = self.accounts.get(&*id.account).copied().unwrap_or(0);
+        let total = (held + text.len() as u64).saturating_sub(entry.value.len() as u64);
+        if total > max && total > held {
+            return Some(Err(KvError::Full {
+                account: id.account.to_string(),
+                held,
+                max,
+            }));
+        }
+        entry.value.clear();
+        entry.value.extend_from_slice(text);
+        if total != held {
+            self.accounts.insert(Arc::clone(&id.account), total);
+        }
+        self.note(&id.full, key);
+        Some(Ok(value))
+    }
+
     /// Writes one key (see [`Self::put_all`]).
     pub(super) fn put(
         &mut self,
@@ -278,5 +319,54 @@ impl Buckets {
             reclaimed += 1;
         }
         reclaimed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// INCR's in-place way books what the counter grows by, refuses what
+    /// would pass the cap, keeps the deadline, and leaves expired keys to
+    /// the general way.
+    #[test]
+    fn a_counter_incremented_in_place_is_booked_and_capped_like_a_write() {
+        let id = BucketId {
+            account: "service/t".into(),
+            full: "service/t/b".into(),
+        };
+        let mut buckets = Buckets::default();
+        let put = buckets.put(&id, "n", b"9".to_vec(), Some(1_000), u64::MAX);
+        assert!(put.is_ok());
+        let held = buckets.held("service/t");
+        let ten = buckets.increment_live(&id, "n", 1, 10, u64::MAX);
+        assert!(matches!(ten, Some(Ok(10))));
+        assert_eq!(buckets.held("service/t"), held + 1, "one digit more");
+        assert_eq!(
+            buckets.stored("service/t/b", "n"),
+            Some((&b"10"[..], Some(1_000)))
+        );
+        let full = buckets.increment_live(&id, "n", 90, 10, held + 1);
+        assert!(matches!(full, Some(Err(KvError::Full { .. }))));
+        assert_eq!(
+            buckets.stored("service/t/b", "n"),
+            Some((&b"10"[..], Some(1_000)))
+        );
+        let fewer = buckets.increment_live(&id, "n", -5, 10, held);
+        assert!(
+            matches!(fewer, Some(Ok(5))),
+            "a shorter counter always fits"
+        );
+        assert_eq!(buckets.held("service/t"), held);
+        assert!(
+            buckets
+                .increment_live(&id, "n", 1, 1_000, u64::MAX)
+                .is_none()
+        );
+        assert!(
+            buckets
+                .increment_live(&id, "absent", 1, 10, u64::MAX)
+                .is_none()
+        );
     }
 }

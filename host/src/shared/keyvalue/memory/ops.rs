@@ -68,7 +68,11 @@ impl Buckets {
         delta: i64,
         max: u64,
     ) -> Result<i64, KvError> {
-        let current = self.value_and_deadline(id, key, now_millis());
+        let now = now_millis();
+        if let Some(incremented) = self.increment_live(id, key, delta, now, max) {
+            return incremented;
+        }
+        let current = self.value_and_deadline(id, key, now);
         let expires = current.as_ref().and_then(|(_, expires)| *expires);
         let value = incremented(current.as_ref().map(|(value, _)| value.as_slice()), delta)?;
         self.put(id, key, value.to_string().into_bytes(), expires, max)?;

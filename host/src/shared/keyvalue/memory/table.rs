@@ -43,6 +43,10 @@ impl Table {
         self.entries.get(key)
     }
 
+    pub(super) fn get_mut(&mut self, key: &str) -> Option<&mut Entry> {
+        self.entries.get_mut(key)
+    }
+
     pub(super) fn len(&self) -> usize {
         self.entries.len()
     }
