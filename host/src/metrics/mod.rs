@@ -77,6 +77,7 @@ pub(crate) struct Metrics {
     waited: Family<ServiceLabels, Counter>,
     datagrams: Family<ServiceLabels, Counter>,
     replies_refused: Family<ServiceLabels, Counter>,
+    replies_dropped: Family<ServiceLabels, Counter>,
     bytes_in: Family<ServiceLabels, Counter>,
     bytes_out: Family<ServiceLabels, Counter>,
     failures: Family<FailureLabels, Counter>,
@@ -106,6 +107,7 @@ impl Metrics {
             waited: Family::default(),
             datagrams: Family::default(),
             replies_refused: Family::default(),
+            replies_dropped: Family::default(),
             bytes_in: Family::default(),
             bytes_out: Family::default(),
             failures: Family::default(),
@@ -142,6 +144,11 @@ impl Metrics {
             "datagram_replies_refused",
             "Datagram replies refused: over the reply budget (at most 8 replies and 10x the bytes received, at least 1 KiB)",
             metrics.replies_refused.clone(),
+        );
+        registry.register(
+            "datagram_replies_dropped",
+            "Held datagram replies the socket did not take when the worker sent them (a full send buffer)",
+            metrics.replies_dropped.clone(),
         );
         registry.register(
             "bytes_in",
@@ -212,6 +219,7 @@ impl Metrics {
             waited: self.waited.get_or_create(&labels).clone(),
             datagrams: self.datagrams.get_or_create(&labels).clone(),
             replies_refused: self.replies_refused.get_or_create(&labels).clone(),
+            replies_dropped: self.replies_dropped.get_or_create(&labels).clone(),
             bytes_in: self.bytes_in.get_or_create(&labels).clone(),
             bytes_out: self.bytes_out.get_or_create(&labels).clone(),
             duration: self.duration.get_or_create(&labels).clone(),
@@ -244,6 +252,8 @@ pub(crate) struct ServiceMetrics {
     pub(crate) datagrams: Counter,
     /// Datagram replies refused (reply budget).
     replies_refused: Counter,
+    /// Held datagram replies dropped (a full send buffer).
+    replies_dropped: Counter,
     /// Bytes read by handlers.
     pub(crate) bytes_in: Counter,
     /// Bytes written by handlers.
@@ -319,6 +329,10 @@ impl RequestObserver for ServiceMetrics {
 
     fn reply_refused(&self) {
         self.replies_refused.inc();
+    }
+
+    fn replies_dropped(&self, count: u64) {
+        self.replies_dropped.inc_by(count);
     }
 
     fn outbound(&self, result: crate::wasm::OutboundResult) {

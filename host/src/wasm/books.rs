@@ -120,6 +120,7 @@ mod tests {
         }
         fn instantiated(&self, _took: Duration) {}
         fn reply_refused(&self) {}
+        fn replies_dropped(&self, _: u64) {}
         fn outbound(&self, _: crate::wasm::OutboundResult) {}
         fn outbound_datagrams(&self, _: u64, _: u64) {}
         fn upstream(&self, _: &str) -> Arc<dyn crate::wasm::UpstreamTally> {

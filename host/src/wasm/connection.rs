@@ -250,7 +250,7 @@ impl Connection {
         self: &Arc<Self>,
         bytes: &[u8],
     ) -> Result<Option<usize>, IoFailure> {
-        if self.hold(bytes) {
+        if self.hold(bytes)? {
             return Ok(Some(bytes.len()));
         }
         self.write_now(bytes)
@@ -273,10 +273,7 @@ impl Connection {
                 Ok(Some(written))
             }
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(err) => Err(match err.downcast::<ReplyRefused>() {
-                Ok(refused) => self.refused(&refused),
-                Err(err) => self.failed(io_failure(err)),
-            }),
+            Err(err) => Err(self.write_failed(err)),
         }
     }
 
@@ -304,7 +301,7 @@ impl Connection {
     /// as needed; a small write on a stream is held, to be sent when the
     /// worker idles (see `outbox`).
     pub(crate) async fn write_all(self: &Arc<Self>, mut bytes: &[u8]) -> Result<(), IoFailure> {
-        if self.hold(bytes) {
+        if self.hold(bytes)? {
             return Ok(());
         }
         loop {

@@ -1,34 +1,75 @@
 //! A connection's held replies (see [`crate::wasm::outbox`]): its small
 //! writes wait in its outbox until the worker idles, and every direct
-//! write, read wait and close sends them first.
+//! write, read wait and close sends them first. A datagram's replies are
+//! held by the datagram itself (`datagram.rs`).
 
+use std::io;
 use std::sync::{Arc, Weak};
 use std::task::Context;
 
-use super::super::outbox::HeldSend;
+use super::super::datagram::{Held, ReplyRefused};
+use super::super::outbox::{self, HeldSend};
 use super::{Connection, IoFailure, Socket, io_failure};
 
 impl HeldSend for Connection {
     fn send_listed(&self) {
-        self.outbox
-            .send_listed_by(|| matches!(self.send_held(), Ok(true)));
+        match &self.socket {
+            Socket::Datagram(_) => self.send_held_replies(),
+            _ => self
+                .outbox
+                .send_listed_by(|| matches!(self.send_held(), Ok(true))),
+        }
     }
 }
 
 impl Connection {
     /// Holds `bytes` to send when the thread idles, booked as sent; false
-    /// when they must be written now (not a stream, or see
-    /// [`super::super::outbox::Outbox::hold`]).
-    pub(super) fn hold(self: &Arc<Self>, bytes: &[u8]) -> bool {
-        let held = self.is_stream()
-            && self.outbox.hold(bytes, || {
+    /// when they must be written now (see
+    /// [`super::super::outbox::Outbox::hold`] and `Datagram::hold_reply`).
+    /// A datagram reply over the reply budget is refused.
+    pub(super) fn hold(self: &Arc<Self>, bytes: &[u8]) -> Result<bool, IoFailure> {
+        let held = match &self.socket {
+            Socket::Datagram(datagram) => match datagram.hold_reply(bytes) {
+                Ok(Held::First) => {
+                    outbox::list_until_sent(Arc::clone(self) as Arc<dyn HeldSend>);
+                    true
+                }
+                Ok(Held::Behind) => true,
+                Ok(Held::No) => false,
+                Err(err) => return Err(self.write_failed(err)),
+            },
+            _ => self.outbox.hold(bytes, || {
                 let weak: Weak<dyn HeldSend> = Arc::downgrade(self) as Weak<Connection>;
                 weak
-            });
+            }),
+        };
         if held {
             self.sent(bytes.len());
         }
-        held
+        Ok(held)
+    }
+
+    /// A failed write's failure: a refused datagram reply is booked and
+    /// logged, anything else is an I/O failure.
+    pub(super) fn write_failed(&self, err: io::Error) -> IoFailure {
+        match err.downcast::<ReplyRefused>() {
+            Ok(refused) => self.refused(&refused),
+            Err(err) => self.failed(io_failure(err)),
+        }
+    }
+
+    /// Sends a datagram's held replies; those the socket does not take are
+    /// counted as dropped.
+    fn send_held_replies(&self) {
+        let Socket::Datagram(datagram) = &self.socket else {
+            return;
+        };
+        let dropped = datagram.send_held();
+        if dropped > 0
+            && let Some(books) = self.books.get()
+        {
+            books.observer.replies_dropped(dropped as u64);
+        }
     }
 
     /// Sends what the outbox holds, as much as the socket takes now:
@@ -68,5 +109,6 @@ impl Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         let _ = self.send_held();
+        self.send_held_replies();
     }
 }

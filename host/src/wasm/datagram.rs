@@ -1,6 +1,14 @@
 //! A received datagram as a request: its payload, read once, and its
 //! replies, bounded by the reply budget (UDP senders can be forged, so an
 //! unbounded handler would be an amplifier aimed at anyone).
+//!
+//! On a runtime worker, UDP replies are held (at most [`MAX_REPLIES`], the
+//! budget's bytes) and sent when the worker idles, with the other
+//! requests' (see `outbox`): the senders are woken once per burst rather
+//! than once per reply. A held reply the socket does not take then (its
+//! send buffer is full) is dropped and counted, as the network may drop
+//! any datagram. (A Unix datagram socket pushes back when its reader is
+//! behind: its replies are sent at once, and a handler waits for room.)
 
 use std::io;
 use std::sync::Mutex;
@@ -31,6 +39,19 @@ struct DatagramProgress {
     read_pos: usize,
     replies: usize,
     reply_bytes: usize,
+    /// Replies held until the worker idles, in order.
+    held: Vec<Vec<u8>>,
+}
+
+/// What became of a reply offered to [`Datagram::hold_reply`].
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Held {
+    /// Held; the request is to be listed on the thread (its first).
+    First,
+    /// Held behind others (the request is listed already).
+    Behind,
+    /// Not held (not a runtime worker): send it now.
+    No,
 }
 
 impl Datagram {
@@ -60,18 +81,58 @@ impl Datagram {
             .max(REPLY_FLOOR)
     }
 
-    /// Sends `bytes` as one datagram back, if the reply budget allows it.
-    pub(super) fn try_reply(&self, bytes: &[u8]) -> io::Result<usize> {
-        let mut progress = self.progress.lock().map_err(|_| poisoned())?;
+    /// Refuses a reply of `len` bytes over the reply budget.
+    fn check_budget(&self, progress: &DatagramProgress, len: usize) -> io::Result<()> {
         let allowed = self.reply_allowance();
-        if progress.replies >= MAX_REPLIES
-            || progress.reply_bytes.saturating_add(bytes.len()) > allowed
-        {
+        if progress.replies >= MAX_REPLIES || progress.reply_bytes.saturating_add(len) > allowed {
             return Err(io::Error::other(ReplyRefused {
                 received: self.payload.len(),
                 allowed,
             }));
         }
+        Ok(())
+    }
+
+    /// Holds `bytes` as one UDP reply to send when the worker idles, if
+    /// the reply budget allows it (booked now).
+    pub(super) fn hold_reply(&self, bytes: &[u8]) -> io::Result<Held> {
+        if !super::outbox::holds() || !matches!(self.reply, DatagramReply::Udp { .. }) {
+            return Ok(Held::No);
+        }
+        let mut progress = self.progress.lock().map_err(|_| poisoned())?;
+        self.check_budget(&progress, bytes.len())?;
+        progress.replies += 1;
+        progress.reply_bytes += bytes.len();
+        progress.held.push(bytes.to_vec());
+        Ok(match progress.held.len() {
+            1 => Held::First,
+            _ => Held::Behind,
+        })
+    }
+
+    /// Sends the held replies, in order; how many the socket did not take
+    /// (dropped: a full send buffer, or the sender unreachable).
+    pub(super) fn send_held(&self) -> usize {
+        let held = match self.progress.lock() {
+            Ok(mut progress) if !progress.held.is_empty() => std::mem::take(&mut progress.held),
+            _ => return 0,
+        };
+        let mut dropped = 0;
+        for reply in &held {
+            if let Err(err) = self.reply.try_send(reply) {
+                tracing::debug!(error = %err, "held datagram reply dropped");
+                dropped += 1;
+            }
+        }
+        dropped
+    }
+
+    /// Sends `bytes` as one datagram back, if the reply budget allows it,
+    /// after the held replies.
+    pub(super) fn try_reply(&self, bytes: &[u8]) -> io::Result<usize> {
+        self.send_held();
+        let mut progress = self.progress.lock().map_err(|_| poisoned())?;
+        self.check_budget(&progress, bytes.len())?;
         self.reply.try_send(bytes)?;
         progress.replies += 1;
         progress.reply_bytes += bytes.len();

@@ -33,6 +33,8 @@ pub(crate) trait RequestObserver: Send + Sync + std::fmt::Debug {
     fn instantiated(&self, took: Duration);
     /// A datagram reply was refused: over the reply budget.
     fn reply_refused(&self);
+    /// Held datagram replies the socket did not take when they were sent.
+    fn replies_dropped(&self, count: u64);
     /// What became of an outbound TCP connect the guest asked for.
     fn outbound(&self, result: OutboundResult);
     /// UDP datagrams the guest sent to allowed addresses, and refused ones.
