@@ -20,6 +20,10 @@ pub(crate) const MAX_REPLIES: usize = 8;
 /// Reply bytes allowed per byte received; with [`REPLY_FLOOR`], this bounds
 /// how much a spoofed sender can make a handler send to its victim.
 pub(crate) const REPLY_FACTOR: usize = 10;
+/// The largest datagram, received or replied, whose replies are held: the
+/// payload of one Ethernet frame over IPv4. A thread lists at most 256
+/// requests, so what it holds stays under 4 MiB; larger replies go at once.
+const HOLD_MAX: usize = 1472;
 /// Reply bytes always allowed, whatever was received (a short request may
 /// get a longer answer: `whoami`, `daytime`).
 pub(crate) const REPLY_FLOOR: usize = 1024;
@@ -94,9 +98,11 @@ impl Datagram {
     }
 
     /// Holds `bytes` as one UDP reply to send when the worker idles, if
-    /// the reply budget allows it (booked now).
+    /// the reply budget allows it (booked now); only small replies to
+    /// small datagrams ([`HOLD_MAX`]).
     pub(super) fn hold_reply(&self, bytes: &[u8]) -> io::Result<Held> {
-        if !super::outbox::holds() || !matches!(self.reply, DatagramReply::Udp { .. }) {
+        let small = bytes.len() <= HOLD_MAX && self.payload.len() <= HOLD_MAX;
+        if !small || !super::outbox::holds() || !matches!(self.reply, DatagramReply::Udp { .. }) {
             return Ok(Held::No);
         }
         let mut progress = self.progress.lock().map_err(|_| poisoned())?;
