@@ -265,7 +265,11 @@ impl Connection {
         let written = match &self.socket {
             Socket::Tcp(stream) => stream.try_write(bytes),
             Socket::Unix(stream) => stream.try_write(bytes),
-            Socket::Datagram(datagram) => datagram.try_reply(bytes),
+            Socket::Datagram(datagram) => {
+                // Its held replies go first.
+                self.send_held_replies();
+                datagram.try_reply(bytes)
+            }
         };
         match written {
             Ok(written) => {
@@ -298,8 +302,8 @@ impl Connection {
     }
 
     /// Writes all of `bytes` (a datagram: as one), waiting for the client
-    /// as needed; a small write on a stream is held, to be sent when the
-    /// worker idles (see `outbox`).
+    /// as needed; a small write on a stream, or a small UDP reply, is held,
+    /// to be sent when the worker idles (see `outbox`).
     pub(crate) async fn write_all(self: &Arc<Self>, mut bytes: &[u8]) -> Result<(), IoFailure> {
         if self.hold(bytes)? {
             return Ok(());

@@ -60,7 +60,7 @@ impl Connection {
 
     /// Sends a datagram's held replies; those the socket does not take are
     /// counted as dropped.
-    fn send_held_replies(&self) {
+    pub(super) fn send_held_replies(&self) {
         let Socket::Datagram(datagram) = &self.socket else {
             return;
         };

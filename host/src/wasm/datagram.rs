@@ -133,10 +133,9 @@ impl Datagram {
         dropped
     }
 
-    /// Sends `bytes` as one datagram back, if the reply budget allows it,
-    /// after the held replies.
+    /// Sends `bytes` as one datagram back, if the reply budget allows it
+    /// (the caller sends the held replies first).
     pub(super) fn try_reply(&self, bytes: &[u8]) -> io::Result<usize> {
-        self.send_held();
         let mut progress = self.progress.lock().map_err(|_| poisoned())?;
         self.check_budget(&progress, bytes.len())?;
         self.reply.try_send(bytes)?;
