@@ -50,13 +50,11 @@ pub(crate) fn parse<'a>(
             .ok()
             .filter(|len| *len <= MAX_BULK)
             .ok_or_else(|| ProtocolError("invalid bulk length".into()))?;
-        let Some(arg) = buffer.get(start..start + len) else {
-            return Ok(None);
-        };
+        // The argument and the CRLF after it must both have arrived.
         if buffer.len() < start + len + 2 {
             return Ok(None);
         }
-        args.push(arg);
+        args.extend(buffer.get(start..start + len));
         at = start + len + 2;
     }
     Ok(Some(at))
