@@ -198,7 +198,11 @@ impl Server {
         let slot = self.queue_for_slot(source);
         let server = Arc::clone(self);
         let serving_span = span.clone();
-        self.tasks.spawn(async move {
+        // Boxed: the request's future (~3.3 KiB) is copied once, into its
+        // box, instead of at every move on its way into the runtime's task
+        // cell (three copies, and one more when the finished task's stage
+        // is overwritten): a tenth of a datagram's CPU went to `memmove`.
+        self.tasks.spawn(Box::pin(async move {
             // In the request's span (entered at every wake-up): the wait for
             // a slot and the handler.
             let served = async {
@@ -276,7 +280,7 @@ impl Server {
             span.in_scope(|| access_log::served(outcome, took, &activity));
             drop(slot);
             drop(registration);
-        });
+        }));
     }
 
     /// The TLS handshake of a connection that holds a slot, bounded by the
