@@ -5,6 +5,7 @@
 
 mod check;
 mod inetd;
+mod log_format;
 mod log_writer;
 mod logging;
 
