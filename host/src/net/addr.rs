@@ -207,9 +207,29 @@ impl FromStr for ListenSpec {
     }
 }
 
+/// `addr` as `SocketAddr`'s `Display` writes it (`127.0.0.1:8100`,
+/// `[::1]:8100`), an IPv4 address without `core::fmt`'s machinery: every
+/// request formats its peer's address (a datagram's, once per datagram).
+pub(crate) fn socket_addr_text(addr: &SocketAddr) -> String {
+    let SocketAddr::V4(v4) = addr else {
+        return addr.to_string();
+    };
+    let mut text = String::with_capacity("255.255.255.255:65535".len());
+    let mut digits = itoa::Buffer::new();
+    for (index, octet) in v4.ip().octets().into_iter().enumerate() {
+        if index > 0 {
+            text.push('.');
+        }
+        text.push_str(digits.format(octet));
+    }
+    text.push(':');
+    text.push_str(digits.format(v4.port()));
+    text
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{ListenAddr, ListenSpec};
+    use super::{ListenAddr, ListenSpec, socket_addr_text};
 
     fn parse(text: &str) -> Result<String, String> {
         text.parse::<ListenAddr>().map(|addr| addr.to_string())
@@ -276,5 +296,22 @@ mod tests {
             .await
             .expect("resolves");
         assert_eq!(addrs.len(), 1);
+    }
+
+    #[test]
+    fn socket_addresses_read_as_display_writes_them() {
+        for text in [
+            "0.0.0.0:0",
+            "127.0.0.1:8100",
+            "10.20.30.40:5",
+            "255.255.255.255:65535",
+            "[::1]:8100",
+            "[2001:db8::7]:443",
+            "[::ffff:127.0.0.1]:80",
+        ] {
+            let addr: std::net::SocketAddr = text.parse().expect(text);
+            assert_eq!(socket_addr_text(&addr), addr.to_string());
+            assert_eq!(socket_addr_text(&addr), text);
+        }
     }
 }

@@ -83,7 +83,7 @@ impl DatagramReply {
     /// sender).
     pub(crate) fn peer_addr(&self) -> String {
         match self {
-            DatagramReply::Udp { peer, .. } => peer.to_string(),
+            DatagramReply::Udp { peer, .. } => super::socket_addr_text(peer),
             DatagramReply::Unix { peer, .. } => peer
                 .as_ref()
                 .map(|path| path.display().to_string())

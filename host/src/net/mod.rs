@@ -14,7 +14,7 @@ mod tls;
 mod unix_file;
 
 pub(crate) use accounts::{Account, become_user, group, user};
-pub(crate) use addr::{ListenAddr, ListenSpec, Transport};
+pub(crate) use addr::{ListenAddr, ListenSpec, Transport, socket_addr_text};
 pub(crate) use allow::{AllowEntry, AllowRule};
 pub(crate) use datagram::{DatagramReply, Incoming, ReceivedDatagram, TlsConnection, unix_path};
 pub(crate) use inherited::{is_connection, is_socket, systemd_fds};

@@ -13,7 +13,9 @@ use super::activity::Activity;
 use super::connection::Connection;
 use super::io_failure::IoFailure;
 use super::limits::ReadTimeouts;
-use crate::net::{DatagramReply, Incoming, ReceivedDatagram, TlsInfo, Transport, unix_path};
+use crate::net::{
+    DatagramReply, Incoming, ReceivedDatagram, TlsInfo, Transport, socket_addr_text, unix_path,
+};
 
 /// A closing socket's lingering close, awaited by the request's task.
 pub(crate) type Lingering = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
@@ -51,8 +53,8 @@ impl Request {
         let mut tls = None;
         let (conn, peer_addr, local_addr, transport) = match incoming {
             Incoming::Tcp(stream) => {
-                let peer = stream.peer_addr().map(|addr| addr.to_string());
-                let local = stream.local_addr().map(|addr| addr.to_string());
+                let peer = stream.peer_addr().map(|addr| socket_addr_text(&addr));
+                let local = stream.local_addr().map(|addr| socket_addr_text(&addr));
                 (
                     Connection::tcp(stream, timeouts, activity),
                     peer.unwrap_or_default(),
@@ -65,8 +67,8 @@ impl Request {
                 (
                     Connection::unix(connection.plain, timeouts, activity)
                         .reset_by(connection.reset),
-                    connection.peer.to_string(),
-                    connection.local.to_string(),
+                    socket_addr_text(&connection.peer),
+                    socket_addr_text(&connection.local),
                     Transport::Tcp,
                 )
             }
@@ -118,7 +120,7 @@ impl Request {
     /// Makes `peer` the peer's address the guest sees: the client a PROXY
     /// protocol header named, in place of the load balancer.
     pub(crate) fn set_peer_addr(&mut self, peer: std::net::SocketAddr) {
-        self.peer_addr = peer.to_string();
+        self.peer_addr = socket_addr_text(&peer);
     }
 
     /// The peer's address as the guest sees it.
