@@ -13,6 +13,7 @@
 //! characters escaped, strings are quoted as `{:?}` quotes them, and `%`
 //! and `?` values as they format themselves.
 
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::time::SystemTime;
 
@@ -26,16 +27,46 @@ use tracing_subscriber::fmt::time::FormatTime;
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct PlainFields;
 
+thread_local! {
+    /// Where a set of fields is written first: a span's fields are kept as
+    /// a string, which is then allocated once at its size instead of
+    /// growing field by field.
+    static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// The scratch string's capacity kept between uses.
+const SCRATCH_KEPT: usize = 4096;
+
 impl<'writer> FormatFields<'writer> for PlainFields {
-    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
-        let mut visitor = PlainVisitor {
-            writer,
-            first: true,
-            result: Ok(()),
-        };
-        fields.record(&mut visitor);
-        visitor.result
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut text) => {
+                text.clear();
+                let recorded = record(Writer::new(&mut *text), fields);
+                let written = writer.write_str(&text);
+                if text.capacity() > SCRATCH_KEPT {
+                    *text = String::new();
+                }
+                recorded.and(written)
+            }
+            // A field's own formatting logged a line: straight through.
+            Err(_) => record(writer, fields),
+        })
     }
+}
+
+fn record<R: RecordFields>(writer: Writer<'_>, fields: R) -> fmt::Result {
+    let mut visitor = PlainVisitor {
+        writer,
+        first: true,
+        result: Ok(()),
+    };
+    fields.record(&mut visitor);
+    visitor.result
 }
 
 /// Timestamps as RFC 3339 in UTC with microseconds
