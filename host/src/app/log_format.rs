@@ -1,9 +1,10 @@
 //! The text log format without colours, written for less CPU per line: the
 //! same lines as tracing-subscriber's default (`Full`) format, with the
-//! fields and the timestamp written directly instead of through its styled
-//! visitor. Every request creates a span (its fields formatted at once) and
-//! ends with an access line; with the default formatter those two were
-//! about a sixth of a datagram's CPU (bench/RESULTS.md).
+//! line's pieces, the fields (`field_visitor.rs`) and the timestamp written
+//! directly instead of through its styling. Every request creates a span
+//! (its fields formatted at once) and ends with an access line; with the
+//! default formatter those two were about a sixth of a datagram's CPU, 2.2
+//! µs, now 1.0 (bench/RESULTS.md).
 //!
 //! ```text
 //! 2026-12-07T07:00:30.924214Z  INFO conn{id=1 peer=127.0.0.1:39892 transport="tcp" handler="echo.wasm" version="a40dc7f44ec6"}: wasmserve::access: served outcome="ok" duration_ms=0.695 bytes_in=3 bytes_out=3
@@ -14,14 +15,18 @@
 //! and `?` values as they format themselves.
 
 use std::cell::RefCell;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::time::SystemTime;
 
-use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_log::NormalizeEvent as _;
 use tracing_subscriber::field::RecordFields;
-use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::FormatTime;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+use tracing_subscriber::registry::LookupSpan;
+
+use super::field_visitor::record_fields;
 
 /// Formats fields as `name=value`, separated by spaces.
 #[derive(Debug, Default, Clone, Copy)]
@@ -46,7 +51,7 @@ impl<'writer> FormatFields<'writer> for PlainFields {
         SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
             Ok(mut text) => {
                 text.clear();
-                let recorded = record(Writer::new(&mut *text), fields);
+                let recorded = record_fields(Writer::new(&mut *text), fields);
                 let written = writer.write_str(&text);
                 if text.capacity() > SCRATCH_KEPT {
                     *text = String::new();
@@ -54,19 +59,61 @@ impl<'writer> FormatFields<'writer> for PlainFields {
                 recorded.and(written)
             }
             // A field's own formatting logged a line: straight through.
-            Err(_) => record(writer, fields),
+            Err(_) => record_fields(writer, fields),
         })
     }
 }
 
-fn record<R: RecordFields>(writer: Writer<'_>, fields: R) -> fmt::Result {
-    let mut visitor = PlainVisitor {
-        writer,
-        first: true,
-        result: Ok(()),
-    };
-    fields.record(&mut visitor);
-    visitor.result
+/// Lines laid out as the default (`Full`) format lays them out without
+/// colours: `TIME LEVEL span{fields}:span{fields}: target: fields`, each
+/// piece written once rather than through its styling.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct PlainLines;
+
+impl<S, N> FormatEvent<S, N> for PlainLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        // A `log` record's own target and level, not the bridge's.
+        let normalized = event.normalized_metadata();
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        if UtcMicros.format_time(&mut writer).is_err() {
+            writer.write_str("<unknown time>")?;
+        }
+        writer.write_str(match *meta.level() {
+            Level::TRACE => " TRACE ",
+            Level::DEBUG => " DEBUG ",
+            Level::INFO => "  INFO ",
+            Level::WARN => "  WARN ",
+            Level::ERROR => " ERROR ",
+        })?;
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                writer.write_str(span.metadata().name())?;
+                let extensions = span.extensions();
+                if let Some(fields) = extensions.get::<FormattedFields<N>>()
+                    && !fields.is_empty()
+                {
+                    writer.write_char('{')?;
+                    writer.write_str(fields)?;
+                    writer.write_char('}')?;
+                }
+                writer.write_char(':')?;
+            }
+            writer.write_char(' ')?;
+        }
+        writer.write_str(meta.target())?;
+        writer.write_str(": ")?;
+        ctx.format_fields(writer.by_ref(), event)?;
+        writer.write_char('\n')
+    }
 }
 
 /// Timestamps as RFC 3339 in UTC with microseconds
@@ -84,187 +131,6 @@ impl FormatTime for UtcMicros {
     }
 }
 
-struct PlainVisitor<'a> {
-    writer: Writer<'a>,
-    first: bool,
-    result: fmt::Result,
-}
-
-impl PlainVisitor<'_> {
-    /// The space before every field but the first.
-    fn separate(&mut self) -> fmt::Result {
-        if self.first {
-            self.first = false;
-            Ok(())
-        } else {
-            self.writer.write_char(' ')
-        }
-    }
-
-    /// The separator and `name=` of a field that is not the message; false
-    /// for a field to leave out (`log.*`, which the `log` bridge sets and
-    /// the line already shows).
-    fn begin(&mut self, field: &Field) -> Result<bool, fmt::Error> {
-        let name = field.name();
-        if name.starts_with("log.") {
-            return Ok(false);
-        }
-        self.separate()?;
-        self.writer
-            .write_str(name.strip_prefix("r#").unwrap_or(name))?;
-        self.writer.write_char('=')?;
-        Ok(true)
-    }
-
-    fn record(&mut self, write: impl FnOnce(&mut Self) -> fmt::Result) {
-        if self.result.is_ok() {
-            self.result = write(self);
-        }
-    }
-
-    /// The message, with terminal control characters escaped.
-    fn message(&mut self, message: &dyn fmt::Debug) -> fmt::Result {
-        self.separate()?;
-        write!(
-            ControlEscaping {
-                inner: &mut self.writer
-            },
-            "{message:?}"
-        )
-    }
-}
-
-impl Visit for PlainVisitor<'_> {
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.record(|this| {
-            if this.begin(field)? {
-                this.writer.write_str(itoa::Buffer::new().format(value))?;
-            }
-            Ok(())
-        });
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.record(|this| {
-            if this.begin(field)? {
-                this.writer.write_str(itoa::Buffer::new().format(value))?;
-            }
-            Ok(())
-        });
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.record(|this| {
-            if this.begin(field)? {
-                this.writer
-                    .write_str(if value { "true" } else { "false" })?;
-            }
-            Ok(())
-        });
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.record(|this| {
-            if field.name() == "message" {
-                return this.message(&format_args!("{value}"));
-            }
-            if !this.begin(field)? {
-                return Ok(());
-            }
-            // `{:?}` would give the same text, one character at a time.
-            if value.bytes().all(is_plain) {
-                this.writer.write_char('"')?;
-                this.writer.write_str(value)?;
-                this.writer.write_char('"')
-            } else {
-                write!(this.writer, "{value:?}")
-            }
-        });
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.record(|this| {
-            if !this.begin(field)? {
-                return Ok(());
-            }
-            write!(
-                ControlEscaping {
-                    inner: &mut this.writer
-                },
-                "{value}"
-            )?;
-            if let Some(source) = value.source() {
-                write!(this.writer, " {}.sources=[", field.name())?;
-                let mut next = Some(source);
-                let mut first = true;
-                while let Some(error) = next {
-                    if !first {
-                        this.writer.write_str(", ")?;
-                    }
-                    first = false;
-                    write!(
-                        ControlEscaping {
-                            inner: &mut this.writer
-                        },
-                        "{error}"
-                    )?;
-                    next = error.source();
-                }
-                this.writer.write_char(']')?;
-            }
-            Ok(())
-        });
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.record(|this| {
-            if field.name() == "message" {
-                return this.message(value);
-            }
-            if this.begin(field)? {
-                write!(this.writer, "{value:?}")?;
-            }
-            Ok(())
-        });
-    }
-}
-
-/// A byte `{:?}` leaves as it is inside a string's quotes.
-fn is_plain(byte: u8) -> bool {
-    (0x20..0x7f).contains(&byte) && byte != b'"' && byte != b'\\'
-}
-
-/// Writes through to `inner`, with the characters a terminal would act on
-/// (ESC, BEL, BS, FF, DEL and the C1 controls) written as escapes, as the
-/// default format does for messages.
-struct ControlEscaping<'a, W> {
-    inner: &'a mut W,
-}
-
-impl<W: fmt::Write> fmt::Write for ControlEscaping<'_, W> {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
-        // C1 controls are U+0080..=U+009F, encoded as 0xC2 0x80..=0x9F.
-        if !text
-            .bytes()
-            .any(|byte| matches!(byte, 0x1b | 0x07 | 0x08 | 0x0c | 0x7f | 0xc2))
-        {
-            return self.inner.write_str(text);
-        }
-        for ch in text.chars() {
-            match ch {
-                '\x1b' => self.inner.write_str("\\x1b")?,
-                '\x07' => self.inner.write_str("\\x07")?,
-                '\x08' => self.inner.write_str("\\x08")?,
-                '\x0c' => self.inner.write_str("\\x0c")?,
-                '\x7f' => self.inner.write_str("\\x7f")?,
-                '\u{80}'..='\u{9f}' => write!(self.inner, "\\u{{{:x}}}", u32::from(ch))?,
-                _ => self.inner.write_char(ch)?,
-            }
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::io;
@@ -272,7 +138,7 @@ mod tests {
 
     use tracing_subscriber::fmt::MakeWriter;
 
-    use super::{PlainFields, UtcMicros};
+    use super::{PlainFields, PlainLines, UtcMicros};
 
     #[derive(Clone, Default)]
     struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -363,6 +229,36 @@ mod tests {
             "{default}"
         );
         assert_eq!(plain, default);
+    }
+
+    #[test]
+    fn whole_lines_are_the_default_formats_lines() {
+        let default = captured(|out| {
+            Box::new(
+                tracing_subscriber::fmt()
+                    .with_writer(out)
+                    .with_ansi(false)
+                    .finish(),
+            )
+        });
+        let plain = captured(|out| {
+            Box::new(
+                tracing_subscriber::fmt()
+                    .with_writer(out)
+                    .with_ansi(false)
+                    .fmt_fields(PlainFields)
+                    .event_format(PlainLines)
+                    .finish(),
+            )
+        });
+        // The same after each line's timestamp (27 characters).
+        let after_time = |text: &str| -> Vec<String> {
+            text.lines()
+                .map(|line| line.get(27..).unwrap_or_default().to_owned())
+                .collect()
+        };
+        assert!(default.contains("WARN conn{id=7"), "{default}");
+        assert_eq!(after_time(&plain), after_time(&default));
     }
 
     #[test]

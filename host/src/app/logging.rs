@@ -15,7 +15,7 @@ use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::registry::{LookupSpan, Registry};
 use tracing_subscriber::util::SubscriberInitExt;
 
-use super::log_format::{PlainFields, UtcMicros};
+use super::log_format::{PlainFields, PlainLines};
 use super::log_writer::{BatchedWriter, WriterGuard};
 use crate::cli::LogFormat;
 use crate::server::ACCESS_TARGET;
@@ -73,8 +73,8 @@ where
         // the same lines for less CPU: `log_format.rs`.
         LogFormat::Text => layer
             .with_ansi(false)
-            .with_timer(UtcMicros)
             .fmt_fields(PlainFields)
+            .event_format(PlainLines)
             .boxed(),
     }
 }

@@ -4,6 +4,7 @@
 //! file → [`ServiceSpec`]s → [`service::validate`] → supervisor.
 
 mod check;
+mod field_visitor;
 mod inetd;
 mod log_format;
 mod log_writer;
