@@ -95,7 +95,11 @@ where
             Level::ERROR => " ERROR ",
         })?;
         if let Some(scope) = ctx.event_scope() {
+            // The space only after a span, as the default writes it (a
+            // layer's filter may leave spans out of the scope).
+            let mut seen = false;
             for span in scope.from_root() {
+                seen = true;
                 writer.write_str(span.metadata().name())?;
                 let extensions = span.extensions();
                 if let Some(fields) = extensions.get::<FormattedFields<N>>()
@@ -107,7 +111,9 @@ where
                 }
                 writer.write_char(':')?;
             }
-            writer.write_char(' ')?;
+            if seen {
+                writer.write_char(' ')?;
+            }
         }
         writer.write_str(meta.target())?;
         writer.write_str(": ")?;
@@ -136,7 +142,9 @@ mod tests {
     use std::io;
     use std::sync::{Arc, Mutex};
 
+    use tracing_subscriber::filter::filter_fn;
     use tracing_subscriber::fmt::MakeWriter;
+    use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
 
     use super::{PlainFields, PlainLines};
 
@@ -203,6 +211,20 @@ mod tests {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
+    /// Each line's text after its timestamp (27 characters), checking
+    /// that the timestamp has the default's shape.
+    fn after_time(text: &str) -> Vec<String> {
+        text.lines()
+            .map(|line| {
+                // 2026-12-07T07:00:30.924214Z
+                let stamp = line.get(..27).unwrap_or_default();
+                assert_eq!(stamp.as_bytes().get(10), Some(&b'T'), "{line}");
+                assert!(stamp.ends_with('Z'), "{line}");
+                line.get(27..).unwrap_or_default().to_owned()
+            })
+            .collect()
+    }
+
     #[test]
     fn lines_are_the_default_formats_lines() {
         let default = captured(|out| {
@@ -223,24 +245,37 @@ mod tests {
                     .finish(),
             )
         });
-        // The same after each line's timestamp (27 characters).
-        let after_time = |text: &str| -> Vec<String> {
-            text.lines()
-                .map(|line| line.get(27..).unwrap_or_default().to_owned())
-                .collect()
-        };
         assert!(default.contains("WARN conn{id=7"), "{default}");
         assert!(
             default.contains("served \\x1b[2J text \\u{9b}"),
             "{default}"
         );
         assert_eq!(after_time(&plain), after_time(&default));
-        // Timestamps of the same shape: 2026-12-07T07:00:30.924214Z
-        for line in plain.lines() {
-            let stamp = line.split(' ').next().unwrap_or_default();
-            assert_eq!(stamp.len(), 27, "{line}");
-            assert_eq!(stamp.as_bytes().get(10), Some(&b'T'), "{line}");
-            assert!(stamp.ends_with('Z'), "{line}");
-        }
+    }
+
+    #[test]
+    fn a_layer_that_filters_out_the_span_writes_no_scope() {
+        let only_events = || filter_fn(|meta| !meta.is_span());
+        let default = captured(|out| {
+            let layer = tracing_subscriber::fmt::layer()
+                .with_writer(out)
+                .with_ansi(false)
+                .with_filter(only_events());
+            Box::new(tracing_subscriber::registry().with(layer))
+        });
+        let plain = captured(|out| {
+            let layer = tracing_subscriber::fmt::layer()
+                .with_writer(out)
+                .with_ansi(false)
+                .fmt_fields(PlainFields)
+                .event_format(PlainLines)
+                .with_filter(only_events());
+            Box::new(tracing_subscriber::registry().with(layer))
+        });
+        assert!(
+            default.contains("WARN wasmserve::access: served"),
+            "{default}"
+        );
+        assert_eq!(after_time(&plain), after_time(&default));
     }
 }

@@ -201,7 +201,8 @@ impl Server {
         // Boxed: the request's future (~3.3 KiB) is copied once, into its
         // box, instead of at every move on its way into the runtime's task
         // cell (three copies, and one more when the finished task's stage
-        // is overwritten): a tenth of a datagram's CPU went to `memmove`.
+        // is overwritten): `memmove` was 7.6 % of a datagram's CPU, 4.6 %
+        // boxed.
         self.tasks.spawn(Box::pin(async move {
             // In the request's span (entered at every wake-up): the wait for
             // a slot and the handler.
