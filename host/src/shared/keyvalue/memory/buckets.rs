@@ -128,13 +128,7 @@ impl Buckets {
                 .map_or(0, |old| footprint(&id.full, key, &old.value));
             total = total.saturating_sub(old) + footprint(&id.full, key, value);
         }
-        if total > max && total > held {
-            return Err(KvError::Full {
-                account: id.account.to_string(),
-                held,
-                max,
-            });
-        }
+        within_cap(&id.account, held, total, max)?;
         if self.journal.is_some() {
             for (key, _, _) in &writes {
                 self.note(&id.full, key);
@@ -184,12 +178,8 @@ impl Buckets {
         let text = text.format(value).as_bytes();
         let held = self.accounts.get(&*id.account).copied().unwrap_or(0);
         let total = (held + text.len() as u64).saturating_sub(entry.value.len() as u64);
-        if total > max && total > held {
-            return Some(Err(KvError::Full {
-                account: id.account.to_string(),
-                held,
-                max,
-            }));
+        if let Err(full) = within_cap(&id.account, held, total, max) {
+            return Some(Err(full));
         }
         entry.value.clear();
         entry.value.extend_from_slice(text);
@@ -320,6 +310,19 @@ impl Buckets {
         }
         reclaimed
     }
+}
+
+/// Refuses a write that would bring `account` from `held` bytes to `total`,
+/// past its cap `max` (a write that shrinks what it holds always passes).
+fn within_cap(account: &str, held: u64, total: u64, max: u64) -> Result<(), KvError> {
+    if total > max && total > held {
+        return Err(KvError::Full {
+            account: account.to_owned(),
+            held,
+            max,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
