@@ -64,10 +64,11 @@ pub(crate) struct Cli {
 /// Settings of the whole process, allowed with `--config` too.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ProcessArgs {
-    /// KiB of each instance slot's memory kept resident between requests
-    /// (zeroed in place): faster fresh instances, at the price of that much
-    /// memory per slot staying resident after a burst. 0 gives all memory
-    /// back to the OS when each request ends.
+    /// KiB of each instance slot's memory kept resident between requests:
+    /// the pages a request dirtied, up to this much, are reset in place for
+    /// the next (faster fresh instances, fewer page faults), at the price of
+    /// that memory staying resident per slot used after a burst. 0 gives
+    /// all memory back to the OS when each request ends.
     #[arg(long, value_name = "KIB", default_value_t = DEFAULT_KEEP_RESIDENT / 1024, help_heading = "Limits")]
     pub(crate) keep_resident: usize,
 

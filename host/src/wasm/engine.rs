@@ -23,18 +23,28 @@ pub(crate) struct EngineLimits {
     pub(crate) max_memory_bytes: usize,
     /// How much of each pool slot's linear memory (and table) stays resident
     /// when its instance is dropped: the pages the guest dirtied, up to this
-    /// many bytes, are zeroed in place (found with Linux's `PAGEMAP_SCAN`)
-    /// instead of being given back to the OS. The next request on the slot
-    /// then takes no page faults and the process no address-space lock, which
-    /// roughly doubles the rate of fresh instances; the cost is that after a
-    /// burst, about this much per slot used stays resident (a high-water
-    /// mark, not a leak). 0 gives every page back at every request's end.
+    /// many bytes, are reset in place (copied back from the handler's memory
+    /// image, or zeroed; found with Linux's `PAGEMAP_SCAN`) instead of being
+    /// given back to the OS. The next request on the slot then takes no page
+    /// faults and the process no address-space lock, which roughly doubles
+    /// the rate of fresh instances (and triples it for an interpreter); the
+    /// cost is that after a burst, up to this much per slot used stays
+    /// resident (a high-water mark, not a leak): only what the requests
+    /// dirtied. 0 gives every page back at every request's end.
     pub(crate) keep_resident_bytes: usize,
 }
 
-/// The default of [`EngineLimits::keep_resident_bytes`]: a small Rust
-/// handler dirties three pages (its shadow stack, data and heap).
-pub(crate) const DEFAULT_KEEP_RESIDENT: usize = 64 * 1024;
+/// The default of [`EngineLimits::keep_resident_bytes`]: room for the pages
+/// an interpreter's instance dirties (CPython's, about 900 KiB); a small
+/// Rust handler dirties three (its shadow stack, data and heap), and only
+/// dirtied pages are kept. Measured in bench/RESULTS.md: Python greet 513 →
+/// 1,392 connections a second against 64 KiB.
+pub(crate) const DEFAULT_KEEP_RESIDENT: usize = 1024 * 1024;
+
+/// At most this much of a fiber stack's top is zeroed in place when its
+/// request ends (the rest is given back): the stack is zeroed whole, dirty
+/// or not, so a large figure costs a large memset per request.
+const STACK_KEEP_RESIDENT_MAX: usize = 64 * 1024;
 
 impl Default for EngineLimits {
     fn default() -> Self {
@@ -118,7 +128,7 @@ pub(crate) fn build_engine(
         // `keep_resident_bytes`); measured in bench/RESULTS.md.
         .linear_memory_keep_resident(limits.keep_resident_bytes)
         .table_keep_resident(limits.keep_resident_bytes)
-        .async_stack_keep_resident(limits.keep_resident_bytes)
+        .async_stack_keep_resident(limits.keep_resident_bytes.min(STACK_KEEP_RESIDENT_MAX))
         .pagemap_scan(wasmtime::Enabled::Auto);
 
     let mut config = Config::new();
@@ -133,8 +143,9 @@ pub(crate) fn build_engine(
         .max_wasm_stack(MAX_WASM_STACK)
         .async_stack_size(ASYNC_STACK)
         // A fiber stack is reset when its request ends, like a memory: the
-        // first `keep_resident_bytes` (the top, where every call runs) are
-        // zeroed in place, the rest given back to the OS (see the pool's
+        // first `keep_resident_bytes`, at most `STACK_KEEP_RESIDENT_MAX` (the
+        // top, where every call runs) are zeroed in place, the rest given
+        // back to the OS (see the pool's
         // `async_stack_keep_resident`). Without it a guest that recursed
         // deeply once left ~600 KiB resident per slot for good; the price is
         // a memset and an madvise per request.
