@@ -148,10 +148,10 @@ pub(crate) fn build_engine(
         // A fiber stack is reset when its request ends, like a memory: the
         // first `keep_resident_bytes`, at most `STACK_KEEP_RESIDENT_MAX` (the
         // top, where every call runs) are zeroed in place, the rest given
-        // back to the OS (see the pool's
-        // `async_stack_keep_resident`). Without it a guest that recursed
-        // deeply once left ~600 KiB resident per slot for good; the price is
-        // a memset and an madvise per request.
+        // back to the OS (see the pool's `async_stack_keep_resident`).
+        // Without it a guest that recursed deeply once left ~600 KiB
+        // resident per slot for good; the price is a memset and an madvise
+        // per request.
         .async_stack_zeroing(true);
     if let Some(dir) = cache_dir {
         let mut cache = wasmtime::CacheConfig::new();
