@@ -58,6 +58,16 @@ impl PlainVisitor<'_> {
         }
     }
 
+    /// An integer field, written with `itoa`.
+    fn integer(&mut self, field: &Field, value: impl itoa::Integer) {
+        self.record(|this| {
+            if this.begin(field)? {
+                this.writer.write_str(itoa::Buffer::new().format(value))?;
+            }
+            Ok(())
+        });
+    }
+
     /// The message, with terminal control characters escaped.
     fn message(&mut self, message: &dyn fmt::Debug) -> fmt::Result {
         self.separate()?;
@@ -72,21 +82,11 @@ impl PlainVisitor<'_> {
 
 impl Visit for PlainVisitor<'_> {
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.record(|this| {
-            if this.begin(field)? {
-                this.writer.write_str(itoa::Buffer::new().format(value))?;
-            }
-            Ok(())
-        });
+        self.integer(field, value);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.record(|this| {
-            if this.begin(field)? {
-                this.writer.write_str(itoa::Buffer::new().format(value))?;
-            }
-            Ok(())
-        });
+        self.integer(field, value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
