@@ -104,6 +104,10 @@ fn memory_slots(instances: u32) -> u32 {
     u32::try_from(wanted.min(affordable).max(u64::from(instances))).unwrap_or(u32::MAX)
 }
 
+/// wasmtime's version, and which of `vendor/`'s patches change the code
+/// Cranelift emits (vendor/README.md): bumped with every such patch.
+const COMPILED_CODE_VERSION: &str = "48.0.8+wasmserve.1";
+
 /// Builds the engine: Cranelift, async support (host imports suspend the
 /// guest's fiber), epoch interruption, and a pooling allocator sized from
 /// `limits`; and starts the engine's one epoch ticker thread.
@@ -152,7 +156,13 @@ pub(crate) fn build_engine(
         // Without it a guest that recursed deeply once left ~600 KiB
         // resident per slot for good; the price is a memset and an madvise
         // per request.
-        .async_stack_zeroing(true);
+        .async_stack_zeroing(true)
+        // Compiled code is tagged with wasmtime's version and the patch
+        // level of the copy in `vendor/`, so that what another patch level
+        // compiled (kept in the cache below) is compiled again, not loaded.
+        .module_version(wasmtime::ModuleVersionStrategy::Custom(
+            COMPILED_CODE_VERSION.to_owned(),
+        ))?;
     if let Some(dir) = cache_dir {
         let mut cache = wasmtime::CacheConfig::new();
         // wasmtime cleans up its cache folder (removing files it did not
