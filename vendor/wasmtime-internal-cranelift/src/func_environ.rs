@@ -3330,25 +3330,30 @@ impl FuncEnvironment<'_> {
         let type_index = self.module_interned_to_shared_ty(pos, sig);
         let vmctx = self.vmctx_val(pos);
 
-        let ptr = self.offsets.ptr;
-        let flags = ir::MemFlagsData::trusted();
-        let field = |offset: u8| i32::try_from(func_ref_offset).unwrap() + i32::from(offset);
-        pos.ins().store(
-            flags,
-            array_call,
-            vmctx,
-            field(ptr.vm_func_ref().array_call()),
-        );
-        pos.ins().store(
-            flags,
-            wasm_call,
-            vmctx,
-            field(ptr.vm_func_ref().wasm_call()),
-        );
-        pos.ins()
-            .store(flags, type_index, vmctx, field(ptr.vm_func_ref().type_index()));
-        pos.ins()
-            .store(flags, vmctx, vmctx, field(ptr.vm_func_ref().vmctx()));
+        // Each store in the `VMFuncRef` field's own alias region, the one
+        // its loads use, so Cranelift keeps other values (the table's base
+        // and bound, for the `table.set` that usually follows) in registers.
+        let regions = &mut self.alias_regions;
+        regions
+            .vm_func_ref()
+            .array_call()
+            .relative_to(func_ref_offset)
+            .store(pos, vmctx, array_call);
+        regions
+            .vm_func_ref()
+            .wasm_call()
+            .relative_to(func_ref_offset)
+            .store(pos, vmctx, wasm_call);
+        regions
+            .vm_func_ref()
+            .type_index()
+            .relative_to(func_ref_offset)
+            .store(pos, vmctx, type_index);
+        regions
+            .vm_func_ref()
+            .vmctx()
+            .relative_to(func_ref_offset)
+            .store(pos, vmctx, vmctx);
         pos.ins().iadd_imm_s(vmctx, i64::from(func_ref_offset))
     }
 
