@@ -11,8 +11,9 @@ use tokio::net::{TcpStream, UdpSocket, UnixDatagram, UnixStream};
 /// One request as it arrives on a listener, before any handler sees it.
 #[derive(Debug)]
 pub(crate) enum Incoming {
-    /// An accepted TCP connection.
-    Tcp(TcpStream),
+    /// An accepted TCP connection, and its peer as `accept` returned it
+    /// (asked of the socket again, it would cost a system call).
+    Tcp(TcpStream, SocketAddr),
     /// An accepted Unix-domain stream connection.
     Unix(UnixStream),
     /// One datagram (UDP or Unix).

@@ -161,7 +161,12 @@ impl Listener {
         let (transport, incoming, local_addr) = match socket.local_addr()?.as_socket() {
             Some(addr) => {
                 let stream = tokio::net::TcpStream::from_std(socket.into())?;
-                (Transport::Tcp, Incoming::Tcp(stream), addr.to_string())
+                let peer = stream.peer_addr()?;
+                (
+                    Transport::Tcp,
+                    Incoming::Tcp(stream, peer),
+                    addr.to_string(),
+                )
             }
             None => {
                 let stream = tokio::net::UnixStream::from_std(socket.into())?;
@@ -210,8 +215,8 @@ impl Listener {
             ListenerSocket::Tcp(listener) => {
                 // TCP_NODELAY and keepalive come from the listener (see
                 // `tune_tcp_listener`): no system call per connection.
-                let (stream, _) = listener.accept().await?;
-                Ok(Some(Incoming::Tcp(stream)))
+                let (stream, peer) = listener.accept().await?;
+                Ok(Some(Incoming::Tcp(stream, peer)))
             }
             ListenerSocket::Unix(listener) => {
                 let (stream, _) = listener.accept().await?;

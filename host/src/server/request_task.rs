@@ -38,8 +38,8 @@ impl Server {
         let peer = peer_addr(&incoming);
         if let Some(peer) = peer {
             let screened = match (&incoming, proxied) {
-                (Incoming::Tcp(_), true) => self.gate.trusts_proxy(peer.ip()),
-                (Incoming::Tcp(_), false) => self.gate.admit(peer.ip()),
+                (Incoming::Tcp(..), true) => self.gate.trusts_proxy(peer.ip()),
+                (Incoming::Tcp(..), false) => self.gate.admit(peer.ip()),
                 // Datagrams: the access lists only (no connection to rate).
                 _ => self.gate.allows(peer.ip()),
             };
@@ -49,7 +49,7 @@ impl Server {
             }
         }
         match (incoming, peer) {
-            (Incoming::Tcp(stream), Some(peer)) if proxied => {
+            (Incoming::Tcp(stream, _), Some(peer)) if proxied => {
                 let server = Arc::clone(self);
                 let header_wait = self.header_waits.enter();
                 self.tasks.spawn(async move {
@@ -70,7 +70,7 @@ impl Server {
                         client: client.unwrap_or(peer),
                         proxied: client.is_some(),
                     };
-                    server.start_request(Incoming::Tcp(stream), Some(from), admission);
+                    server.start_request(Incoming::Tcp(stream, peer), Some(from), admission);
                 });
             }
             (incoming, peer) => {
@@ -128,7 +128,7 @@ impl Server {
         let Admission { pending, budget } = admission;
         let activity = Activity::new();
         let source = match &incoming {
-            Incoming::Tcp(_) => from.map(|from| from.client.ip()),
+            Incoming::Tcp(..) => from.map(|from| from.client.ip()),
             _ => None,
         };
         // One token ends the request early, for either reason: a shutdown
@@ -163,7 +163,7 @@ impl Server {
             }
         }
         let arrival = match (incoming, &self.tls, from) {
-            (Incoming::Tcp(stream), Some(tls), Some(from)) => Arrival::Handshake {
+            (Incoming::Tcp(stream, _), Some(tls), Some(from)) => Arrival::Handshake {
                 stream,
                 client: from.client,
                 tls: Arc::clone(tls),
@@ -437,7 +437,7 @@ struct ClientAddr {
 /// The address an IP request came from, as the socket tells it.
 fn peer_addr(incoming: &Incoming) -> Option<SocketAddr> {
     match incoming {
-        Incoming::Tcp(stream) => stream.peer_addr().ok(),
+        Incoming::Tcp(_, peer) => Some(*peer),
         Incoming::Datagram(datagram) => datagram.reply.peer_socket_addr(),
         Incoming::Unix(_) | Incoming::Tls(_) => None,
     }

@@ -52,12 +52,11 @@ impl Request {
     pub(crate) fn new(incoming: Incoming, timeouts: ReadTimeouts, activity: Arc<Activity>) -> Self {
         let mut tls = None;
         let (conn, peer_addr, local_addr, transport) = match incoming {
-            Incoming::Tcp(stream) => {
-                let peer = stream.peer_addr().map(|addr| socket_addr_text(&addr));
+            Incoming::Tcp(stream, peer) => {
                 let local = stream.local_addr().map(|addr| socket_addr_text(&addr));
                 (
                     Connection::tcp(stream, timeouts, activity),
-                    peer.unwrap_or_default(),
+                    socket_addr_text(&peer),
                     local.unwrap_or_default(),
                     Transport::Tcp,
                 )
