@@ -34,7 +34,7 @@ impl Server {
     /// names is screened in turn; then the request starts.
     pub(super) fn spawn_request(self: &Arc<Self>, incoming: Incoming, admission: Admission) {
         let proxied = self.gate.rules().proxy_protocol();
-        // Asked of the socket once; everything below uses it.
+        // Known once (from `accept`, or the datagram); everything below uses it.
         let peer = peer_addr(&incoming);
         if let Some(peer) = peer {
             let screened = match (&incoming, proxied) {
@@ -434,7 +434,8 @@ struct ClientAddr {
     proxied: bool,
 }
 
-/// The address an IP request came from, as the socket tells it.
+/// The address an IP request came from: the peer `accept` returned, or the
+/// datagram's sender.
 fn peer_addr(incoming: &Incoming) -> Option<SocketAddr> {
     match incoming {
         Incoming::Tcp(_, peer) => Some(*peer),
