@@ -149,13 +149,14 @@ pub(crate) fn build_engine(
         .epoch_interruption(true)
         .max_wasm_stack(MAX_WASM_STACK)
         .async_stack_size(ASYNC_STACK)
-        // A fiber stack is reset when its request ends, like a memory: the
-        // first `keep_resident_bytes`, at most `STACK_KEEP_RESIDENT_MAX` (the
-        // top, where every call runs) are zeroed in place, the rest given
-        // back to the OS (see the pool's `async_stack_keep_resident`).
-        // Without it a guest that recursed deeply once left ~600 KiB
-        // resident per slot for good; the price is a memset and an madvise
-        // per request.
+        // A released fiber stack keeps its top `keep_resident_bytes`, at
+        // most `STACK_KEEP_RESIDENT_MAX` (where every call runs), and gives
+        // the rest back to the OS (the pool's `async_stack_keep_resident`):
+        // without it a guest that recursed deeply once left ~600 KiB
+        // resident per slot for good. With `vendor/`'s patch the giving
+        // back is deferred to the epoch ticker's trim (every
+        // `STACK_TRIM_EVERY`) instead of an madvise and a memset per
+        // request.
         .async_stack_zeroing(true)
         // Compiled code is tagged with wasmtime's version and the patch
         // level of the copy in `vendor/`, so that what another patch level
@@ -181,17 +182,30 @@ pub(crate) fn build_engine(
     Ok(engine)
 }
 
+/// How often the epoch ticker gives back the fiber stack pages requests
+/// released (`Engine::trim_unused_fiber_stacks`, a patch in `vendor/`): a
+/// deep recursion's stack is resident at most this long after its request.
+const STACK_TRIM_EVERY: Duration = Duration::from_millis(250);
+
 /// One thread per engine advances the epoch every [`EPOCH_TICK`] (never one
-/// per request: that costs a thread and a wake-up per request), and
-/// publishes the coarse clock connections stamp their activity with. It
-/// ends when the engine is dropped.
+/// per request: that costs a thread and a wake-up per request), publishes
+/// the coarse clock connections stamp their activity with, and every
+/// [`STACK_TRIM_EVERY`] trims released fiber stacks (an madvise per stack
+/// used since, here instead of one per request). It ends when the engine is
+/// dropped.
 fn start_epoch_ticker(engine: &Engine) -> wasmtime::Result<()> {
     let weak = engine.weak();
+    let ticks_per_trim = (STACK_TRIM_EVERY.as_millis() / EPOCH_TICK.as_millis()).max(1);
     std::thread::Builder::new()
         .name("wasmserve-epoch".to_owned())
         .spawn(move || {
+            let mut ticks = 0u128;
             while let Some(engine) = weak.upgrade() {
                 engine.increment_epoch();
+                ticks += 1;
+                if ticks.is_multiple_of(ticks_per_trim) {
+                    engine.trim_unused_fiber_stacks();
+                }
                 drop(engine);
                 super::activity::publish_coarse_time();
                 std::thread::sleep(EPOCH_TICK);

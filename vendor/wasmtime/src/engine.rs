@@ -790,6 +790,20 @@ impl Engine {
         crate::runtime::vm::PoolingAllocatorMetrics::new(self)
     }
 
+    /// wasmserve patch: with the pooling allocator and
+    /// `async_stack_zeroing`, a released fiber stack is no longer zeroed and
+    /// decommitted on the spot; this gives back, off the request path, the
+    /// pages below the kept top (`async_stack_keep_resident`) of every stack
+    /// released since the last call and unused now. Returns how many stacks
+    /// it trimmed. Call it periodically (wasmserve: every 250 ms) to bound
+    /// what a deep recursion leaves resident.
+    #[cfg(all(feature = "pooling-allocator", feature = "async"))]
+    pub fn trim_unused_fiber_stacks(&self) -> usize {
+        self.allocator()
+            .as_pooling()
+            .map_or(0, |pool| pool.trim_unused_stacks())
+    }
+
     pub(crate) fn allocator(&self) -> &dyn crate::runtime::vm::InstanceAllocator {
         let r: &(dyn crate::runtime::vm::InstanceAllocator + Send + Sync) =
             self.inner.allocator.as_ref();

@@ -268,6 +268,13 @@ impl Drop for PoolingInstanceAllocator {
 }
 
 impl PoolingInstanceAllocator {
+    /// wasmserve patch: gives back the pages of released fiber stacks below
+    /// their kept top (see `StackPool::trim_unused`); how many were trimmed.
+    #[cfg(feature = "async")]
+    pub(crate) fn trim_unused_stacks(&self) -> usize {
+        self.stacks.trim_unused()
+    }
+
     /// Creates a new pooling instance allocator with the given strategy and limits.
     pub fn new(config: &PoolingAllocationConfig, tunables: &Tunables) -> Result<Self> {
         Ok(Self {

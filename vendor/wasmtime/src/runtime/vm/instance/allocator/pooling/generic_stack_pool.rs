@@ -113,4 +113,9 @@ impl StackPool {
     pub fn unused_bytes_resident(&self) -> Option<usize> {
         None
     }
+
+    /// wasmserve patch: stacks here are not pooled; nothing to trim.
+    pub fn trim_unused(&self) -> usize {
+        0
+    }
 }

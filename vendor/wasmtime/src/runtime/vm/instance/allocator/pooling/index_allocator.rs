@@ -42,6 +42,13 @@ impl SimpleIndexAllocator {
         self.0.alloc(None)
     }
 
+    /// wasmserve patch: runs `f` if the slot `index` is not in use, with its
+    /// shard locked so that no allocation can hand the slot out meanwhile;
+    /// `None` if it is in use.
+    pub fn with_unused<R>(&self, index: SlotId, f: impl FnOnce() -> R) -> Option<R> {
+        self.0.with_unused(index, f)
+    }
+
     /// Frees the `index` slot to be available for allocation elsewhere.
     ///
     /// The `bytes_resident` argument is a counter to keep track of how many
@@ -336,6 +343,16 @@ impl ModuleAffinityIndexAllocator {
             .iter()
             .map(|s| s.0.lock().unwrap().slot_state.len())
             .sum()
+    }
+
+    /// wasmserve patch: see [`SimpleIndexAllocator::with_unused`].
+    pub fn with_unused<R>(&self, index: SlotId, f: impl FnOnce() -> R) -> Option<R> {
+        let (shard, local) = self.shard_of(index);
+        let inner = self.shard(shard).lock().unwrap();
+        match inner.slot_state[local.index()] {
+            SlotState::Used(_) => None,
+            SlotState::UnusedCold | SlotState::UnusedWarm(_) => Some(f()),
+        }
     }
 
     /// Are zero slots in use right now?

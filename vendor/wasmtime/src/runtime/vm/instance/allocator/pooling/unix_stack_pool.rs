@@ -4,6 +4,7 @@ use super::index_allocator::{SimpleIndexAllocator, SlotId};
 use crate::config::PoolingAllocationConfig;
 use crate::prelude::*;
 use crate::runtime::vm::{HostAlignedByteCount, Mmap, mmap::AlignedLength};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Represents a pool of execution stacks (used for the async fiber implementation).
 ///
@@ -24,6 +25,9 @@ pub struct StackPool {
     index_allocator: SimpleIndexAllocator,
     async_stack_zeroing: bool,
     async_stack_keep_resident: HostAlignedByteCount,
+    /// wasmserve patch: one bit per stack released since [`Self::trim_unused`]
+    /// last decommitted it (see [`Self::zero_stack`]).
+    untrimmed: Box<[AtomicU64]>,
 }
 
 impl StackPool {
@@ -84,6 +88,9 @@ impl StackPool {
                 config.async_stack_keep_resident,
             )?,
             index_allocator: SimpleIndexAllocator::new(config.limits.total_stacks)?,
+            untrimmed: (0..max_stacks.div_ceil(64))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
         })
     }
 
@@ -146,7 +153,7 @@ impl StackPool {
     pub unsafe fn zero_stack(
         &self,
         stack: &mut wasmtime_fiber::FiberStack,
-        mut decommit: impl FnMut(*mut u8, usize),
+        _decommit: impl FnMut(*mut u8, usize),
     ) -> usize {
         assert!(stack.is_from_raw_parts());
         assert!(
@@ -159,53 +166,83 @@ impl StackPool {
             return 0;
         }
 
-        let top = stack
-            .top()
-            .expect("fiber stack not allocated from the pool") as usize;
+        // wasmserve patch: nothing is zeroed or decommitted here. 48 zeroed
+        // the kept top (`async_stack_keep_resident`) with a memset and gave
+        // the rest back with an madvise at every release, to bound what a
+        // deep recursion leaves resident: the madvise walks the whole stack's
+        // page table (~250 entries for 1 MiB) even when nothing below the top
+        // was touched, 4-6 % of a fresh instance's cost. The stack is marked
+        // instead, and `trim_unused` (run by the embedder, off the request
+        // path) gives back everything below the kept top of each marked stack
+        // that is still unused. Nothing reads a fiber stack's old contents:
+        // Wasm cannot address it and the host initialises what it uses (48's
+        // default keeps stacks without zeroing too).
+        let index = self.stack_index(stack) as usize;
+        self.untrimmed[index / 64].fetch_or(1 << (index % 64), Ordering::Relaxed);
+        let usable = self
+            .stack_size
+            .checked_sub(self.page_size)
+            .expect("self.stack_size is host-page-aligned and is > 0");
+        usable.min(self.async_stack_keep_resident).byte_count()
+    }
 
-        let base = self.mapping.as_ptr() as usize;
-        let len = self.mapping.len();
-        assert!(
-            top > base && top <= (base + len),
-            "fiber stack top pointer not in range"
-        );
-
-        // Remove the guard page from the size.
-        let stack_size = self.stack_size.checked_sub(self.page_size).expect(
-            "self.stack_size is host-page-aligned and is > 0,\
-             so it must be >= self.page_size",
-        );
-        let bottom_of_stack = top - stack_size.byte_count();
-        let start_of_stack = bottom_of_stack - self.page_size.byte_count();
-        assert!(start_of_stack >= base && start_of_stack < (base + len));
-        assert!((start_of_stack - base) % self.stack_size.byte_count() == 0);
-
-        // Manually zero the top of the stack to keep the pages resident in
-        // memory and avoid future page faults. Use the system to deallocate
-        // pages past this. This hopefully strikes a reasonable balance between:
-        //
-        // * memset for the whole range is probably expensive
-        // * madvise for the whole range incurs expensive future page faults
-        // * most threads probably don't use most of the stack anyway
-        let size_to_memset = stack_size.min(self.async_stack_keep_resident);
-        let rest = stack_size
-            .checked_sub(size_to_memset)
-            .expect("stack_size >= size_to_memset");
-
-        // SAFETY: this function's own contract requires that the stack is not
-        // in use so it's safe to pave over part of it with zero.
-        unsafe {
-            std::ptr::write_bytes(
-                (bottom_of_stack + rest.byte_count()) as *mut u8,
-                0,
-                size_to_memset.byte_count(),
-            );
+    /// wasmserve patch: gives back to the OS the pages below the kept top
+    /// (`async_stack_keep_resident`) of every stack released since the last
+    /// call and not in use now, and returns how many stacks it trimmed. A
+    /// stack in use stays marked for the next call. Safe to call from any
+    /// thread at any time: a stack is trimmed with its allocator shard
+    /// locked, so it cannot be handed out meanwhile.
+    pub fn trim_unused(&self) -> usize {
+        if !self.async_stack_zeroing || self.stack_size.is_zero() {
+            return 0;
         }
-
-        // Use the system to reset remaining stack pages to zero.
-        decommit(bottom_of_stack as _, rest.byte_count());
-
-        size_to_memset.byte_count()
+        let usable = self
+            .stack_size
+            .checked_sub(self.page_size)
+            .expect("self.stack_size is host-page-aligned and is > 0");
+        let rest = usable
+            .checked_sub(usable.min(self.async_stack_keep_resident))
+            .expect("usable >= kept");
+        if rest.is_zero() {
+            return 0;
+        }
+        let mut trimmed = 0;
+        for (word_index, word) in self.untrimmed.iter().enumerate() {
+            let mut bits = word.swap(0, Ordering::Relaxed);
+            while bits != 0 {
+                let bit = bits.trailing_zeros();
+                bits &= bits - 1;
+                let index = word_index * 64 + bit as usize;
+                if index >= self.max_stacks {
+                    continue;
+                }
+                let bottom_of_stack = self.mapping.as_ptr() as usize
+                    + self.stack_size.byte_count() * index
+                    + self.page_size.byte_count();
+                let decommitted = self.index_allocator.with_unused(
+                    SlotId(u32::try_from(index).expect("stack index fits u32")),
+                    || {
+                        let region = [libc::iovec {
+                            iov_base: bottom_of_stack as *mut libc::c_void,
+                            iov_len: rest.byte_count(),
+                        }];
+                        // SAFETY: the stack is not in use (its slot is free
+                        // and locked) and the region is within its mapping,
+                        // above its guard page.
+                        unsafe { crate::runtime::vm::sys::vm::decommit_pages(&region) }
+                    },
+                );
+                match decommitted {
+                    Some(Ok(())) => trimmed += 1,
+                    // Still in use: trimmed at a later call, once released.
+                    None => {
+                        word.fetch_or(1 << bit, Ordering::Relaxed);
+                    }
+                    Some(Err(err)) => log::warn!("failed to trim a fiber stack: {err}"),
+                }
+            }
+        }
+        trimmed
     }
 
     /// Deallocate the previously-allocated fibers produced by `items`.
