@@ -99,6 +99,12 @@ struct ComponentInner {
 
     /// The checksum of the source binary from which the module was compiled.
     checksum: WasmChecksum,
+
+    /// wasmserve patch: where each trampoline's two entry points are in the
+    /// text section (`Abi::Wasm`, `Abi::Array`), indexed by
+    /// `TrampolineIndex`: found once here instead of with two searches of
+    /// `index` per trampoline at every instantiation.
+    trampoline_locs: Box<[(FunctionLoc, FunctionLoc)]>,
 }
 
 impl fmt::Debug for Component {
@@ -471,6 +477,20 @@ impl Component {
             [ValType::I32],
         ));
 
+        let trampoline_locs = info
+            .component
+            .trampolines
+            .keys()
+            .map(|idx| {
+                let loc = |abi| {
+                    *index
+                        .func_loc(FuncKey::ComponentTrampoline(abi, idx))
+                        .expect("every trampoline is compiled for both ABIs")
+                };
+                (loc(Abi::Wasm), loc(Abi::Array))
+            })
+            .collect();
+
         Ok(Component {
             inner: Arc::new(ComponentInner {
                 id: CompiledModuleId::new(),
@@ -482,6 +502,7 @@ impl Component {
                 index,
                 realloc_func_type,
                 checksum,
+                trampoline_locs,
             }),
         })
     }
@@ -518,14 +539,10 @@ impl Component {
     }
 
     pub(crate) fn trampoline_ptrs(&self, index: TrampolineIndex) -> AllCallFuncPointers {
-        let wasm_call = self
-            .store_invariant_func(FuncKey::ComponentTrampoline(Abi::Wasm, index))
-            .unwrap()
-            .cast();
-        let array_call = self
-            .store_invariant_func(FuncKey::ComponentTrampoline(Abi::Array, index))
-            .unwrap()
-            .cast();
+        // wasmserve patch: the locations found when the component was made.
+        let (wasm, array) = &self.inner.trampoline_locs[index.as_u32() as usize];
+        let wasm_call = self.func_loc_to_pointer(wasm).cast();
+        let array_call = self.func_loc_to_pointer(array).cast();
         AllCallFuncPointers {
             wasm_call,
             array_call,
