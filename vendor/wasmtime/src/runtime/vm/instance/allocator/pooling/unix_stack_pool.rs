@@ -137,9 +137,9 @@ impl StackPool {
 
     /// Zero the given stack, if we are configured to do so.
     ///
-    /// This will call the given `decommit` function for each region of memory
-    /// that should be decommitted. It is the caller's responsibility to ensure
-    /// that those decommits happen before this stack is reused.
+    /// wasmserve patch: with zeroing configured, this only marks the stack
+    /// for [`Self::trim_unused`] and never calls `decommit`; returns the
+    /// bytes that stay resident (the kept top).
     ///
     /// # Panics
     ///
@@ -179,11 +179,16 @@ impl StackPool {
         // default keeps stacks without zeroing too).
         let index = self.stack_index(stack) as usize;
         self.untrimmed[index / 64].fetch_or(1 << (index % 64), Ordering::Relaxed);
-        let usable = self
-            .stack_size
+        self.usable_size()
+            .min(self.async_stack_keep_resident)
+            .byte_count()
+    }
+
+    /// wasmserve patch: a stack's size without its guard page.
+    fn usable_size(&self) -> HostAlignedByteCount {
+        self.stack_size
             .checked_sub(self.page_size)
-            .expect("self.stack_size is host-page-aligned and is > 0");
-        usable.min(self.async_stack_keep_resident).byte_count()
+            .expect("self.stack_size is host-page-aligned and is > 0")
     }
 
     /// wasmserve patch: gives back to the OS the pages below the kept top
@@ -196,10 +201,7 @@ impl StackPool {
         if !self.async_stack_zeroing || self.stack_size.is_zero() {
             return 0;
         }
-        let usable = self
-            .stack_size
-            .checked_sub(self.page_size)
-            .expect("self.stack_size is host-page-aligned and is > 0");
+        let usable = self.usable_size();
         let rest = usable
             .checked_sub(usable.min(self.async_stack_keep_resident))
             .expect("usable >= kept");
