@@ -187,9 +187,44 @@ impl Scratch {
         }
     }
 
-    /// Starts `line` (a listening wasmserve) and waits for its first
-    /// `listening` line: every listener is bound by then.
-    fn start_server(&mut self, line: &str, at: usize) -> Child {
+    /// Starts `part` (a listening wasmserve, as the page wrote it) and
+    /// waits for its first `listening` line: every listener is bound by
+    /// then. A port of the page's that something else took since it was
+    /// picked (another test's connection may get it as its ephemeral port)
+    /// is picked again, at most three times; the page's later lines use
+    /// the new one.
+    fn start_server(&mut self, part: &str, at: usize) -> Child {
+        let mut attempts = 0;
+        loop {
+            let line = self.rewrite(part);
+            match self.try_start_server(&line) {
+                Ok(child) => return child,
+                Err(log) if attempts < 3 && self.repick_taken_port(&log) => attempts += 1,
+                Err(log) => panic!("{} line {at}: `{line}` did not listen {log}", self.page),
+            }
+        }
+    }
+
+    /// Picks another port for the page's port whose listener `log` says
+    /// was taken (`cannot listen on tcp 127.0.0.1:PORT: address already in
+    /// use`); whether there was one.
+    fn repick_taken_port(&mut self, log: &str) -> bool {
+        let Some(at) = log.find(": address already in use") else {
+            return false;
+        };
+        let taken = log[..at].rsplit(':').next().unwrap_or_default();
+        match self.ports.iter_mut().find(|(_, to)| to == taken) {
+            Some((_, to)) => {
+                *to = free_port().to_string();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Starts `line` and waits for its first `listening` line; what it
+    /// printed and logged otherwise.
+    fn try_start_server(&self, line: &str) -> Result<Child, String> {
         let mut child = self
             .command(&format!("exec {line}"))
             .stdout(Stdio::piped())
@@ -213,15 +248,14 @@ impl Scratch {
             text
         });
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(first) if first.starts_with("listening ") => child,
+            Ok(first) if first.starts_with("listening ") => Ok(child),
             other => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!(
-                    "{} line {at}: `{line}` did not listen ({other:?}); log:\n{}",
-                    self.page,
+                Err(format!(
+                    "({other:?}); log:\n{}",
                     log.join().unwrap_or_default()
-                );
+                ))
             }
         }
     }
@@ -264,17 +298,17 @@ impl Scratch {
             }
             return;
         }
-        let rewritten = self.rewrite(&part);
         match (serves(&part), background) {
             (true, true) => {
-                let child = self.start_server(&rewritten, at);
+                let child = self.start_server(&part, at);
                 self.background.push(child);
             }
             (true, false) => {
                 self.stop_server();
-                self.server = Some(self.start_server(&rewritten, at));
+                self.server = Some(self.start_server(&part, at));
             }
             (false, true) => {
+                let rewritten = self.rewrite(&part);
                 let child = self
                     .command(&format!("exec {rewritten}"))
                     .stdout(Stdio::null())
@@ -283,7 +317,7 @@ impl Scratch {
                     .expect("start a background command");
                 self.background.push(child);
             }
-            (false, false) => drop(self.run(&rewritten, at)),
+            (false, false) => drop(self.run(&self.rewrite(&part), at)),
         }
     }
 }
