@@ -231,6 +231,8 @@ impl Mmap {
                 source_offset,
             )?;
             assert_eq!(map_base.cast(), ptr);
+            #[cfg(all(target_os = "linux", feature = "std"))]
+            super::no_fault_around::disable_fault_around(map_base.cast(), memory_len.byte_count());
         };
         Ok(())
     }

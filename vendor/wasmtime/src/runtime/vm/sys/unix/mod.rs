@@ -18,6 +18,8 @@ pub mod signals;
 
 #[cfg(all(target_os = "linux", target_pointer_width = "64", feature = "std"))]
 mod pagemap;
+#[cfg(all(target_os = "linux", feature = "std", has_virtual_memory))]
+pub mod no_fault_around;
 #[cfg(not(all(target_os = "linux", target_pointer_width = "64", feature = "std")))]
 use crate::vm::pagemap_disabled as pagemap;
 
