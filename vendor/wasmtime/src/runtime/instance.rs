@@ -739,6 +739,28 @@ impl OwnedImports {
         Ok(())
     }
 
+    /// wasmserve patch: pushes a function import built by
+    /// `vm::Instance::function_import`.
+    #[cfg(feature = "component-model")]
+    pub(crate) fn push_function_import(
+        &mut self,
+        import: crate::runtime::vm::VMFunctionImport,
+    ) -> Result<(), OutOfMemory> {
+        self.functions.push(import)?;
+        Ok(())
+    }
+
+    /// wasmserve patch: pushes a global import built by
+    /// `vm::Instance::global_import`.
+    #[cfg(feature = "component-model")]
+    pub(crate) fn push_global_import(
+        &mut self,
+        import: crate::runtime::vm::VMGlobalImport,
+    ) -> Result<(), OutOfMemory> {
+        self.globals.push(import)?;
+        Ok(())
+    }
+
     pub(crate) fn as_ref(&self) -> Imports<'_> {
         Imports {
             tables: self.tables.values().as_slice(),

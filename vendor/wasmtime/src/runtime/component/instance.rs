@@ -974,6 +974,14 @@ impl<'a> Instantiator<'a> {
                 self.assert_type_matches(store, module, arg, imp_module, imp_name, expected);
             }
 
+            // wasmserve patch: a core instance's function or global, the
+            // bulk of the imports between a component's core modules, is
+            // copied into the import list as its record, without making a
+            // `Func` or `Global` of it and reading the record back.
+            if self.push_core_export(store, arg)? {
+                continue;
+            }
+
             // The unsafety here should be ok since the `export` is loaded
             // directly from an instance which should only give us valid export
             // items.
@@ -983,6 +991,38 @@ impl<'a> Instantiator<'a> {
         debug_assert!(imports.next().is_none());
 
         Ok(&self.core_imports)
+    }
+
+    /// wasmserve patch: pushes `arg` onto the import list when it is a
+    /// function or global exported by index from a core instance, as
+    /// `lookup_vmdef` and `push_export` would; `false` for anything else.
+    fn push_core_export(&mut self, store: &mut StoreOpaque, arg: &CoreDef) -> Result<bool, OutOfMemory> {
+        let CoreDef::Export(CoreExport {
+            instance,
+            item: ExportItem::Index(index),
+        }) = arg
+        else {
+            return Ok(false);
+        };
+        let id = store
+            .store_data_mut()
+            .component_instance_mut(self.id)
+            .instance(*instance);
+        match *index {
+            EntityIndex::Function(func) => {
+                let (exporter, registry) = store.instance_and_module_registry_mut(id);
+                let Some(import) = exporter.function_import(registry, func) else {
+                    return Ok(false);
+                };
+                self.core_imports.push_function_import(import)?;
+            }
+            EntityIndex::Global(global) => {
+                let import = store.instance(id).global_import(global);
+                self.core_imports.push_global_import(import)?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 
     fn assert_type_matches(

@@ -886,6 +886,62 @@ impl Instance {
         registry: &ModuleRegistry,
         def_index: DefinedFuncIndex,
     ) -> Option<NonNull<VMFuncRef>> {
+        let (func_ref, vmctx_offset) = self.defined_funcref(registry, def_index)?;
+        // SAFETY: the offset calculated here is correct with `self.offsets`,
+        // and the pointer is within our `VMContext` area.
+        unsafe {
+            let func_ref_ptr = self.vmctx_plus_offset_raw::<VMFuncRef>(vmctx_offset);
+            func_ref_ptr.write(func_ref);
+            Some(func_ref_ptr)
+        }
+    }
+
+    /// wasmserve patch: the record another instance imports this instance's
+    /// function `index` with: what `get_exported_func(..).vmimport(..)`
+    /// returns, without filling this instance's `VMFuncRef` and reading it
+    /// back through a `Func` (a Python handler's core modules import ~2,400
+    /// items from each other at every instantiation).
+    pub(crate) fn function_import(
+        self: Pin<&mut Self>,
+        registry: &ModuleRegistry,
+        index: FuncIndex,
+    ) -> Option<VMFunctionImport> {
+        match self.env_module().defined_func_index(index) {
+            Some(def_index) => {
+                let (func_ref, _) = self.defined_funcref(registry, def_index)?;
+                Some(VMFunctionImport {
+                    array_call: func_ref.array_call,
+                    wasm_call: func_ref.wasm_call?,
+                    type_index: func_ref.type_index,
+                    vmctx: func_ref.vmctx,
+                })
+            }
+            None => Some(self.imported_function(index).clone()),
+        }
+    }
+
+    /// wasmserve patch: the record another instance imports this instance's
+    /// global `index` with: what `get_exported_global(..).vmimport(..)`
+    /// returns, without the store look-ups of a `Global`.
+    pub(crate) fn global_import(&self, index: GlobalIndex) -> VMGlobalImport {
+        match self.env_module().defined_global_index(index) {
+            Some(def_index) => VMGlobalImport {
+                from: self.global_ptr(def_index).into(),
+                vmctx: Some(VMOpaqueContext::from_vmcontext(self.vmctx()).into()),
+                kind: VMGlobalKind::Instance(def_index),
+            },
+            None => *self.imported_global(index),
+        }
+    }
+
+    /// The `VMFuncRef` of a defined function, and its offset in the
+    /// `VMContext` (wasmserve patch: split out of
+    /// `initialize_defined_funcref`).
+    fn defined_funcref(
+        &self,
+        registry: &ModuleRegistry,
+        def_index: DefinedFuncIndex,
+    ) -> Option<(VMFuncRef, u32)> {
         use core::sync::atomic::Ordering;
         let runtime_module = self
             .runtime_module()
@@ -912,18 +968,15 @@ impl Instance {
             (text_base + wasm_offset) as *mut VMWasmCallFunction,
         )?));
         let vmctx = VMOpaqueContext::from_vmcontext(self.vmctx()).into();
-        // SAFETY: the offset calculated here is correct with `self.offsets`,
-        // and the pointer is within our `VMContext` area.
-        unsafe {
-            let func_ref_ptr = self.vmctx_plus_offset_raw::<VMFuncRef>(vmctx_offset);
-            func_ref_ptr.write(VMFuncRef {
+        Some((
+            VMFuncRef {
                 array_call,
                 wasm_call,
                 vmctx,
                 type_index,
-            });
-            Some(func_ref_ptr)
-        }
+            },
+            vmctx_offset,
+        ))
     }
 
     fn get_start_func_ref(
