@@ -254,6 +254,7 @@ fn host_linker(engine: &Engine) -> wasmtime::Result<Linker<InstanceState>> {
     current::keyspace::add_to_linker::<InstanceState, Data>(&mut linker, |state| state)?;
     current::channels::add_to_linker::<InstanceState, Data>(&mut linker, |state| state)?;
     super::write::link_bounded_writes(&mut linker)?;
+    super::random_bytes::link_random_bytes(&mut linker)?;
     Ok(linker)
 }
 

@@ -32,6 +32,7 @@ mod limits;
 mod optional_imports;
 mod outbound;
 mod outbox;
+mod random_bytes;
 mod relay;
 mod request;
 mod request_host;
