@@ -7,6 +7,9 @@ use std::io;
 use std::sync::{Arc, Weak};
 use std::task::Context;
 
+use socket2::SockRef;
+use tokio::io::Interest;
+
 use super::super::datagram::{Held, ReplyRefused};
 use super::super::outbox::{self, HeldSend};
 use super::{Connection, IoFailure, Socket, io_failure};
@@ -75,8 +78,16 @@ impl Connection {
     /// Sends what the outbox holds, as much as the socket takes now:
     /// `Ok(true)` once nothing is held.
     pub(crate) fn send_held(&self) -> Result<bool, IoFailure> {
+        self.send_held_with(0)
+    }
+
+    /// `send_held`, with `flags` for a TCP socket's `send`.
+    fn send_held_with(&self, flags: libc::c_int) -> Result<bool, IoFailure> {
         self.outbox
             .send(|bytes| match &self.socket {
+                Socket::Tcp(stream) if flags != 0 => stream.try_io(Interest::WRITABLE, || {
+                    SockRef::from(stream).send_with_flags(bytes, flags | libc::MSG_NOSIGNAL)
+                }),
                 Socket::Tcp(stream) => stream.try_write(bytes),
                 Socket::Unix(stream) => stream.try_write(bytes),
                 Socket::Datagram(_) => Ok(bytes.len()),
@@ -87,6 +98,17 @@ impl Connection {
     /// Waits until nothing is held (a client that reads slowly).
     pub(crate) async fn flush(&self) -> Result<(), IoFailure> {
         while !self.send_held()? {
+            self.write_ready().await;
+        }
+        Ok(())
+    }
+
+    /// `flush` just before the write side shuts: TCP is told more follows
+    /// (`MSG_MORE`), so the last bytes wait in the socket for the end of
+    /// stream and both go out in one segment (a greeting and its FIN: one
+    /// packet and one wake-up of the client instead of two).
+    pub(crate) async fn flush_for_shutdown(&self) -> Result<(), IoFailure> {
+        while !self.send_held_with(libc::MSG_MORE)? {
             self.write_ready().await;
         }
         Ok(())

@@ -184,7 +184,7 @@ impl Request {
 async fn linger(conn: Arc<Connection>) {
     // What the guest's last writes left held goes out before the end of
     // stream, within the same bound as the drain below.
-    match tokio::time::timeout(LINGER_TIMEOUT, conn.flush()).await {
+    match tokio::time::timeout(LINGER_TIMEOUT, conn.flush_for_shutdown()).await {
         Ok(Ok(())) => {}
         Ok(Err(_)) | Err(_) => return,
     }
