@@ -62,16 +62,35 @@ fn userfaultfd() -> Option<&'static OwnedFd> {
 }
 
 /// Registers `len` bytes at `base` (page aligned, one whole mapping) for
-/// write protection, which turns fault-around off there. Best effort.
+/// write protection, which turns fault-around off there. Best effort: the
+/// first refusal is logged once.
 pub fn disable_fault_around(base: *mut u8, len: usize) {
-    let Some(fd) = userfaultfd() else { return };
+    let Some(fd) = userfaultfd() else {
+        refused("creating a userfaultfd", std::io::Error::last_os_error());
+        return;
+    };
     let mut register = UffdioRegister {
         start: base as u64,
         len: len as u64,
         mode: UFFDIO_REGISTER_MODE_WP,
         ioctls: 0,
     };
-    unsafe {
-        libc::ioctl(fd.as_raw_fd(), UFFDIO_REGISTER, &mut register);
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), UFFDIO_REGISTER, &mut register) };
+    if rc != 0 {
+        refused("registering a memory image with userfaultfd", std::io::Error::last_os_error());
+    }
+}
+
+/// Says once that images keep fault-around, and why.
+fn refused(what: &str, err: std::io::Error) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static SAID: AtomicBool = AtomicBool::new(false);
+    if !SAID.swap(true, Ordering::Relaxed) {
+        log::warn!(
+            "memory images keep fault-around: {what} failed ({err}); each slot maps up to 16 \
+             pages of its image around every page its guest reads, so an interpreter's \
+             connection holds several MiB more RSS (allow userfaultfd in the seccomp \
+             profile, or use Linux 5.19 or newer)"
+        );
     }
 }
