@@ -36,17 +36,22 @@ fn check_echo(handler: &str) {
     );
     let data = pattern(64 * 1024, 7);
     assert_eq!(round_trip(server.connect(), data.clone()), data);
-    let mut held: Vec<_> = (0..HELD)
+    drop(hold_after_one_echo(&server, HELD));
+    let client = udp_client(&server.addrs[1]);
+    assert_eq!(udp_exchange(&client, b"one datagram"), b"one datagram");
+    assert_eq!(udp_exchange(&client, &data[..1000]), &data[..1000]);
+}
+
+/// `count` connections to `server`, held open after one echoed line each.
+fn hold_after_one_echo(server: &Server, count: usize) -> Vec<BufReader<std::net::TcpStream>> {
+    let mut held: Vec<_> = (0..count)
         .map(|_| BufReader::new(server.connect()))
         .collect();
     for (n, stream) in held.iter_mut().enumerate() {
         let line = format!("held {n}");
         assert_eq!(exchange_line(stream, &line), format!("{line}\n"));
     }
-    drop(held);
-    let client = udp_client(&server.addrs[1]);
-    assert_eq!(udp_exchange(&client, b"one datagram"), b"one datagram");
-    assert_eq!(udp_exchange(&client, &data[..1000]), &data[..1000]);
+    held
 }
 
 /// Greet over TCP and UDP, with the default greeting and with a setting.
@@ -154,13 +159,7 @@ fn a_python_connection_maps_only_the_image_pages_it_reads() {
     drop(warm);
     std::thread::sleep(std::time::Duration::from_millis(300));
     let before = rss_kib(&server);
-    let mut held: Vec<_> = (0..HELD_PY)
-        .map(|_| BufReader::new(server.connect()))
-        .collect();
-    for (n, stream) in held.iter_mut().enumerate() {
-        let line = format!("held {n}");
-        assert_eq!(exchange_line(stream, &line), format!("{line}\n"));
-    }
+    let _held = hold_after_one_echo(&server, HELD_PY);
     let per_connection = rss_kib(&server).saturating_sub(before) / HELD_PY as u64;
     eprintln!("{per_connection} KiB of RSS per held Python connection");
     // About 1.5 MiB here; with fault-around, about 7 MiB.
