@@ -97,10 +97,7 @@ impl Connection {
 
     /// Waits until nothing is held (a client that reads slowly).
     pub(crate) async fn flush(&self) -> Result<(), IoFailure> {
-        while !self.send_held()? {
-            self.write_ready().await;
-        }
-        Ok(())
+        self.flush_with(0).await
     }
 
     /// `flush` just before the write side shuts: TCP is told more follows
@@ -108,7 +105,12 @@ impl Connection {
     /// stream and both go out in one segment (a greeting and its FIN: one
     /// packet and one wake-up of the client instead of two).
     pub(crate) async fn flush_for_shutdown(&self) -> Result<(), IoFailure> {
-        while !self.send_held_with(libc::MSG_MORE)? {
+        self.flush_with(libc::MSG_MORE).await
+    }
+
+    /// `flush`, with `flags` for a TCP socket's `send`.
+    async fn flush_with(&self, flags: libc::c_int) -> Result<(), IoFailure> {
+        while !self.send_held_with(flags)? {
             self.write_ready().await;
         }
         Ok(())
