@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::super::{BUCKET_OVERHEAD, BucketId, KvError, footprint, incremented};
-use super::table::{Entry, Table};
+use super::table::{Entry, Table, deadline};
 
 /// A deadline: when, the bucket's full name, the key.
 type Deadline = (u64, Arc<str>, Box<str>);
@@ -75,7 +75,7 @@ impl Buckets {
     ) -> Option<(Vec<u8>, Option<u64>)> {
         match self.table(id)?.get(key) {
             Some(entry) if !entry.expired(now) => {
-                return Some((entry.value.clone(), entry.expires));
+                return Some((entry.value.to_vec(), entry.expires()));
             }
             Some(_) => {}
             None => return None,
@@ -136,8 +136,9 @@ impl Buckets {
         }
         let table = self.tables.entry(Arc::clone(&id.full)).or_default();
         for (key, value, expires) in writes {
+            let expires = deadline(expires);
             let old = table.put(&key, value, expires);
-            let old_expires = old.and_then(|old| old.expires);
+            let old_expires = old.and_then(|old| old.expires());
             if old_expires != expires {
                 if let Some(at) = old_expires {
                     self.deadlines
@@ -207,6 +208,7 @@ impl Buckets {
         let Some(table) = self.tables.get_mut(&id.full) else {
             return;
         };
+        let expires = deadline(expires);
         let old = table.set_expires(key, expires);
         self.note(&id.full, key);
         if old != expires {
@@ -225,7 +227,7 @@ impl Buckets {
     /// or not (what the file backend writes).
     pub(crate) fn stored(&self, full: &str, key: &str) -> Option<(&[u8], Option<u64>)> {
         let entry = self.tables.get(full)?.get(key)?;
-        Some((entry.value.as_slice(), entry.expires))
+        Some((entry.value.as_slice(), entry.expires()))
     }
 
     /// Puts back what the file holds for `key` of the bucket `full` (a
@@ -265,7 +267,7 @@ impl Buckets {
             self.tables.remove(full);
             freed += BUCKET_OVERHEAD;
         }
-        if let Some(at) = old.expires {
+        if let Some(at) = old.expires() {
             self.deadlines.remove(&(at, Arc::clone(full), key.into()));
         }
         if let Some(held) = self.accounts.get_mut(account_of(full)) {
@@ -283,7 +285,7 @@ impl Buckets {
         for (key, entry) in table.drain() {
             freed += footprint(&id.full, &key, &entry.value);
             self.note(&id.full, &key);
-            if let Some(at) = entry.expires {
+            if let Some(at) = entry.expires() {
                 self.deadlines
                     .remove(&(at, Arc::clone(&id.full), (*key).into()));
             }

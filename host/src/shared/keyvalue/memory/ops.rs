@@ -97,7 +97,7 @@ impl Buckets {
     pub(crate) fn expiry(&mut self, id: &BucketId, key: &str) -> Result<Expiry, KvError> {
         Ok(match self.live(id, key, now_millis()) {
             None => Expiry::Absent,
-            Some(entry) => entry.expires.map_or(Expiry::Persistent, Expiry::At),
+            Some(entry) => entry.expires().map_or(Expiry::Persistent, Expiry::At),
         })
     }
 
@@ -112,7 +112,7 @@ impl Buckets {
         let Some(entry) = self.live(id, key, now) else {
             return Ok(false);
         };
-        let current = entry.expires;
+        let current = entry.expires();
         if !condition.allows(current, deadline) || (deadline.is_none() && current.is_none()) {
             return Ok(false);
         }
@@ -142,9 +142,9 @@ impl Buckets {
         let now = now_millis();
         let current = self.live(id, key, now);
         let allowed = condition.allows(current.map(|entry| entry.value.as_slice()));
-        let expires = expiry.resolve(current.and_then(|entry| entry.expires));
+        let expires = expiry.resolve(current.and_then(|entry| entry.expires()));
         let previous = match want_previous {
-            true => current.map(|entry| entry.value.clone()),
+            true => current.map(|entry| entry.value.to_vec()),
             false => None,
         };
         if !allowed {
@@ -189,7 +189,7 @@ impl Buckets {
         Ok(live
             .then(|| self.remove(id, key))
             .flatten()
-            .map(|entry| entry.value))
+            .map(|entry| entry.value.into_vec()))
     }
 
     pub(crate) fn count(&mut self, id: &BucketId) -> Result<u64, KvError> {
@@ -248,10 +248,10 @@ impl Buckets {
         let Some(entry) = self.remove(id, from) else {
             return Ok(RenameOutcome::NoSuchKey);
         };
-        let expires = entry.expires;
-        if let Err(full) = self.put(id, to, entry.value.clone(), expires, max) {
+        let expires = entry.expires();
+        if let Err(full) = self.put(id, to, entry.value.to_vec(), expires, max) {
             // Put back what was there: it fitted before.
-            self.put(id, from, entry.value, expires, u64::MAX)?;
+            self.put(id, from, entry.value.into_vec(), expires, u64::MAX)?;
             return Err(full);
         }
         Ok(RenameOutcome::Renamed)
