@@ -1,4 +1,4 @@
-// The wasmserve SDK for JavaScript handlers (contract 0.2.3, built with
+// The wasmserve SDK for JavaScript handlers (contract 0.2.4, built with
 // componentize-js / StarlingMonkey). A handler module imports what it uses
 // from this file and exports `handle = serve(fn)`:
 //
@@ -15,13 +15,13 @@
 
 import { poll } from "wasi:io/poll@0.2.12";
 import { subscribeDuration } from "wasi:clocks/monotonic-clock@0.2.12";
-import { get } from "wasmserve:handler/config@0.2.3";
+import { get } from "wasmserve:handler/config@0.2.4";
 import { open } from "wasi:keyvalue/store@0.2.0-draft2";
 import { Cas, increment, swap } from "wasi:keyvalue/atomics@0.2.0-draft2";
 import {
   publish as publishMessage,
   subscribe as subscribeTopic,
-} from "wasmserve:handler/channels@0.2.3";
+} from "wasmserve:handler/channels@0.2.4";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

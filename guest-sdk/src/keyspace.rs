@@ -1,7 +1,7 @@
 //! What a real protocol server needs from a bucket beyond `wasi:keyvalue`
-//! (contract 0.2.3's `keyspace`): keys that expire, writes on a condition,
-//! a bucket's size, clearing it, scanning it, and steps over several keys
-//! at once. These are methods of [`kv::Bucket`](crate::kv::Bucket);
+//! (contract 0.2.3's `keyspace`, 0.2.4's `increment-many`): keys that
+//! expire, writes on a condition, a bucket's size, clearing it, scanning
+//! it, and steps over several keys at once. These are methods of [`kv::Bucket`](crate::kv::Bucket);
 //! deadlines are Unix milliseconds ([`kv::now_millis`](crate::kv::now_millis)
 //! gives the clock they count from).
 //!
@@ -249,5 +249,30 @@ impl Bucket {
             &self.0,
             &owned_pairs(pairs),
         )?)
+    }
+
+    /// Adds each delta to the counter at its key (absent counts as 0), in
+    /// order and in one step, in one host call; each key's new value, or
+    /// that key's own error (its value is not a number, the sum overflows,
+    /// the store is full), which leaves it unchanged and the others
+    /// applied. The outer error means nothing was applied.
+    ///
+    /// ```no_run
+    /// # let bucket = wasmserve_sdk::kv::open("stats")?;
+    /// let counts = bucket.increment_many(&[("hits", 1), ("bytes", 512)])?;
+    /// if let Ok(hits) = &counts[0] {
+    ///     println!("{hits} hits");
+    /// }
+    /// # Ok::<(), wasmserve_sdk::kv::Error>(())
+    /// ```
+    pub fn increment_many(&self, deltas: &[(&str, i64)]) -> Result<Vec<Result<i64, Error>>, Error> {
+        let owned: Vec<(String, i64)> = deltas
+            .iter()
+            .map(|(key, delta)| ((*key).to_owned(), *delta))
+            .collect();
+        Ok(keyspace::increment_many(&self.0, &owned)?
+            .into_iter()
+            .map(|outcome| outcome.map_err(Error::from))
+            .collect())
     }
 }

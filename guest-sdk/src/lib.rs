@@ -135,7 +135,7 @@ pub mod bindings {
             "wasi:keyvalue/store@0.2.0-draft2": generate,
             "wasi:keyvalue/atomics@0.2.0-draft2": generate,
             "wasi:keyvalue/batch@0.2.0-draft2": generate,
-            "wasmserve:handler/keyspace@0.2.3": generate,
+            "wasmserve:handler/keyspace@0.2.4": generate,
         },
         pub_export_macro: true,
         export_macro_name: "__export_handler_world",

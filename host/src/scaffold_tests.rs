@@ -37,7 +37,7 @@ fn the_javascript_template_uses_the_sdk_and_the_current_contract() {
     };
     assert!(file("handler.js").contains("from \"./wasmserve.js\""));
     assert!(file("wasmserve.js").contains("export function serve"));
-    assert!(file("wit/handler.wit").contains("package wasmserve:handler@0.2.3;"));
+    assert!(file("wit/handler.wit").contains("package wasmserve:handler@0.2.4;"));
 }
 
 #[test]

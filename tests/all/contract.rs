@@ -2,7 +2,8 @@
 //! matrix): handlers built from each version's WIT alone, without the SDK
 //! — `legacy` (0.1.1), `contract-0-2-0` (0.2.0 as released),
 //! `contract-0-2-1` (0.2.1 as released), `contract-0-2-2` (0.2.2 as
-//! released) — the SDK's (the current 0.2.3) blocking echo and greet,
+//! released), `contract-0-2-3` (0.2.3 as released) — the SDK's (the
+//! current 0.2.4) blocking echo and greet,
 //! and the streams echo (0.2's `wasi:io/streams`) pass the same echo and
 //! greet checks over TCP, UDP, Unix stream and Unix datagram sockets; a
 //! handler needing a version newer than the host's is refused at start with
@@ -16,8 +17,8 @@ use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::time::{Duration, Instant};
 
 use crate::fixtures::{
-    CHAT_ASYNC, CONTRACT_0_2_0, CONTRACT_0_2_1, CONTRACT_0_2_2, ECHO, ECHO_STREAMS, GREET, LEGACY,
-    TICKER, TIMEOUT_GREET,
+    CHAT_ASYNC, CONTRACT_0_2_0, CONTRACT_0_2_1, CONTRACT_0_2_2, CONTRACT_0_2_3, ECHO, ECHO_STREAMS,
+    GREET, LEGACY, TICKER, TIMEOUT_GREET,
 };
 use crate::support::{Server, exchange_line, pattern, read_to_end, round_trip};
 use crate::transports::{udp_client, udp_exchange};
@@ -104,7 +105,8 @@ fn the_start_up_line_names_each_handlers_contract() {
         (CONTRACT_0_2_0, "contract=\"0.2.0\""),
         (CONTRACT_0_2_1, "contract=\"0.2.1\""),
         (CONTRACT_0_2_2, "contract=\"0.2.2\""),
-        (ECHO_STREAMS, "contract=\"0.2.3\""),
+        (CONTRACT_0_2_3, "contract=\"0.2.3\""),
+        (ECHO_STREAMS, "contract=\"0.2.4\""),
     ] {
         Server::start(handler, &[]).wait_for_log(&["service started", contract]);
     }
@@ -116,6 +118,7 @@ fn old_and_new_handlers_echo_over_every_transport() {
     check_echo_everywhere(&["--handler", CONTRACT_0_2_0]);
     check_echo_everywhere(&["--handler", CONTRACT_0_2_1]);
     check_echo_everywhere(&["--handler", CONTRACT_0_2_2]);
+    check_echo_everywhere(&["--handler", CONTRACT_0_2_3]);
     check_echo_everywhere(&["--handler", ECHO]);
     check_echo_everywhere(&["--handler", ECHO_STREAMS]);
 }
@@ -127,6 +130,7 @@ fn old_and_new_handlers_greet_over_tcp_udp_and_unix() {
         vec!["--handler", CONTRACT_0_2_0, "--set", "role=greet"],
         vec!["--handler", CONTRACT_0_2_1, "--set", "role=greet"],
         vec!["--handler", CONTRACT_0_2_2, "--set", "role=greet"],
+        vec!["--handler", CONTRACT_0_2_3, "--set", "role=greet"],
         vec!["--handler", GREET],
     ] {
         let dir = socket_dir();
@@ -277,9 +281,9 @@ fn a_handler_needing_a_newer_contract_is_refused_naming_the_version() {
         .find(|line| line.starts_with("error: "))
         .unwrap_or_default();
     assert!(
-        error.contains("needs contract 0.2.4")
-            && error.contains("wasmserve:handler/types@0.2.4")
-            && error.contains("up to 0.2.3: upgrade wasmserve"),
+        error.contains("needs contract 0.2.5")
+            && error.contains("wasmserve:handler/types@0.2.5")
+            && error.contains("up to 0.2.4: upgrade wasmserve"),
         "{stderr}"
     );
 }
@@ -290,13 +294,13 @@ fn a_handler_needing_a_newer_contract_is_refused_naming_the_version() {
 fn check_names_the_contract_and_the_optional_imports_a_handler_uses() {
     use crate::fixtures::{CHATROOM, PROXY, TCPCLIENT, WHOAMI};
     for (handler, expected) in [
-        (ECHO, "contract 0.2.3, uses nothing optional)"),
+        (ECHO, "contract 0.2.4, uses nothing optional)"),
         (LEGACY, "contract 0.1.1, uses nothing optional)"),
         (CONTRACT_0_2_0, "contract 0.2.0, uses nothing optional)"),
-        (CHATROOM, "contract 0.2.3, uses keyvalue, channels)"),
-        (TCPCLIENT, "contract 0.2.3, uses sockets)"),
-        (WHOAMI, "contract 0.2.3, uses tls)"),
-        (PROXY, "contract 0.2.3, uses keyvalue, hand-off)"),
+        (CHATROOM, "contract 0.2.4, uses keyvalue, channels)"),
+        (TCPCLIENT, "contract 0.2.4, uses sockets)"),
+        (WHOAMI, "contract 0.2.4, uses tls)"),
+        (PROXY, "contract 0.2.4, uses keyvalue, hand-off)"),
     ] {
         let output = std::process::Command::new(crate::support::WASMSERVE)
             .args(["check", "--handler", handler, "--tcp", "0"])

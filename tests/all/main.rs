@@ -15,6 +15,7 @@ mod bad_input;
 mod chatroom;
 mod config_file;
 mod contract;
+mod counters;
 mod deploy_files;
 mod docs;
 mod docs_runner;

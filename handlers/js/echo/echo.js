@@ -1,5 +1,5 @@
 // echo in JavaScript: sends back every byte until the client closes (or
-// the datagram). Contract 0.2.3, built with componentize-js.
+// the datagram). Contract 0.2.4, built with componentize-js.
 //
 // Build (see docs/javascript.md):
 //   componentize-js --wit wit --world-name handler -d http -d fetch-event \

@@ -1,21 +1,49 @@
-//! Pipelined GETs and SETs gathered into one batch call.
+//! Pipelined GETs, SETs and counter steps gathered into one batch call.
 
 use std::borrow::Cow;
 
 use wasmserve_sdk::kv;
 
+use crate::commands::{NOT_AN_INTEGER, integer};
 use crate::resp::Replies;
 
-/// Consecutive pipelined GETs, or plain SETs, gathered into one `get-many`
-/// or `set-many` call (the `wasi:keyvalue/batch` interface): a pipeline of
-/// 16 GETs is one host call, not 16. Keys and values are borrowed from the
-/// input they were parsed from.
+/// Consecutive pipelined GETs, plain SETs, or INCR / DECR / INCRBY /
+/// DECRBY, gathered into one `get-many`, `set-many` (the
+/// `wasi:keyvalue/batch` interface) or `increment-many` (the contract's
+/// `keyspace`) call: a pipeline of 16 GETs is one host call, not 16. Keys
+/// and values are borrowed from the input they were parsed from.
 #[derive(Default)]
 pub(crate) enum Batch<'a> {
     #[default]
     Empty,
     Gets(Vec<Cow<'a, str>>),
     Sets(Vec<(Cow<'a, str>, &'a [u8])>),
+    Increments(Vec<(Cow<'a, str>, i64)>),
+}
+
+/// The step of a well-formed INCR, DECR, INCRBY or DECRBY; `None` for any
+/// other command, and for one whose reply is an error (an amount that is
+/// not an integer, `DECRBY` of the smallest integer): those take the
+/// single-command way, which answers it.
+fn counter_step(name: &str, args: &[&[u8]]) -> Option<i64> {
+    match (name, args.len()) {
+        ("INCR", 2) => Some(1),
+        ("DECR", 2) => Some(-1),
+        ("INCRBY", 3) => integer(args[2]),
+        ("DECRBY", 3) => integer(args[2]).and_then(i64::checked_neg),
+        _ => None,
+    }
+}
+
+/// The reply to one counter step, as Redis gives it.
+fn counter_reply(outcome: Result<i64, kv::Error>, out: &mut Replies) {
+    match outcome {
+        Ok(value) => out.integer(value),
+        // The host's only refusal of a well-formed key: not a number, or
+        // out of range.
+        Err(kv::Error::Other(_)) => out.error(NOT_AN_INTEGER),
+        Err(err) => out.error(&format!("ERR {err}")),
+    }
 }
 
 impl<'a> Batch<'a> {
@@ -41,7 +69,18 @@ impl<'a> Batch<'a> {
                 self.flush(data, out);
                 *self = Batch::Sets(vec![(key(args[1]), args[2])]);
             }
-            _ => return false,
+            _ => {
+                let Some(step) = counter_step(name, args) else {
+                    return false;
+                };
+                match &mut *self {
+                    Batch::Increments(steps) => steps.push((key(args[1]), step)),
+                    _ => {
+                        self.flush(data, out);
+                        *self = Batch::Increments(vec![(key(args[1]), step)]);
+                    }
+                }
+            }
         }
         true
     }
@@ -60,6 +99,9 @@ impl<'a> Batch<'a> {
                 Ok(()) => out.simple("OK"),
                 Err(err) => out.error(&format!("ERR {err}")),
             },
+            Batch::Increments(steps) if steps.len() == 1 => {
+                counter_reply(data.increment(&steps[0].0, steps[0].1), out);
+            }
             Batch::Gets(keys) => {
                 let refs: Vec<&str> = keys.iter().map(|key| &**key).collect();
                 match data.get_many(&refs) {
@@ -77,6 +119,22 @@ impl<'a> Batch<'a> {
                 match data.set_many(&refs) {
                     Ok(()) => pairs.iter().for_each(|_| out.simple("OK")),
                     Err(err) => pairs.iter().for_each(|_| out.error(&format!("ERR {err}"))),
+                }
+            }
+            Batch::Increments(steps) => {
+                let refs: Vec<(&str, i64)> =
+                    steps.iter().map(|(key, step)| (&**key, *step)).collect();
+                match data.increment_many(&refs) {
+                    // One outcome per step, in order.
+                    Ok(outcomes) if outcomes.len() == steps.len() => {
+                        for outcome in outcomes {
+                            counter_reply(outcome, out);
+                        }
+                    }
+                    Ok(_) => steps.iter().for_each(|_| {
+                        out.error("ERR the store answered a different number of steps")
+                    }),
+                    Err(err) => steps.iter().for_each(|_| out.error(&format!("ERR {err}"))),
                 }
             }
         }

@@ -1,10 +1,10 @@
 //! Rust types generated from the host/guest contract, one `bindgen!` per
-//! incompatible version the host serves: `wit/handler.wit` (0.2.3, the
+//! incompatible version the host serves: `wit/handler.wit` (0.2.4, the
 //! current one) and the pinned `wit/0.1.1/handler.wit`, so components built
-//! against either run unchanged. Components built against 0.2.0, 0.2.1 or
-//! 0.2.2 (`wit/0.2.0/`, `wit/0.2.1/`, `wit/0.2.2/`, released before later versions added to
-//! them) link to the 0.2.3 definitions: wasmtime's linker resolves an
-//! import of `…@0.2.0` to `…@0.2.3`, the same functions and more (released
+//! against either run unchanged. Components built against 0.2.0 to 0.2.3
+//! (`wit/0.2.0/` … `wit/0.2.3/`, released before later versions added to
+//! them) link to the 0.2.4 definitions: wasmtime's linker resolves an
+//! import of `…@0.2.0` to `…@0.2.4`, the same functions and more (released
 //! versions never change; `wit/README.md`).
 //!
 //! Imports are async (a guest blocked in `read` suspends its fiber and
@@ -44,7 +44,7 @@ mod v0_1 {
     });
 }
 
-/// The current contract, `wasmserve:handler@0.2.3` (and 0.2.0, 0.2.1, 0.2.2, subsets).
+/// The current contract, `wasmserve:handler@0.2.4` (and 0.2.0 to 0.2.3, subsets).
 pub(crate) mod current {
     pub(crate) use super::v0_2::Handler as HandlerWorld;
     pub(crate) use super::v0_2::HandlerPre as HandlerWorldPre;
@@ -64,11 +64,11 @@ pub(crate) mod current {
 
     /// The worlds handlers may implement, for messages.
     pub(crate) const WORLD_NAME: &str =
-        "wasmserve:handler/handler@0.2.3 (or @0.2.2, @0.2.1, @0.2.0, @0.1.x)";
+        "wasmserve:handler/handler@0.2.4 (or @0.2.3, @0.2.2, @0.2.1, @0.2.0, @0.1.x)";
     /// The interface the `request` resource belongs to.
-    pub(crate) const TYPES_INTERFACE: &str = "wasmserve:handler/types@0.2.3";
+    pub(crate) const TYPES_INTERFACE: &str = "wasmserve:handler/types@0.2.4";
     /// The newest contract version this host serves.
-    pub(crate) const VERSION: &str = "0.2.3";
+    pub(crate) const VERSION: &str = "0.2.4";
 }
 
 /// The previous contract, `wasmserve:handler@0.1.1`, still served.

@@ -1,5 +1,6 @@
-//! `wasmserve:handler/keyspace` (contract 0.2.3) for guests: expiry,
-//! conditional writes, count, clear, scan and multi-key steps on a bucket
+//! `wasmserve:handler/keyspace` (contract 0.2.3, `increment-many` 0.2.4)
+//! for guests: expiry, conditional writes, count, clear, scan and
+//! multi-key steps on a bucket
 //! the guest opened through `wasi:keyvalue/store`. Converts the contract's
 //! types to the shared layer's and back.
 
@@ -189,6 +190,24 @@ impl keyspace::Host for InstanceState {
         Ok(bucket
             .set_many_if_none_exist(key_values)
             .await
+            .map_err(Into::into))
+    }
+
+    async fn increment_many(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key_deltas: Vec<(String, i64)>,
+    ) -> KvResult<Vec<Result<i64, store::Error>>> {
+        let bucket = self.bucket(&bucket)?;
+        Ok(bucket
+            .increment_many(key_deltas)
+            .await
+            .map(|outcomes| {
+                outcomes
+                    .into_iter()
+                    .map(|outcome| outcome.map_err(Into::into))
+                    .collect()
+            })
             .map_err(Into::into))
     }
 }

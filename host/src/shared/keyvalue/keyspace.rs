@@ -1,4 +1,5 @@
-//! The operations contract 0.2.3's `keyspace` interface adds to a bucket:
+//! The operations contract 0.2.3's `keyspace` interface (and 0.2.4's
+//! `increment-many`) adds to a bucket:
 //! expiry, conditional writes, count, clear, scan, random key, and steps
 //! over two or more keys (rename, copy, set-if-none-exist). Their types,
 //! and [`Bucket`]'s methods for them: check the limits, ask the backend,
@@ -287,6 +288,22 @@ impl Bucket {
             Ok(()) => on_backend!(
                 self.backend(),
                 set_many_if_none_exist(&self.inner.id, pairs, self.max_total())
+            ),
+            Err(err) => Err(err),
+        };
+        self.counted(KvOp::Atomic, result)
+    }
+
+    /// `increment-many` (contract 0.2.4): every delta added in order, in
+    /// one step; each key's new value, or its own failure.
+    pub(crate) async fn increment_many(
+        &self,
+        deltas: Vec<(String, i64)>,
+    ) -> Result<Vec<Result<i64, KvError>>, KvError> {
+        let result = match deltas.iter().try_for_each(|(key, _)| self.check_key(key)) {
+            Ok(()) => on_backend!(
+                self.backend(),
+                increment_many(&self.inner.id, deltas, self.max_total())
             ),
             Err(err) => Err(err),
         };

@@ -363,8 +363,9 @@ pub(super) fn incremented(value: Option<&[u8]>, delta: i64) -> Result<i64, KvErr
     current.checked_add(delta).ok_or(KvError::NotAnInteger)
 }
 
-/// What one entry costs the host beyond its bytes: a map node and two
-/// allocations in memory (about 112 bytes per key measured), its row and
+/// What one entry costs the host beyond its bytes: its 64-byte slot in the
+/// hash table and a node of the scan order in memory (a key over 24 bytes,
+/// or a value over 16, has an allocation of its own besides), its row and
 /// index in a file. Counted against `--kv-max-bytes`, so that millions of
 /// empty keys cannot hold many times the cap.
 pub(super) const ENTRY_OVERHEAD: u64 = 128;

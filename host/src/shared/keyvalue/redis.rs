@@ -53,6 +53,33 @@ pub(crate) fn manager_config() -> ConnectionManagerConfig {
         .set_max_delay(Duration::from_millis(500))
 }
 
+/// What [`query`] sends: one command, or a pipeline (a transaction).
+pub(crate) trait Query: Sync {
+    /// Sends it on `connection` and reads the answer.
+    fn send<T: redis::FromRedisValue>(
+        &self,
+        connection: &mut ConnectionManager,
+    ) -> impl Future<Output = redis::RedisResult<T>> + Send;
+}
+
+impl Query for redis::Cmd {
+    fn send<T: redis::FromRedisValue>(
+        &self,
+        connection: &mut ConnectionManager,
+    ) -> impl Future<Output = redis::RedisResult<T>> + Send {
+        self.query_async(connection)
+    }
+}
+
+impl Query for redis::Pipeline {
+    fn send<T: redis::FromRedisValue>(
+        &self,
+        connection: &mut ConnectionManager,
+    ) -> impl Future<Output = redis::RedisResult<T>> + Send {
+        self.query_async(connection)
+    }
+}
+
 /// Runs `command` on `connection` within [`REDIS_TIMEOUT`] (`Err(None)`
 /// when it ran out). A command that failed because the connection had
 /// dropped (Redis restarted) is sent once more: the manager reconnects at
@@ -60,13 +87,13 @@ pub(crate) fn manager_config() -> ConnectionManagerConfig {
 /// back.
 pub(crate) async fn query<T: redis::FromRedisValue>(
     connection: &ConnectionManager,
-    command: &redis::Cmd,
+    command: &impl Query,
 ) -> Result<T, Option<redis::RedisError>> {
     let attempts = async {
         let mut connection = connection.clone();
-        match command.query_async(&mut connection).await {
+        match command.send(&mut connection).await {
             Err(err) if err.is_io_error() || err.is_connection_dropped() => {
-                command.query_async(&mut connection).await
+                command.send(&mut connection).await
             }
             done => done,
         }
@@ -93,18 +120,23 @@ impl RedisKv {
     /// Runs `command`, bounded in time, with errors that name Redis.
     pub(super) async fn run<T: redis::FromRedisValue>(
         &self,
-        command: &redis::Cmd,
+        command: &impl Query,
     ) -> Result<T, KvError> {
         match query(&self.connection, command).await {
             Ok(value) => Ok(value),
-            Err(Some(err)) if err.to_string().contains("not an integer") => {
-                Err(KvError::NotAnInteger)
-            }
-            Err(Some(err)) => Err(KvError::Backend(format!("redis at {}: {err}", self.shown))),
+            Err(Some(err)) => Err(self.failure(&err)),
             Err(None) => Err(KvError::Backend(format!(
                 "redis at {}: no answer within {REDIS_TIMEOUT:?}",
                 self.shown
             ))),
+        }
+    }
+
+    /// What Redis's `err` means to a guest.
+    fn failure(&self, err: &redis::RedisError) -> KvError {
+        match err.to_string().contains("not an integer") {
+            true => KvError::NotAnInteger,
+            false => KvError::Backend(format!("redis at {}: {err}", self.shown)),
         }
     }
 
@@ -187,6 +219,33 @@ impl RedisKv {
     ) -> Result<i64, KvError> {
         self.run(redis::cmd("INCRBY").arg(Self::key(id, key)).arg(delta))
             .await
+    }
+
+    /// `increment-many`: one `INCRBY` per key in one transaction
+    /// (`MULTI`/`EXEC`, which Redis runs without interleaving); a key that
+    /// fails has its own error and the others still apply, as in Redis.
+    pub(super) async fn increment_many(
+        &self,
+        id: &BucketId,
+        deltas: Vec<(String, i64)>,
+        _max: u64,
+    ) -> Result<Vec<Result<i64, KvError>>, KvError> {
+        if deltas.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut transaction = redis::pipe();
+        transaction.atomic().ignore_errors();
+        for (key, delta) in &deltas {
+            transaction
+                .cmd("INCRBY")
+                .arg(Self::key(id, key))
+                .arg(*delta);
+        }
+        let results: Vec<redis::RedisResult<i64>> = self.run(&transaction).await?;
+        Ok(results
+            .into_iter()
+            .map(|result| result.map_err(|err| self.failure(&err)))
+            .collect())
     }
 
     pub(super) async fn swap(

@@ -80,6 +80,18 @@ impl FileKv {
         .await
     }
 
+    pub(in crate::shared::keyvalue) async fn increment_many(
+        &self,
+        id: &BucketId,
+        deltas: Vec<(String, i64)>,
+        max: u64,
+    ) -> Result<Vec<Result<i64, KvError>>, KvError> {
+        self.run(id, move |buckets, id| {
+            buckets.increment_many(id, deltas, max)
+        })
+        .await
+    }
+
     pub(in crate::shared::keyvalue) async fn swap(
         &self,
         id: &BucketId,

@@ -79,6 +79,20 @@ impl Buckets {
         Ok(value)
     }
 
+    /// `increment-many`: each delta in order, under the one lock; each
+    /// key's own outcome.
+    pub(crate) fn increment_many(
+        &mut self,
+        id: &BucketId,
+        deltas: Vec<(String, i64)>,
+        max: u64,
+    ) -> Result<Vec<Result<i64, KvError>>, KvError> {
+        Ok(deltas
+            .iter()
+            .map(|(key, delta)| self.increment(id, key, *delta, max))
+            .collect())
+    }
+
     pub(crate) fn swap(
         &mut self,
         id: &BucketId,
