@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use wasmserve_sdk::kv;
 
-use crate::commands::{NOT_AN_INTEGER, integer};
+use crate::commands::counters;
 use crate::resp::Replies;
 
 /// Consecutive pipelined GETs, plain SETs, or INCR / DECR / INCRBY /
@@ -21,29 +21,19 @@ pub(crate) enum Batch<'a> {
     Increments(Vec<(Cow<'a, str>, i64)>),
 }
 
-/// The step of a well-formed INCR, DECR, INCRBY or DECRBY; `None` for any
-/// other command, and for one whose reply is an error (an amount that is
-/// not an integer, `DECRBY` of the smallest integer): those take the
-/// single-command way, which answers it.
+/// The step of a well-formed INCR, DECR, INCRBY or DECRBY, with its
+/// number of arguments; `None` for any other command, and for one whose
+/// reply is an error: those take the single-command way, which answers it.
 fn counter_step(name: &str, args: &[&[u8]]) -> Option<i64> {
-    match (name, args.len()) {
-        ("INCR", 2) => Some(1),
-        ("DECR", 2) => Some(-1),
-        ("INCRBY", 3) => integer(args[2]),
-        ("DECRBY", 3) => integer(args[2]).and_then(i64::checked_neg),
-        _ => None,
+    let fits = match name {
+        "INCR" | "DECR" => args.len() == 2,
+        "INCRBY" | "DECRBY" => args.len() == 3,
+        _ => false,
+    };
+    if !fits {
+        return None;
     }
-}
-
-/// The reply to one counter step, as Redis gives it.
-fn counter_reply(outcome: Result<i64, kv::Error>, out: &mut Replies) {
-    match outcome {
-        Ok(value) => out.integer(value),
-        // The host's only refusal of a well-formed key: not a number, or
-        // out of range.
-        Err(kv::Error::Other(_)) => out.error(NOT_AN_INTEGER),
-        Err(err) => out.error(&format!("ERR {err}")),
-    }
+    counters::step(name, &args[1..])?.ok()
 }
 
 impl<'a> Batch<'a> {
@@ -100,7 +90,7 @@ impl<'a> Batch<'a> {
                 Err(err) => out.error(&format!("ERR {err}")),
             },
             Batch::Increments(steps) if steps.len() == 1 => {
-                counter_reply(data.increment(&steps[0].0, steps[0].1), out);
+                counters::reply(data.increment(&steps[0].0, steps[0].1), out);
             }
             Batch::Gets(keys) => {
                 let refs: Vec<&str> = keys.iter().map(|key| &**key).collect();
@@ -128,7 +118,7 @@ impl<'a> Batch<'a> {
                     // One outcome per step, in order.
                     Ok(outcomes) if outcomes.len() == steps.len() => {
                         for outcome in outcomes {
-                            counter_reply(outcome, out);
+                            counters::reply(outcome, out);
                         }
                     }
                     Ok(_) => steps.iter().for_each(|_| {

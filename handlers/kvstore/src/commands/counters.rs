@@ -14,32 +14,46 @@ pub(super) fn run(
     rest: &[&[u8]],
     out: &mut Replies,
 ) -> Option<Outcome> {
+    if name == "INCRBYFLOAT" {
+        return Some(add_float(data, rest, out));
+    }
+    match step(name, rest)? {
+        Ok(by) => reply(data.increment(&key(rest[0]), by), out),
+        Err(refusal) => out.error(refusal),
+    }
+    Some(Ok(()))
+}
+
+/// What INCR, DECR, INCRBY or DECRBY (`name`, with its arguments `rest`,
+/// their number checked) adds: `Err` with Redis's reply when the amount is
+/// not an integer or cannot be negated; `None` for any other command.
+/// Pipelined steps are gathered into one call (`batch.rs`).
+pub(crate) fn step(name: &str, rest: &[&[u8]]) -> Option<Result<i64, &'static str>> {
     let by = match name {
         "INCR" => Some(1),
         "DECR" => Some(-1),
         "INCRBY" => integer(rest[1]),
         "DECRBY" => match integer(rest[1]) {
-            Some(i64::MIN) => {
-                out.error("ERR decrement would overflow");
-                return Some(Ok(()));
-            }
-            by => by.map(|by| -by),
+            Some(by) => match by.checked_neg() {
+                Some(negated) => Some(negated),
+                None => return Some(Err("ERR decrement would overflow")),
+            },
+            None => None,
         },
-        "INCRBYFLOAT" => return Some(add_float(data, rest, out)),
         _ => return None,
     };
-    let Some(by) = by else {
-        out.error(NOT_AN_INTEGER);
-        return Some(Ok(()));
-    };
-    match data.increment(&key(rest[0]), by) {
+    Some(by.ok_or(NOT_AN_INTEGER))
+}
+
+/// The reply to one step's `outcome`, as Redis gives it.
+pub(crate) fn reply(outcome: Result<i64, kv::Error>, out: &mut Replies) {
+    match outcome {
         Ok(value) => out.integer(value),
         // The host's only refusal of a well-formed key: not a number, or
         // out of range.
         Err(kv::Error::Other(_)) => out.error(NOT_AN_INTEGER),
-        Err(err) => return Some(Err(err)),
+        Err(err) => out.error(&format!("ERR {err}")),
     }
-    Some(Ok(()))
 }
 
 /// A float as Redis reads one: no spaces around it.

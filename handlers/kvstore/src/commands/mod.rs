@@ -4,7 +4,7 @@
 //! several keys are the host's (contract 0.2.3's `keyspace`), so values are
 //! stored as they are and expired keys never linger.
 
-mod counters;
+pub(crate) mod counters;
 mod expiry;
 mod keys;
 mod lcs;

@@ -76,7 +76,7 @@ pub(super) fn deadline(at: Option<u64>) -> Option<u64> {
 }
 
 fn packed(at: Option<u64>) -> Option<NonZeroU64> {
-    at.and_then(|at| NonZeroU64::new(at.max(1)))
+    deadline(at).and_then(NonZeroU64::new)
 }
 
 /// One bucket's entries.
