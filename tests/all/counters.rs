@@ -1,7 +1,8 @@
 //! Pipelined counter steps (INCR, DECR, INCRBY, DECRBY), which kvstore
 //! gathers into one `keyspace.increment-many` call (contract 0.2.4): the
 //! replies are Redis's own, in order, on every backend. A step that fails
-//! (its key holds no number) answers its error and the others still apply;
+//! (its key holds no number, or the sum overflows) answers its error and
+//! the others still apply;
 //! a command that is not a well-formed step ends the batch and is answered
 //! in its place.
 
@@ -23,6 +24,7 @@ const COMMANDS: &[&[&str]] = &[
     &["INCRBY", "a", "x"],
     &["DECRBY", "b", "5"],
     &["INCRBY", "big", "9223372036854775807"],
+    &["INCR", "big"],
     &["DECRBY", "a", "-9223372036854775808"],
     &["INCR", "a"],
     &["GET", "a"],
@@ -34,7 +36,7 @@ const COMMANDS: &[&[&str]] = &[
 const REDIS_ANSWERS: &str = "+OK\r\n:1\r\n:42\r\n\
     -ERR value is not an integer or out of range\r\n:41\r\n\
     -ERR value is not an integer or out of range\r\n:-5\r\n:9223372036854775807\r\n\
-    -ERR decrement would overflow\r\n:42\r\n$2\r\n42\r\n\
+    -ERR increment or decrement would overflow\r\n-ERR decrement would overflow\r\n:42\r\n$2\r\n42\r\n\
     -ERR wrong number of arguments for 'incr' command\r\n:43\r\n";
 
 /// Sends [`COMMANDS`] as one RESP pipeline (one write) to `addr` and reads
@@ -58,7 +60,8 @@ fn pipelined_answers(addr: &str) -> String {
 }
 
 /// Serves kvstore with `state` flags and checks its answers; `atomic`
-/// counts the store's atomic calls: two batches and two single steps.
+/// counts the store's atomic calls for the 9 steps it was given: two
+/// batches and two single steps.
 fn check_kvstore(state: &[&str]) {
     let server = Server::start_with_metrics(KVSTORE, state);
     assert_eq!(pipelined_answers(&server.addr().to_string()), REDIS_ANSWERS);

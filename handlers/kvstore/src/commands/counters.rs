@@ -49,8 +49,11 @@ pub(crate) fn step(name: &str, rest: &[&[u8]]) -> Option<Result<i64, &'static st
 pub(crate) fn reply(outcome: Result<i64, kv::Error>, out: &mut Replies) {
     match outcome {
         Ok(value) => out.integer(value),
-        // The host's only refusal of a well-formed key: not a number, or
-        // out of range.
+        // The host's refusals of a well-formed key: the sum overflows (in
+        // Redis's words), or the value is not a number.
+        Err(kv::Error::Other(why)) if why.contains("would overflow") => {
+            out.error("ERR increment or decrement would overflow");
+        }
         Err(kv::Error::Other(_)) => out.error(NOT_AN_INTEGER),
         Err(err) => out.error(&format!("ERR {err}")),
     }

@@ -81,6 +81,10 @@ pub(crate) enum KvError {
     /// `increment` on a value that is not a decimal integer.
     #[error("value is not an integer or out of range")]
     NotAnInteger,
+    /// `increment` whose sum does not fit a signed 64-bit integer (Redis's
+    /// words, which kvstore answers with).
+    #[error("increment or decrement would overflow")]
+    Overflow,
     /// The backend failed or cannot be reached.
     #[error("{0}")]
     Backend(String),
@@ -360,7 +364,7 @@ pub(super) fn incremented(value: Option<&[u8]>, delta: i64) -> Result<i64, KvErr
             .and_then(|text| text.parse::<i64>().ok())
             .ok_or(KvError::NotAnInteger)?,
     };
-    current.checked_add(delta).ok_or(KvError::NotAnInteger)
+    current.checked_add(delta).ok_or(KvError::Overflow)
 }
 
 /// What one entry costs the host beyond its bytes: its 64-byte slot in the

@@ -134,9 +134,13 @@ impl RedisKv {
 
     /// What Redis's `err` means to a guest.
     fn failure(&self, err: &redis::RedisError) -> KvError {
-        match err.to_string().contains("not an integer") {
-            true => KvError::NotAnInteger,
-            false => KvError::Backend(format!("redis at {}: {err}", self.shown)),
+        let text = err.to_string();
+        if text.contains("not an integer") {
+            KvError::NotAnInteger
+        } else if text.contains("would overflow") {
+            KvError::Overflow
+        } else {
+            KvError::Backend(format!("redis at {}: {err}", self.shown))
         }
     }
 
