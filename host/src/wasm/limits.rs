@@ -197,14 +197,22 @@ impl CpuMeter {
     }
 
     /// The CPU time used so far, the poll in progress included.
+    #[cfg(test)]
     pub(crate) fn used(&self) -> Duration {
+        self.used_and_running().0
+    }
+
+    /// The CPU time used so far (the poll in progress included), and how
+    /// long the poll in progress has run (zero between polls).
+    pub(crate) fn used_and_running(&self) -> (Duration, Duration) {
         let started = self.poll_started.load(Ordering::Relaxed);
         let running = if started == 0 {
             0
         } else {
             self.now().saturating_sub(started - 1)
         };
-        Duration::from_nanos(self.used.load(Ordering::Relaxed).saturating_add(running))
+        let used = self.used.load(Ordering::Relaxed).saturating_add(running);
+        (Duration::from_nanos(used), Duration::from_nanos(running))
     }
 
     /// Starts counting from zero again (the poll in progress included).
