@@ -16,6 +16,7 @@ mod report;
 mod request_task;
 mod slots;
 mod sources;
+mod stop_wait;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

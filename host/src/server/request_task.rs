@@ -17,6 +17,7 @@ use super::admission::Admission;
 use super::gate::Refusal;
 use super::header_waits::HeaderWait;
 use super::slots::Slot;
+use super::stop_wait::StopWait;
 use crate::net::{Incoming, TlsConnection, TlsTerminator, Transport, read_proxy_header, relay};
 use crate::wasm::{Activity, FailureCause, HandOff, Handler, InstanceChoice, Request};
 
@@ -204,6 +205,7 @@ impl Server {
         // is overwritten): `memmove` was 7.6 % of a datagram's CPU, 4.6 %
         // boxed.
         self.tasks.spawn(Box::pin(async move {
+            let mut stopped = std::pin::pin!(StopWait::new(stop));
             // In the request's span (entered at every wake-up): the wait for
             // a slot and the handler.
             let served = async {
@@ -216,7 +218,7 @@ impl Server {
                 let slot = tokio::select! {
                     biased;
                     slot = server.wait_for_slot(slot) => slot,
-                    () = stop.cancelled() => {
+                    () = &mut stopped => {
                         if let (Some(source), false) = (source, server.shutdown.is_cut()) {
                             server.refuse(source, Refusal::Shed);
                         }
@@ -254,7 +256,7 @@ impl Server {
                 let (outcome, hand_off) = tokio::select! {
                     biased;
                     served = serve => served,
-                    () = stop.cancelled() => (server.stopped_early(started, source), None),
+                    () = &mut stopped => (server.stopped_early(started, source), None),
                 };
                 Some((outcome, hand_off, started, slot))
             }
@@ -270,7 +272,7 @@ impl Server {
                 tokio::select! {
                     biased;
                     () = hand_off.run(server.limits.idle_timeout, &span) => {}
-                    () = stop.cancelled() => {
+                    () = &mut stopped => {
                         outcome = span.in_scope(|| server.stopped_early(started, source));
                     }
                 }
