@@ -12,6 +12,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use rustix::net::SendFlags;
 use tokio::net::{TcpStream, UnixStream};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -21,7 +22,7 @@ use super::books::{Direction, RequestBooks};
 use super::datagram::{Datagram, ReplyRefused};
 use super::io_failure::{IoFailure, io_failure};
 use super::limits::ReadTimeouts;
-use super::socket_io::{read_draining, read_scratch, shutdown_write, with_scratch};
+use super::socket_io::{read_draining, read_scratch, send_now, shutdown_write, with_scratch};
 use crate::net::DatagramReply;
 
 /// The most bytes one read returns, whatever the guest asks for; it bounds
@@ -266,8 +267,8 @@ impl Connection {
             return Ok(None);
         }
         let written = match &self.socket {
-            Socket::Tcp(stream) => stream.try_write(bytes),
-            Socket::Unix(stream) => stream.try_write(bytes),
+            Socket::Tcp(stream) => send_now(stream, bytes, SendFlags::empty()),
+            Socket::Unix(stream) => send_now(stream, bytes, SendFlags::empty()),
             Socket::Datagram(datagram) => {
                 // Its held replies go first.
                 self.send_held_replies();

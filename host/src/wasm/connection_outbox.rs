@@ -7,11 +7,11 @@ use std::io;
 use std::sync::{Arc, Weak};
 use std::task::Context;
 
-use socket2::SockRef;
-use tokio::io::Interest;
+use rustix::net::SendFlags;
 
 use super::super::datagram::{Held, ReplyRefused};
 use super::super::outbox::{self, HeldSend};
+use super::super::socket_io::send_now;
 use super::{Connection, IoFailure, Socket, io_failure};
 
 impl HeldSend for Connection {
@@ -78,18 +78,15 @@ impl Connection {
     /// Sends what the outbox holds, as much as the socket takes now:
     /// `Ok(true)` once nothing is held.
     pub(crate) fn send_held(&self) -> Result<bool, IoFailure> {
-        self.send_held_with(0)
+        self.send_held_with(SendFlags::empty())
     }
 
     /// `send_held`, with `flags` for a TCP socket's `send`.
-    fn send_held_with(&self, flags: libc::c_int) -> Result<bool, IoFailure> {
+    fn send_held_with(&self, flags: SendFlags) -> Result<bool, IoFailure> {
         self.outbox
             .send(|bytes| match &self.socket {
-                Socket::Tcp(stream) if flags != 0 => stream.try_io(Interest::WRITABLE, || {
-                    SockRef::from(stream).send_with_flags(bytes, flags | libc::MSG_NOSIGNAL)
-                }),
-                Socket::Tcp(stream) => stream.try_write(bytes),
-                Socket::Unix(stream) => stream.try_write(bytes),
+                Socket::Tcp(stream) => send_now(stream, bytes, flags),
+                Socket::Unix(stream) => send_now(stream, bytes, SendFlags::empty()),
                 Socket::Datagram(_) => Ok(bytes.len()),
             })
             .map_err(|err| self.failed(io_failure(err)))
@@ -97,7 +94,7 @@ impl Connection {
 
     /// Waits until nothing is held (a client that reads slowly).
     pub(crate) async fn flush(&self) -> Result<(), IoFailure> {
-        self.flush_with(0).await
+        self.flush_with(SendFlags::empty()).await
     }
 
     /// `flush` just before the write side shuts: TCP is told more follows
@@ -105,11 +102,11 @@ impl Connection {
     /// stream and both go out in one segment (a greeting and its FIN: one
     /// packet and one wake-up of the client instead of two).
     pub(crate) async fn flush_for_shutdown(&self) -> Result<(), IoFailure> {
-        self.flush_with(libc::MSG_MORE).await
+        self.flush_with(SendFlags::MORE).await
     }
 
     /// `flush`, with `flags` for a TCP socket's `send`.
-    async fn flush_with(&self, flags: libc::c_int) -> Result<(), IoFailure> {
+    async fn flush_with(&self, flags: SendFlags) -> Result<(), IoFailure> {
         while !self.send_held_with(flags)? {
             self.write_ready().await;
         }

@@ -179,6 +179,7 @@ pub(crate) fn build_engine(
     }
     let engine = Engine::new(&config)?;
     start_epoch_ticker(&engine)?;
+    super::meter_clock::calibrate();
     Ok(engine)
 }
 

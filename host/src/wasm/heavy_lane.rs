@@ -1,6 +1,7 @@
 //! Fairness between guests that compute and guests that talk.
 //!
-//! Every guest is interrupted at each epoch tick and yields, so none holds a
+//! Every guest is interrupted at each epoch tick and yields (once its poll
+//! has run for 200 µs; a heavy one at every tick), so none holds a
 //! worker thread. That alone still lets 20 spinning guests take turns on
 //! every worker, and an honest request then waits behind them (its p99
 //! rose from milliseconds to half a second). So a guest that has computed

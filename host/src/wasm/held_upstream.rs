@@ -6,11 +6,12 @@ use std::io;
 use std::sync::{Arc, Weak};
 use std::task::Context;
 
+use rustix::net::SendFlags;
 use tokio::net::TcpStream;
 
 use super::outbox::{HeldSend, Outbox};
 use super::relay::RELAY_HOLD_MAX;
-use super::socket_io::{read_draining, shutdown_write};
+use super::socket_io::{read_draining, send_now, shutdown_write};
 
 /// A relayed upstream connection and the bytes held for it.
 pub(crate) struct HeldUpstream {
@@ -54,13 +55,14 @@ impl HeldUpstream {
         if !self.send_held()? {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        self.stream.try_write(bytes)
+        send_now(&self.stream, bytes, SendFlags::empty())
     }
 
     /// Sends what is held, as much as the socket takes now: `Ok(true)`
     /// once nothing is.
     pub(crate) fn send_held(&self) -> io::Result<bool> {
-        self.outbox.send(|bytes| self.stream.try_write(bytes))
+        self.outbox
+            .send(|bytes| send_now(&self.stream, bytes, SendFlags::empty()))
     }
 
     /// Passes an end of stream on once nothing is held: `false` while

@@ -17,9 +17,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::heavy_lane::LaneSlot;
+use super::meter_clock::MeterClock;
 use super::outbox::{LONG_POLL, send_listed, send_listed_if_old};
 
 /// How long a read waits for a silent client unless configured: finite, so
@@ -173,7 +174,7 @@ pub(crate) struct CpuBudgetExceeded {
 #[derive(Debug)]
 pub(crate) struct CpuMeter {
     /// When the meter was made; the other fields count from here.
-    origin: Instant,
+    origin: MeterClock,
     /// Nanoseconds spent in finished polls.
     used: AtomicU64,
     /// When the poll in progress started (nanoseconds after `origin`, plus
@@ -184,7 +185,7 @@ pub(crate) struct CpuMeter {
 impl Default for CpuMeter {
     fn default() -> Self {
         Self {
-            origin: Instant::now(),
+            origin: MeterClock::start(),
             used: AtomicU64::new(0),
             poll_started: AtomicU64::new(0),
         }
@@ -193,7 +194,7 @@ impl Default for CpuMeter {
 
 impl CpuMeter {
     fn now(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        self.origin.nanos()
     }
 
     /// The CPU time used so far, the poll in progress included.
@@ -279,7 +280,7 @@ mod tests {
 
     /// Spins on the CPU for `time`.
     fn spin(time: Duration) {
-        let start = Instant::now();
+        let start = std::time::Instant::now();
         while start.elapsed() < time {
             std::hint::spin_loop();
         }

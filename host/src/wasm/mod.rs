@@ -29,6 +29,7 @@ mod io_failure;
 mod keyspace_host;
 mod keyvalue_host;
 mod limits;
+mod meter_clock;
 mod optional_imports;
 mod outbound;
 mod outbox;

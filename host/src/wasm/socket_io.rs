@@ -50,11 +50,9 @@ impl TrackedSocket for UnixStream {
 /// become readable instead of first making a `recv` that fails with
 /// `EAGAIN` (one system call in three, on an echo).
 pub(super) fn read_draining<S: TrackedSocket>(socket: &S, buf: &mut [u8]) -> io::Result<usize> {
-    use std::io::Read as _;
     let mut short_read = None;
     let read = socket.try_io(tokio::io::Interest::READABLE, || {
-        let sock = socket2::SockRef::from(socket);
-        let got = (&*sock).read(buf)?;
+        let (got, _) = rustix::net::recv(socket, &mut *buf, rustix::net::RecvFlags::empty())?;
         if got > 0 && got < buf.len() {
             // Reported as "would block" so that tokio clears the socket's
             // readiness (unless an event arrived meanwhile); the bytes are
@@ -68,6 +66,28 @@ pub(super) fn read_draining<S: TrackedSocket>(socket: &S, buf: &mut [u8]) -> io:
         (_, Some(got)) => Ok(got),
         (read, None) => read,
     }
+}
+
+/// Sends what `socket` takes of `bytes` now, with `flags`, never raising
+/// `SIGPIPE`: `WouldBlock` when it takes nothing.
+///
+/// The system call is made directly (rustix), as `recv` is in
+/// [`read_draining`]: libc's `send` and `recv` are cancellation points,
+/// and in a process with threads each call marks and unmarks the thread
+/// as cancellable (`__pthread_enable_asynccancel`, two atomic operations:
+/// 2 % of the proxy's CPU, 1.3 % of an echo's).
+pub(super) fn send_now<S: TrackedSocket>(
+    socket: &S,
+    bytes: &[u8],
+    flags: rustix::net::SendFlags,
+) -> io::Result<usize> {
+    socket.try_io(tokio::io::Interest::WRITABLE, || {
+        Ok(rustix::net::send(
+            socket,
+            bytes,
+            flags | rustix::net::SendFlags::NOSIGNAL,
+        )?)
+    })
 }
 
 /// Shuts `socket`'s write side down (the peer reads end of stream); one
