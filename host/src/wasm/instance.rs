@@ -156,8 +156,9 @@ impl Handler {
                 // per tick (0.42 per echo at 64 connections). One whose
                 // poll has run for a while yields, so none holds the worker
                 // for much more than a tick; a heavy one yields at every
-                // tick, into the heavy lane.
-                if running < MIN_SLICE {
+                // tick, into the heavy lane. Guest code outside a metered
+                // poll (none is known: `running` is then zero) yields.
+                if !running.is_zero() && running < MIN_SLICE {
                     return Ok(UpdateDeadline::Continue(1));
                 }
                 return Ok(UpdateDeadline::Yield(1));
