@@ -70,29 +70,13 @@ async fn write_chunked(
     bytes: &WasmList<u8>,
 ) -> wasmtime::Result<Result<(), IoFailure>> {
     let total = bytes.len();
-    // The first chunk goes straight from guest memory into the outbox or
-    // the socket (the common case, a reply the outbox holds, ends there:
-    // one copy, no allocation); an empty write still reaches the socket:
-    // for a datagram it is an empty datagram back.
-    let (first, stream) = {
-        let conn = store.data().table.get(this)?.connection();
-        if let Some(refused) = oversized_datagram(conn, total) {
-            return Ok(Err(refused));
-        }
-        let guest = bytes.as_le_slice(store.as_context());
-        let chunk = guest.get(..WRITE_CHUNK.min(total)).unwrap_or_default();
-        (conn.hold_or_write(chunk), conn.is_stream())
-    };
-    let mut offset = match first {
-        Err(failure) => return Ok(Err(failure)),
-        // A datagram is sent whole or not at all.
-        Ok(Some(written)) if written >= total || !stream => return Ok(Ok(())),
-        Ok(Some(written)) => written,
-        Ok(None) => 0,
-    };
-    // The rest a chunk at a time, each copied out of guest memory: the
-    // write waits for the client between chunks.
     let conn = store.data().connection(this)?;
+    if let Some(refused) = oversized_datagram(&conn, total) {
+        return Ok(Err(refused));
+    }
+    let mut offset: usize = 0;
+    // An empty write still reaches the socket: for a datagram it is an
+    // empty datagram back.
     loop {
         let end = offset.saturating_add(WRITE_CHUNK).min(total);
         let chunk = bytes
