@@ -9,7 +9,7 @@
 //! so that runs on a thread of its own at start-up ([`calibrate`]); a meter
 //! made before it has finished uses std's clock for its whole life.
 
-use std::sync::OnceLock;
+use std::sync::{Once, OnceLock};
 use std::time::Instant;
 
 /// The calibrated counter, once [`calibrate`]'s thread has made it.
@@ -17,8 +17,8 @@ static COUNTER: OnceLock<quanta::Clock> = OnceLock::new();
 
 /// Calibrates the counter on a thread of its own (once per process).
 pub(crate) fn calibrate() {
-    static STARTED: OnceLock<()> = OnceLock::new();
-    STARTED.get_or_init(|| {
+    static STARTED: Once = Once::new();
+    STARTED.call_once(|| {
         let spawned = std::thread::Builder::new()
             .name("wasmserve-clock".to_owned())
             .spawn(|| {
