@@ -106,7 +106,7 @@ fn memory_slots(instances: u32) -> u32 {
 
 /// wasmtime's version, and which of `vendor/`'s patches change the code
 /// Cranelift emits (vendor/README.md): bumped with every such patch.
-const COMPILED_CODE_VERSION: &str = "48.0.8+wasmserve.2";
+const COMPILED_CODE_VERSION: &str = "48.0.8+wasmserve.3";
 
 /// Builds the engine: Cranelift, async support (host imports suspend the
 /// guest's fiber), epoch interruption, and a pooling allocator sized from

@@ -5911,8 +5911,15 @@ impl FuncEnvironment<'_> {
                 }
             }
         }
-        for segment in self.translation.table_initialization.segments.iter() {
-            self.module_initialize_table_with_segment(builder, segment)?;
+        // wasmserve patch: a module whose active segments are all lists of
+        // functions at simple offsets has them applied by the host before
+        // this function runs (`vm::Instance::apply_function_segments`), with
+        // a loop over a per-module table instead of a few instructions per
+        // element compiled in line.
+        if !host_applies_function_segments(self.module, &self.translation.table_initialization) {
+            for segment in self.translation.table_initialization.segments.iter() {
+                self.module_initialize_table_with_segment(builder, segment)?;
+            }
         }
         match &self.translation.memory_init {
             MemoryInit::Unprocessed(_) => unreachable!(),
@@ -6476,4 +6483,47 @@ impl CheckedEntity {
             CheckedEntity::Table { .. } => !env.tunables.table_lazy_init,
         }
     }
+}
+
+/// wasmserve patch: whether the host applies this module's active element
+/// segments at instantiation instead of its compiled startup function. The
+/// `wasmtime` crate's compilation (`compile.rs`) asks this same function
+/// which segments to put in the section the runtime applies
+/// (`vm/function_segments.rs`).
+///
+/// componentize-py links libpython as a shared library whose one segment
+/// fills ~5,000 entries of the imported `__indirect_function_table` at
+/// `__table_base`: compiled in line, that is ~400 KiB of code run once per
+/// instantiation, missing the instruction cache all the way (12 % of a
+/// Python connection's CPU). The rule: every active segment is a list of
+/// functions whose offset is a constant or an imported global (known before
+/// the startup function runs), the module's defined tables have no
+/// initialiser expression (which the startup function would apply before
+/// the segments), and there are at least 64 elements in all (below that the
+/// compiled code is as quick).
+pub fn host_applies_function_segments(
+    module: &wasmtime_environ::Module,
+    init: &wasmtime_environ::TableInitialization,
+) -> bool {
+    use wasmtime_environ::{ConstOp, TableInitialValue, TableSegmentElements};
+    let mut elements = 0usize;
+    for segment in init.segments.iter() {
+        let TableSegmentElements::Functions(functions) = &segment.elements else {
+            return false;
+        };
+        let simple_offset = match segment.offset.ops() {
+            [ConstOp::I32Const(_)] | [ConstOp::I64Const(_)] => true,
+            [ConstOp::GlobalGet(global)] => module.is_imported_global(global.clone()),
+            _ => false,
+        };
+        if !simple_offset {
+            return false;
+        }
+        elements += functions.len();
+    }
+    elements >= 64
+        && init
+            .initial_values
+            .values()
+            .all(|value| matches!(value, TableInitialValue::Null))
 }

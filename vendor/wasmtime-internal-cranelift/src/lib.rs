@@ -43,6 +43,8 @@ mod builder;
 mod compiler;
 mod debug;
 mod func_environ;
+/// wasmserve patch: see `func_environ.rs`.
+pub use func_environ::host_applies_function_segments;
 mod translate;
 mod trap;
 

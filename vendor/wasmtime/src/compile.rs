@@ -1172,6 +1172,38 @@ impl FunctionIndices {
             table_builder.push_func(*key, func_loc, src_loc);
         }
 
+        // wasmserve patch: the active segments the host applies at
+        // instantiation instead of the startup function (which the patched
+        // Cranelift translation left them out of), in a section of their own
+        // (`runtime/vm/function_segments.rs`).
+        #[cfg(feature = "cranelift")]
+        {
+            let host_applied: Vec<(u32, Vec<wasmtime_environ::TableSegment>)> = translations
+                .iter()
+                .filter(|(_, translation)| {
+                    wasmtime_cranelift::host_applies_function_segments(
+                        &translation.module,
+                        &translation.table_initialization,
+                    )
+                })
+                .map(|(index, translation)| {
+                    (
+                        index.as_u32(),
+                        translation.table_initialization.segments.iter().cloned().collect(),
+                    )
+                })
+                .collect();
+            if !host_applied.is_empty() {
+                let section = obj.add_section(
+                    Vec::new(),
+                    crate::runtime::vm::FUNCTION_SEGMENTS_SECTION.as_bytes().to_vec(),
+                    object::SectionKind::ReadOnlyData,
+                );
+                let data = crate::runtime::vm::function_segments::encode(&host_applied);
+                obj.append_section_data(section, &data, 1);
+            }
+        }
+
         let mut obj = wasmtime_environ::ObjectBuilder::new(obj, tunables);
         let modules = translations
             .into_iter()

@@ -219,6 +219,12 @@ impl EngineCode {
         self.original_code.func_name_data()
     }
 
+    /// wasmserve patch: the function segments' section
+    /// (`vm/function_segments.rs`).
+    pub fn function_segments_data(&self) -> &[u8] {
+        self.original_code.function_segments_data()
+    }
+
     /// Returns the contents of the `ELF_WASMTIME_DWARF` section.
     #[inline]
     pub fn wasm_dwarf(&self) -> &[u8] {

@@ -45,6 +45,9 @@ pub struct CodeMemory {
     frame_tables_data: Range<usize>,
     func_name_data: Range<usize>,
     info_data: Range<usize>,
+    /// wasmserve patch: the active element segments the host applies
+    /// (`vm/function_segments.rs`), by module.
+    function_segments_data: Range<usize>,
     wasm_dwarf: Range<usize>,
     wasm_bytecode: Range<usize>,
     wasm_bytecode_ends: Range<usize>,
@@ -155,6 +158,7 @@ impl CodeMemory {
         let mut stack_map_data = 0..0;
         let mut func_name_data = 0..0;
         let mut info_data = 0..0;
+        let mut function_segments_data = 0..0;
         let mut wasm_dwarf = 0..0;
         let mut wasm_bytecode = 0..0;
         let mut wasm_bytecode_ends = 0..0;
@@ -216,6 +220,7 @@ impl CodeMemory {
                 obj::ELF_WASMTIME_FRAMES => frame_tables_data = range,
                 obj::ELF_NAME_DATA => func_name_data = range,
                 obj::ELF_WASMTIME_INFO => info_data = range,
+                crate::runtime::vm::FUNCTION_SEGMENTS_SECTION => function_segments_data = range,
                 obj::ELF_WASMTIME_DWARF => wasm_dwarf = range,
                 obj::ELF_WASMTIME_WASM_BYTECODE => wasm_bytecode = range,
                 obj::ELF_WASMTIME_WASM_BYTECODE_ENDS => wasm_bytecode_ends = range,
@@ -275,6 +280,7 @@ impl CodeMemory {
             func_name_data,
             wasm_dwarf,
             info_data,
+            function_segments_data,
             wasm_data,
             wasm_bytecode,
             wasm_bytecode_ends,
@@ -350,6 +356,12 @@ impl CodeMemory {
     /// Returns the Wasm bytecode section end-offset array.
     pub fn wasm_bytecode_ends(&self) -> &[u8] {
         &self.mmap[self.wasm_bytecode_ends.clone()]
+    }
+
+    /// wasmserve patch: the contents of the function segments' section
+    /// (`vm/function_segments.rs`), or an empty slice.
+    pub fn function_segments_data(&self) -> &[u8] {
+        &self.mmap[self.function_segments_data.clone()]
     }
 
     /// Returns the contents of the `ELF_WASMTIME_INFO` section, or an empty

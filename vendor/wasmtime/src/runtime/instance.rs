@@ -267,6 +267,12 @@ impl Instance {
         // function itself, but it's finalization of initialization of this
         // instance, for example for complicated global initialization
         // expressions.
+        // wasmserve patch: active segments the host applies rather than the
+        // startup function (`vm/function_segments.rs`), first.
+        {
+            let (vm_instance, registry) = instance.id.get_mut_and_module_registry(store.0);
+            vm_instance.apply_function_segments(registry)?;
+        }
         if instance.id.get_mut(store.0).needs_startup() {
             if asyncness == Asyncness::No {
                 instance.start_raw(store)?;

@@ -29,6 +29,10 @@ pub struct CompiledModule {
     /// and of its body, packed `(array << 32) | wasm`, filled on first use
     /// (`u64::MAX` until then): `ref.func` looks them up per instance.
     funcref_offsets: std::sync::OnceLock<Box<[core::sync::atomic::AtomicU64]>>,
+    /// wasmserve patch: the active element segments the host applies at
+    /// instantiation (`vm/function_segments.rs`), planned on first use;
+    /// `None` for a module whose startup function applies them.
+    function_segments: std::sync::OnceLock<Option<crate::runtime::vm::FunctionSegments>>,
 }
 
 impl CompiledModule {
@@ -63,6 +67,7 @@ impl CompiledModule {
             index,
             func_names: info.func_names,
             funcref_offsets: std::sync::OnceLock::new(),
+            function_segments: std::sync::OnceLock::new(),
         };
         ret.register_profiling(profiler)?;
 
@@ -134,6 +139,20 @@ impl CompiledModule {
         let start = usize::try_from(loc.start).unwrap();
         let end = usize::try_from(loc.start + loc.length).unwrap();
         start..end
+    }
+
+    /// wasmserve patch: the code this module's functions are in.
+    pub(crate) fn engine_code(&self) -> &EngineCode {
+        &self.engine_code
+    }
+
+    /// wasmserve patch: this module's planned function segments, made by
+    /// `plan` on first use.
+    pub(crate) fn function_segments(
+        &self,
+        plan: impl FnOnce() -> Option<crate::runtime::vm::FunctionSegments>,
+    ) -> Option<&crate::runtime::vm::FunctionSegments> {
+        self.function_segments.get_or_init(plan).as_ref()
     }
 
     /// wasmserve patch: the text offsets of a defined function's

@@ -56,6 +56,7 @@ pub mod component;
 mod export;
 mod gc;
 mod imports;
+pub(crate) mod function_segments;
 mod instance;
 mod memory;
 mod mmap_vec;
@@ -100,6 +101,7 @@ pub use crate::runtime::vm::always_mut::*;
 pub use crate::runtime::vm::export::*;
 pub use crate::runtime::vm::gc::*;
 pub use crate::runtime::vm::imports::Imports;
+pub(crate) use crate::runtime::vm::function_segments::{FUNCTION_SEGMENTS_SECTION, FunctionSegments};
 pub use crate::runtime::vm::instance::{
     GcHeapAllocationIndex, Instance, InstanceAllocationRequest, InstanceAllocator, InstanceHandle,
     MemoryAllocationIndex, OnDemandInstanceAllocator, TableAllocationIndex,

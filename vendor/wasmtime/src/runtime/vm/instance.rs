@@ -942,17 +942,10 @@ impl Instance {
         registry: &ModuleRegistry,
         def_index: DefinedFuncIndex,
     ) -> Option<(VMFuncRef, u32)> {
-        use core::sync::atomic::Ordering;
         let runtime_module = self
             .runtime_module()
             .expect("funcref impossible in fake module");
-        let mut text_base = self.store_text_base.load(Ordering::Relaxed);
-        if text_base == 0 {
-            let module_with_code =
-                ModuleWithCode::in_store(registry, runtime_module).expect("module not in store");
-            text_base = module_with_code.text_base();
-            self.store_text_base.store(text_base, Ordering::Relaxed);
-        }
+        let text_base = self.store_text_base(registry);
         let (array_offset, wasm_offset) = runtime_module
             .compiled_module()
             .defined_funcref_offsets(def_index);
@@ -977,6 +970,113 @@ impl Instance {
             },
             vmctx_offset,
         ))
+    }
+
+    /// wasmserve patch: this instance's module text address in the store,
+    /// cached (split out of `defined_funcref`).
+    fn store_text_base(&self, registry: &ModuleRegistry) -> usize {
+        use core::sync::atomic::Ordering;
+        let mut text_base = self.store_text_base.load(Ordering::Relaxed);
+        if text_base == 0 {
+            let runtime_module = self
+                .runtime_module()
+                .expect("funcref impossible in fake module");
+            let module_with_code =
+                ModuleWithCode::in_store(registry, runtime_module).expect("module not in store");
+            text_base = module_with_code.text_base();
+            self.store_text_base.store(text_base, Ordering::Relaxed);
+        }
+        text_base
+    }
+
+    /// wasmserve patch: applies the module's active element segments when
+    /// the host does rather than the compiled startup function (see
+    /// `function_segments.rs`), in the module's order: first the
+    /// `VMFuncRef` of every defined function a segment names, then its table
+    /// entries. A segment out of its table's bounds traps, as the startup
+    /// function would, leaving the segments before it applied.
+    pub(crate) fn apply_function_segments(
+        mut self: Pin<&mut Self>,
+        registry: &ModuleRegistry,
+    ) -> Result<(), wasmtime_environ::Trap> {
+        use crate::runtime::vm::function_segments::{
+            FunctionSegments, PlannedFuncRef, SegmentOffset,
+        };
+        let Some(runtime_module) = self.runtime_module().cloned() else {
+            return Ok(());
+        };
+        let compiled = runtime_module.compiled_module();
+        let Some(plan) = compiled.function_segments(|| {
+            let module = self.env_module();
+            let data = compiled.engine_code().function_segments_data();
+            FunctionSegments::plan(data, module, self.offsets(), |index| {
+                let def = module
+                    .defined_func_index(index)
+                    .expect("a defined function");
+                compiled.defined_funcref_offsets(def)
+            })
+        }) else {
+            return Ok(());
+        };
+        let text_base = self.store_text_base(registry);
+        let vmctx = self.vmctx();
+        let opaque: VmPtr<VMOpaqueContext> = VMOpaqueContext::from_vmcontext(vmctx).into();
+        let base = vmctx.as_ptr().cast::<u8>();
+        for segment in plan.segments.iter() {
+            let start = match segment.offset {
+                SegmentOffset::Const(value) => value,
+                SegmentOffset::Global(global, index_type) => {
+                    let from = self.imported_global(global).from.as_non_null();
+                    // SAFETY: a validated module's segment offset is a global
+                    // of its table's index type, initialised by its importer.
+                    unsafe {
+                        match index_type {
+                            wasmtime_environ::IndexType::I32 => {
+                                u64::from(*from.as_ref().as_u32())
+                            }
+                            wasmtime_environ::IndexType::I64 => *from.as_ref().as_u64(),
+                        }
+                    }
+                }
+            };
+            for element in segment.elements.iter() {
+                let Some((array, wasm)) = element.code else {
+                    continue;
+                };
+                let (Some(array_call), Some(wasm_call)) = (
+                    NonNull::new((text_base + array) as *mut VMArrayCallFunction),
+                    NonNull::new((text_base + wasm) as *mut VMWasmCallFunction),
+                ) else {
+                    continue;
+                };
+                // SAFETY: the offset is this module's `VMFuncRef` slot for
+                // the function, inside this instance's `VMContext`, exactly
+                // what `initialize_defined_funcref` writes.
+                unsafe {
+                    base.add(element.vmctx_offset as usize)
+                        .cast::<VMFuncRef>()
+                        .write(VMFuncRef {
+                            array_call: array_call.into(),
+                            wasm_call: Some(wasm_call.into()),
+                            vmctx: opaque,
+                            type_index: element.type_index,
+                        });
+                }
+            }
+            let (def_table, mut owner) = self.as_mut().defined_table_index_and_instance(segment.table);
+            let table = owner.as_mut().get_defined_table(def_table);
+            table.init_func_refs(
+                start,
+                segment.elements.iter().map(|element| {
+                    if element.vmctx_offset == PlannedFuncRef::NULL {
+                        return None;
+                    }
+                    // SAFETY: inside this instance's `VMContext`, as above.
+                    NonNull::new(unsafe { base.add(element.vmctx_offset as usize) }.cast())
+                }),
+            )?;
+        }
+        Ok(())
     }
 
     fn get_start_func_ref(

@@ -768,6 +768,25 @@ impl Table {
         Ok(())
     }
 
+    /// wasmserve patch: sets the elements from `dst` on to `items` (an
+    /// active segment applied by the host), after checking that they all
+    /// fit: nothing is written if they do not.
+    pub fn init_func_refs(
+        &mut self,
+        dst: u64,
+        items: impl ExactSizeIterator<Item = Option<NonNull<VMFuncRef>>>,
+    ) -> Result<(), Trap> {
+        let trap = Trap::TableOutOfBounds;
+        let dst: usize = dst.try_into().map_err(|_| trap)?;
+        let end = dst.checked_add(items.len()).ok_or(trap)?;
+        let (funcrefs, lazy_init) = self.funcrefs_mut();
+        let slots = funcrefs.get_mut(dst..end).ok_or(trap)?;
+        for (slot, item) in slots.iter_mut().zip(items) {
+            *slot = MaybeTaggedFuncRef::from(item, lazy_init);
+        }
+        Ok(())
+    }
+
     /// Same as [`Self::set_func`] except for GC references.
     pub fn set_gc_ref(
         &mut self,
