@@ -32,7 +32,9 @@ pub struct CompiledModule {
     /// wasmserve patch: the active element segments the host applies at
     /// instantiation (`vm/function_segments.rs`), planned on first use;
     /// `None` for a module whose startup function applies them.
-    function_segments: std::sync::OnceLock<Option<crate::runtime::vm::FunctionSegments>>,
+    function_segments: std::sync::OnceLock<
+        Result<Option<crate::runtime::vm::FunctionSegments>, crate::runtime::vm::function_segments::PlanError>,
+    >,
 }
 
 impl CompiledModule {
@@ -150,9 +152,18 @@ impl CompiledModule {
     /// `plan` on first use.
     pub(crate) fn function_segments(
         &self,
-        plan: impl FnOnce() -> Option<crate::runtime::vm::FunctionSegments>,
-    ) -> Option<&crate::runtime::vm::FunctionSegments> {
-        self.function_segments.get_or_init(plan).as_ref()
+        plan: impl FnOnce() -> Result<
+            Option<crate::runtime::vm::FunctionSegments>,
+            crate::runtime::vm::function_segments::PlanError,
+        >,
+    ) -> Result<
+        Option<&crate::runtime::vm::FunctionSegments>,
+        crate::runtime::vm::function_segments::PlanError,
+    > {
+        match self.function_segments.get_or_init(plan) {
+            Ok(plan) => Ok(plan.as_ref()),
+            Err(err) => Err(*err),
+        }
     }
 
     /// wasmserve patch: the text offsets of a defined function's

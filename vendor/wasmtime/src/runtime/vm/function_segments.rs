@@ -36,18 +36,26 @@ pub(crate) fn encode(modules: &[(u32, Vec<TableSegment>)]) -> Vec<u8> {
     postcard::to_allocvec(modules).expect("segments serialize")
 }
 
-/// The segments of `module` in a section's `data`; `None` if the section
-/// has none for it (its startup function applies them).
-fn decode(data: &[u8], module: StaticModuleIndex) -> Option<Vec<TableSegment>> {
+/// The segments of `module` in a section's `data`: `Ok(None)` if the
+/// section has none for it (its startup function applies them), an error
+/// if the section cannot be read (the startup function then applies
+/// nothing: instantiating fails rather than leave the table empty).
+fn decode(data: &[u8], module: StaticModuleIndex) -> Result<Option<Vec<TableSegment>>, PlanError> {
     if data.is_empty() {
-        return None;
+        return Ok(None);
     }
-    let modules: Vec<(u32, Vec<TableSegment>)> = postcard::from_bytes(data).ok()?;
-    modules
+    let modules: Vec<(u32, Vec<TableSegment>)> =
+        postcard::from_bytes(data).map_err(|_| PlanError("its section cannot be read"))?;
+    Ok(modules
         .into_iter()
         .find(|(index, _)| *index == module.as_u32())
-        .map(|(_, segments)| segments)
+        .map(|(_, segments)| segments))
 }
+
+/// Why a module's segments cannot be applied: its artifact is not what this
+/// patch's compilation writes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PlanError(pub(crate) &'static str);
 
 /// Where a planned segment starts in its table.
 pub(crate) enum SegmentOffset {
@@ -103,18 +111,23 @@ impl FunctionSegments {
         module: &Module,
         offsets: &VMOffsets<HostPtr>,
         mut code: impl FnMut(FuncIndex) -> (usize, usize),
-    ) -> Option<Self> {
+    ) -> Result<Option<Self>, PlanError> {
+        let Some(planned) = decode(data, module.module_index)? else {
+            return Ok(None);
+        };
         let mut segments = Vec::new();
-        for segment in decode(data, module.module_index)? {
+        for segment in planned {
             let TableSegmentElements::Functions(functions) = &segment.elements else {
-                return None;
+                return Err(PlanError("a segment is not a list of functions"));
             };
             let index_type = module.tables[segment.table_index].idx_type;
             let offset = match segment.offset.ops() {
                 [ConstOp::I32Const(value)] => SegmentOffset::Const(u64::from(value.cast_unsigned())),
                 [ConstOp::I64Const(value)] => SegmentOffset::Const(value.cast_unsigned()),
-                [ConstOp::GlobalGet(global)] => SegmentOffset::Global(*global, index_type),
-                _ => return None,
+                [ConstOp::GlobalGet(global)] if module.is_imported_global(*global) => {
+                    SegmentOffset::Global(*global, index_type)
+                }
+                _ => return Err(PlanError("a segment's offset is not a constant or an imported global")),
             };
             let elements = functions
                 .iter()
@@ -126,9 +139,9 @@ impl FunctionSegments {
                 elements,
             });
         }
-        Some(Self {
+        Ok(Some(Self {
             segments: segments.into_boxed_slice(),
-        })
+        }))
     }
 }
 

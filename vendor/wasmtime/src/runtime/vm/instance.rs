@@ -994,11 +994,13 @@ impl Instance {
     /// `function_segments.rs`), in the module's order: first the
     /// `VMFuncRef` of every defined function a segment names, then its table
     /// entries. A segment out of its table's bounds traps, as the startup
-    /// function would, leaving the segments before it applied.
+    /// function would, leaving the segments before it applied; an artifact
+    /// whose segments cannot be planned fails the instantiation (its startup
+    /// function no longer applies them).
     pub(crate) fn apply_function_segments(
         mut self: Pin<&mut Self>,
         registry: &ModuleRegistry,
-    ) -> Result<(), wasmtime_environ::Trap> {
+    ) -> Result<()> {
         use crate::runtime::vm::function_segments::{
             FunctionSegments, PlannedFuncRef, SegmentOffset,
         };
@@ -1006,7 +1008,7 @@ impl Instance {
             return Ok(());
         };
         let compiled = runtime_module.compiled_module();
-        let Some(plan) = compiled.function_segments(|| {
+        let planned = compiled.function_segments(|| {
             let module = self.env_module();
             let data = compiled.engine_code().function_segments_data();
             FunctionSegments::plan(data, module, self.offsets(), |index| {
@@ -1015,8 +1017,14 @@ impl Instance {
                     .expect("a defined function");
                 compiled.defined_funcref_offsets(def)
             })
-        }) else {
-            return Ok(());
+        });
+        let plan = match planned {
+            Ok(Some(plan)) => plan,
+            Ok(None) => return Ok(()),
+            Err(err) => bail!(
+                "the compiled module's element segments cannot be applied: {}",
+                err.0
+            ),
         };
         let text_base = self.store_text_base(registry);
         let vmctx = self.vmctx();
@@ -1047,7 +1055,7 @@ impl Instance {
                     NonNull::new((text_base + array) as *mut VMArrayCallFunction),
                     NonNull::new((text_base + wasm) as *mut VMWasmCallFunction),
                 ) else {
-                    continue;
+                    bail!("the compiled module's element segments name a function with no code");
                 };
                 // SAFETY: the offset is this module's `VMFuncRef` slot for
                 // the function, inside this instance's `VMContext`, exactly
@@ -1074,7 +1082,8 @@ impl Instance {
                     // SAFETY: inside this instance's `VMContext`, as above.
                     NonNull::new(unsafe { base.add(element.vmctx_offset as usize) }.cast())
                 }),
-            )?;
+            )
+            .map_err(Error::from)?;
         }
         Ok(())
     }
