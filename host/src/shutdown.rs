@@ -72,6 +72,14 @@ impl Shutdown {
         self.cut.child_token()
     }
 
+    /// The cut itself, for a request nothing evicts (a datagram, a Unix
+    /// connection: no source to count): a clone, not a child token, whose
+    /// creation and drop each lock the cut's node (2.7 % of a datagram's
+    /// CPU with a reused instance).
+    pub(crate) fn cut_token(&self) -> CancellationToken {
+        self.cut.clone()
+    }
+
     /// Whether in-flight requests were told to end.
     pub(crate) fn is_cut(&self) -> bool {
         self.cut.is_cancelled()

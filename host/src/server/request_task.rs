@@ -134,7 +134,11 @@ impl Server {
         };
         // One token ends the request early, for either reason: a shutdown
         // cut (it is the cut's child) or eviction (the registry cancels it).
-        let stop = self.shutdown.request_token();
+        // A request without a source is never evicted: the cut's own token.
+        let stop = match source {
+            Some(_) => self.shutdown.request_token(),
+            None => self.shutdown.cut_token(),
+        };
         let registration = match source {
             Some(source) => {
                 match self
