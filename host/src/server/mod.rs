@@ -12,6 +12,7 @@ mod access_log;
 mod admission;
 mod gate;
 mod header_waits;
+mod prologue;
 mod report;
 mod request_task;
 mod slots;

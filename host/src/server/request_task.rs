@@ -1,12 +1,13 @@
 //! A request's way from the listener to its handler: the gate (access
 //! lists, rate, PROXY header), the source's registration, a slot in arrival
 //! order, then a task that serves it inside the span every log line of the
-//! request carries, and logs its access line when it ends.
+//! request carries, and logs its access line when it ends. The PROXY
+//! header and the TLS handshake are `prologue.rs`'s.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::net::TcpStream;
 use tracing::Instrument;
@@ -15,18 +16,10 @@ use super::Server;
 use super::access_log::{self, Outcome};
 use super::admission::Admission;
 use super::gate::Refusal;
-use super::header_waits::HeaderWait;
 use super::slots::Slot;
 use super::stop_wait::StopWait;
-use crate::net::{Incoming, TlsConnection, TlsTerminator, Transport, read_proxy_header, relay};
+use crate::net::{Incoming, TlsTerminator, Transport};
 use crate::wasm::{Activity, FailureCause, HandOff, Handler, InstanceChoice, Request};
-
-/// How long a load balancer may take to send a connection's PROXY header
-/// (it sends it at once, in the connection's first segment).
-const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How long a TLS handshake may take when reads have no idle timeout.
-const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl Server {
     /// Takes what a listener received: screened by the gate at once; with
@@ -82,36 +75,6 @@ impl Server {
                 self.start_request(incoming, from, admission)
             }
         }
-    }
-
-    /// Reads the PROXY header `stream` (from `peer`) begins with: the
-    /// stream and the client it names (`None`: a header naming none, such
-    /// as a health check's). A connection without a valid one in time is
-    /// refused; one still reading when the waiting room is full and it has
-    /// waited longest (`wait`) is closed to make room.
-    async fn proxy_header(
-        &self,
-        mut stream: TcpStream,
-        peer: SocketAddr,
-        wait: &HeaderWait,
-    ) -> Option<(TcpStream, Option<SocketAddr>)> {
-        let read = tokio::time::timeout(PROXY_HEADER_TIMEOUT, read_proxy_header(&mut stream));
-        let (refusal, why) = tokio::select! {
-            read = read => match read {
-                Ok(Ok(client)) => return Some((stream, client)),
-                Ok(Err(err)) => (Refusal::BadProxyHeader, err.to_string()),
-                Err(_) => (
-                    Refusal::BadProxyHeader,
-                    format!("no PROXY protocol header within {PROXY_HEADER_TIMEOUT:?}"),
-                ),
-            },
-            () = wait.evicted() => (
-                Refusal::Shed,
-                "it waited longest for its PROXY protocol header on a full service".to_owned(),
-            ),
-        };
-        self.refuse_with(peer.ip(), refusal, Some(&why));
-        None
     }
 
     /// Registers the request's source (a stream connection from a source
@@ -288,44 +251,6 @@ impl Server {
             drop(slot);
             drop(registration);
         }));
-    }
-
-    /// The TLS handshake of a connection that holds a slot, bounded by the
-    /// idle timeout; then the request, served on the relay's plaintext
-    /// end. A failed handshake is counted and logged (once a second at
-    /// most), never handed to the guest.
-    async fn handshake(
-        &self,
-        stream: TcpStream,
-        peer: SocketAddr,
-        tls: &TlsTerminator,
-        activity: &Arc<Activity>,
-    ) -> Option<Request> {
-        let local = stream.local_addr().ok()?;
-        let idle = self
-            .limits
-            .idle_timeout
-            .unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
-        let (tls_stream, info) = match tls.accept(stream, idle).await {
-            Ok(accepted) => accepted,
-            Err(err) => {
-                self.refuse_with(peer.ip(), Refusal::TlsHandshake, Some(&err));
-                return None;
-            }
-        };
-        let (plain, reset) = relay(tls_stream, idle).ok()?;
-        let incoming = Incoming::Tls(Box::new(TlsConnection {
-            plain,
-            peer,
-            local,
-            info,
-            reset,
-        }));
-        Some(Request::new(
-            incoming,
-            self.limits.read_timeouts(),
-            Arc::clone(activity),
-        ))
     }
 
     /// Serves one request to the end; how it ended. Whatever the guest
